@@ -1,0 +1,412 @@
+/**
+ * Flag tables (the single source for parsing and help text) and the argv
+ * normaliser that turns Go/urfave-style spellings into canonical commander input.
+ *
+ * Accepted spellings, as Go's `flag` package (used by urfave/cli) accepts them:
+ *   --name=value  --name value  -name=value  -name value   (value flags)
+ *   --name  --name=true|false  (and the single-dash forms)  (boolean flags)
+ * Single-letter aliases (-p, -h, -v) work with one or two dashes.
+ * Output: every known flag as `--name=value`, `--name` or `--no-name`; help and
+ * version requests cut the argument list short (like Go's flag.ErrHelp).
+ */
+import { parseBool } from './values.js';
+
+export type FlagKind = 'string' | 'bool' | 'list';
+
+export interface FlagSpec {
+  /** Canonical long name, without dashes. */
+  readonly name: string;
+  /** One-letter alias, without dash. */
+  readonly short?: string;
+  readonly kind: FlagKind;
+  /** Value placeholder shown in help, e.g. `host:port`. */
+  readonly placeholder?: string;
+  readonly description: string;
+  /** Default as shown in help; omitted means "unset". */
+  readonly defaultText?: string;
+  readonly env?: string;
+  /** Accepted but not shown in help (compatibility aliases). */
+  readonly hidden?: boolean;
+}
+
+export type CommandName = 'server' | 'certs';
+export const COMMAND_NAMES: readonly CommandName[] = ['server', 'certs'];
+
+export const LOG_LEVELS = ['debug', 'info', 'warning', 'error', 'fatal', 'panic'] as const;
+export const PULL_POLICIES = ['Always', 'IfNotPresent', 'Never'] as const;
+
+/** Defaults as the strings a user would type; parsed by the same code as user input. */
+export const DEFAULTS = {
+  logLevel: 'info',
+  listenAddress: ':8443',
+  image: 'ghcr.io/doitintl/secrets-init:0.5.3',
+  pullPolicy: 'IfNotPresent',
+  dockerConfigJsonKey: '.dockerconfigjson',
+  volumeName: 'secrets-init-bin',
+  volumePath: '/helper/bin',
+  provider: 'aws',
+  lookupTimeout: '2s',
+  maxRequestBytes: '5Mi',
+  service: 'secrets-init-webhook',
+  namespace: 'secrets-init',
+  out: 'certs',
+  hosts: ['localhost', '127.0.0.1'] as readonly string[],
+  days: '365',
+} as const;
+
+export const LOOKUP_TIMEOUT_MAX = '30s';
+export const MAX_REQUEST_BYTES_MIN = '1Ki';
+export const MAX_REQUEST_BYTES_MAX = '64Mi';
+
+export const GLOBAL_FLAGS: readonly FlagSpec[] = [
+  {
+    name: 'log-level',
+    kind: 'string',
+    placeholder: 'level',
+    description: `log level: ${LOG_LEVELS.join(', ')}`,
+    defaultText: DEFAULTS.logLevel,
+    env: 'LOG_LEVEL',
+  },
+  {
+    name: 'json',
+    kind: 'bool',
+    description: 'write logs as JSON lines instead of human-readable text',
+    defaultText: 'false',
+    env: 'LOG_JSON',
+  },
+];
+
+export const COMMAND_FLAGS: Readonly<Record<CommandName, readonly FlagSpec[]>> = {
+  server: [
+    {
+      name: 'listen-address',
+      kind: 'string',
+      placeholder: 'host:port',
+      description:
+        'address the webhook listens on; empty host = all interfaces, IPv6 in brackets, port 0 = any free port',
+      defaultText: DEFAULTS.listenAddress,
+    },
+    {
+      name: 'telemetry-listen-address',
+      kind: 'string',
+      placeholder: 'host:port',
+      description:
+        'separate plain-HTTP listener for Prometheus /metrics; when unset, /metrics is served on --listen-address',
+    },
+    {
+      name: 'tls-cert-file',
+      kind: 'string',
+      placeholder: 'path',
+      description:
+        'PEM certificate (chain) for HTTPS; needs --tls-private-key-file; when both are unset the server speaks plain HTTP',
+    },
+    {
+      name: 'tls-private-key-file',
+      kind: 'string',
+      placeholder: 'path',
+      description: 'PEM private key for HTTPS; needs --tls-cert-file',
+    },
+    {
+      name: 'image',
+      kind: 'string',
+      placeholder: 'image',
+      description: 'image of the injected init container that copies the secrets-init binary into the pod',
+      defaultText: DEFAULTS.image,
+    },
+    {
+      name: 'pull-policy',
+      kind: 'string',
+      placeholder: 'policy',
+      description: `imagePullPolicy of the injected init container: ${PULL_POLICIES.join(', ')}`,
+      defaultText: DEFAULTS.pullPolicy,
+    },
+    {
+      name: 'registry-skip-verify',
+      kind: 'bool',
+      description:
+        'skip TLS certificate verification when reading image configs (entrypoint/cmd) from container registries [read once registry lookups exist; until then a container without command that holds references is denied]',
+      defaultText: 'false',
+    },
+    {
+      name: 'docker-config-json-key',
+      kind: 'string',
+      placeholder: 'key',
+      description: 'data key holding the registry credentials in image pull secrets [read once registry lookups exist; until then a container without command that holds references is denied]',
+      defaultText: DEFAULTS.dockerConfigJsonKey,
+    },
+    {
+      name: 'default-image-pull-secret',
+      kind: 'string',
+      placeholder: 'name',
+      description:
+        "image pull secret tried when the pod's own imagePullSecrets have no credentials for an image's registry (needs --default-image-pull-secret-namespace) [read once registry lookups exist; until then a container without command that holds references is denied]",
+    },
+    {
+      name: 'default-image-pull-secret-namespace',
+      kind: 'string',
+      placeholder: 'namespace',
+      description: 'namespace of --default-image-pull-secret',
+    },
+    // Undocumented underscore spellings that kube-secrets-init also accepts.
+    {
+      name: 'default_image_pull_secret',
+      kind: 'string',
+      placeholder: 'name',
+      description: 'alias of --default-image-pull-secret',
+      hidden: true,
+    },
+    {
+      name: 'default_image_pull_secret_namespace',
+      kind: 'string',
+      placeholder: 'namespace',
+      description: 'alias of --default-image-pull-secret-namespace',
+      hidden: true,
+    },
+    {
+      name: 'volume-name',
+      kind: 'string',
+      placeholder: 'name',
+      description: 'name of the in-memory emptyDir volume that carries the secrets-init binary (DNS-1123 label)',
+      defaultText: DEFAULTS.volumeName,
+    },
+    {
+      name: 'volume-path',
+      kind: 'string',
+      placeholder: 'path',
+      description: 'absolute path where that volume is mounted in every mutated container',
+      defaultText: DEFAULTS.volumePath,
+    },
+    {
+      name: 'provider',
+      short: 'p',
+      kind: 'string',
+      placeholder: 'name',
+      description: 'secrets-init provider for containers whose references do not decide one: aws (Secrets Manager, SSM Parameter Store) or google (Secret Manager); a container with only arn:aws… references gets aws, one with only gcp:secretmanager: references gets google, and the pod annotation secrets-init/provider overrides',
+      defaultText: DEFAULTS.provider,
+    },
+    {
+      name: 'lookup-timeout',
+      kind: 'string',
+      placeholder: 'duration',
+      description: `timeout of each Kubernetes API lookup (ConfigMaps, Secrets), as a Go duration such as 500ms or 1.5s; at most ${LOOKUP_TIMEOUT_MAX}`,
+      defaultText: DEFAULTS.lookupTimeout,
+    },
+    {
+      name: 'max-request-bytes',
+      kind: 'string',
+      placeholder: 'size',
+      description: `largest accepted admission request body: bytes, or with suffix Ki, Mi, K, M; ${MAX_REQUEST_BYTES_MIN} to ${MAX_REQUEST_BYTES_MAX}`,
+      defaultText: DEFAULTS.maxRequestBytes,
+    },
+  ],
+  certs: [
+    {
+      name: 'service',
+      kind: 'string',
+      placeholder: 'name',
+      description: 'name of the webhook Service the certificate is issued for',
+      defaultText: DEFAULTS.service,
+    },
+    {
+      name: 'namespace',
+      kind: 'string',
+      placeholder: 'namespace',
+      description: 'namespace of that Service',
+      defaultText: DEFAULTS.namespace,
+    },
+    {
+      name: 'out',
+      kind: 'string',
+      placeholder: 'dir',
+      description: 'directory the certificate files are written to',
+      defaultText: DEFAULTS.out,
+    },
+    {
+      name: 'host',
+      kind: 'list',
+      placeholder: 'host',
+      description:
+        'extra subject alternative name (DNS name or IP address); repeat the flag or separate with commas; replaces the default list; --host= for none',
+      defaultText: DEFAULTS.hosts.join(','),
+    },
+    {
+      name: 'days',
+      kind: 'string',
+      placeholder: 'n',
+      description: 'validity of the certificate in days, 1 to 3650',
+      defaultText: DEFAULTS.days,
+    },
+  ],
+};
+
+export type Normalized = { ok: true; args: string[] } | { ok: false; message: string };
+
+type Scope = 'global' | CommandName;
+
+const FLAG_TOKEN = /^--?([^-=][^=]*)(?:=([\s\S]*))?$/;
+
+function isCommandName(text: string): text is CommandName {
+  return (COMMAND_NAMES as readonly string[]).includes(text);
+}
+
+function findFlag(specs: readonly FlagSpec[], name: string): FlagSpec | undefined {
+  return specs.find((spec) => spec.name === name || spec.short === name);
+}
+
+function scopeFlags(scope: Scope): readonly FlagSpec[] {
+  return scope === 'global' ? GLOBAL_FLAGS : COMMAND_FLAGS[scope];
+}
+
+function editDistance(a: string, b: string): number {
+  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const current = [i];
+    for (let j = 1; j <= b.length; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      current[j] = Math.min((previous[j] ?? 0) + 1, (current[j - 1] ?? 0) + 1, (previous[j - 1] ?? 0) + cost);
+    }
+    previous = current;
+  }
+  return previous[b.length] ?? Math.max(a.length, b.length);
+}
+
+function unknownFlagMessage(token: string, name: string, scope: Scope): string {
+  const where = scope === 'global' ? 'before the command' : `for command ${scope}`;
+  // Name only: the value part may be long or sensitive.
+  const flag = token.startsWith('--') ? `--${name}` : `-${name}`;
+  let message = `unknown flag ${JSON.stringify(flag)} ${where}`;
+  if (scope !== 'global' && findFlag(GLOBAL_FLAGS, name) !== undefined) {
+    return `${message} (--${name} is a global flag and must come before the command)`;
+  }
+  if (scope === 'global') {
+    const owner = COMMAND_NAMES.find((command) => findFlag(COMMAND_FLAGS[command], name) !== undefined);
+    if (owner !== undefined) return `${message} (--${name} belongs after the ${owner} command)`;
+  }
+  const candidates = scopeFlags(scope)
+    .filter((spec) => spec.hidden !== true)
+    .map((spec) => spec.name)
+    .concat(scope === 'global' ? ['help', 'version'] : ['help']);
+  const best = candidates
+    .map((candidate) => ({ candidate, distance: editDistance(name, candidate) }))
+    .filter((entry) => entry.distance <= 2 && entry.distance < name.length)
+    .sort((x, y) => x.distance - y.distance)[0];
+  if (best !== undefined) message += ` (did you mean --${best.candidate}?)`;
+  return message;
+}
+
+function commandList(): string {
+  return COMMAND_NAMES.join(', ');
+}
+
+/**
+ * Validate the argument structure (flags known for their position, values
+ * present, exactly one command, no stray arguments) and canonicalise every flag.
+ * Errors are returned as a message without the program prefix.
+ */
+export function normalizeArgv(argv: readonly string[]): Normalized {
+  const args: string[] = [];
+  let scope: Scope = 'global';
+  let i = 0;
+  while (i < argv.length) {
+    const token = argv[i] as string;
+    if (scope === 'global') {
+      let word = token;
+      if (token === '--') {
+        // Go's flag package stops flag parsing at "--": the next word is the command.
+        i++;
+        if (i >= argv.length) break;
+        word = argv[i] as string;
+      } else if (token.startsWith('-') && token !== '-') {
+        const step = normalizeFlag(argv, i, scope, args);
+        if (step === 'done') return { ok: true, args };
+        if (typeof step === 'string') return { ok: false, message: step };
+        i = step;
+        continue;
+      }
+      if (isCommandName(word)) {
+        args.push(word);
+        scope = word;
+        i++;
+        continue;
+      }
+      if (word === 'help' || word === 'h') {
+        // urfave/cli's help command: `help` or `help <command>`.
+        const topic = argv[i + 1];
+        if (topic === undefined) return { ok: true, args: [...args, '--help'] };
+        if (!isCommandName(topic)) {
+          return { ok: false, message: `unknown help topic ${JSON.stringify(topic)} (commands: ${commandList()})` };
+        }
+        const extra = argv[i + 2];
+        if (extra !== undefined) {
+          return { ok: false, message: `unexpected argument ${JSON.stringify(extra)} after help ${topic}` };
+        }
+        return { ok: true, args: [...args, topic, '--help'] };
+      }
+      return { ok: false, message: `unknown command ${JSON.stringify(word)} (commands: ${commandList()})` };
+    }
+    if (token === '--') {
+      const extra = argv[i + 1];
+      if (extra !== undefined) {
+        return { ok: false, message: `unexpected argument ${JSON.stringify(extra)} for command ${scope}` };
+      }
+      break;
+    }
+    if (token.startsWith('-') && token !== '-') {
+      const step = normalizeFlag(argv, i, scope, args);
+      if (step === 'done') return { ok: true, args };
+      if (typeof step === 'string') return { ok: false, message: step };
+      i = step;
+      continue;
+    }
+    return { ok: false, message: `unexpected argument ${JSON.stringify(token)} for command ${scope} (it takes only flags)` };
+  }
+  if (scope === 'global') return { ok: false, message: `missing command (commands: ${commandList()})` };
+  return { ok: true, args };
+}
+
+/**
+ * Canonicalise the flag at argv[index] into `out`. Returns the index of the next
+ * token, 'done' when a help/version request ends parsing, or an error message.
+ */
+function normalizeFlag(argv: readonly string[], index: number, scope: Scope, out: string[]): number | 'done' | string {
+  const token = argv[index] as string;
+  const match = FLAG_TOKEN.exec(token);
+  if (match === null) return `bad flag syntax ${JSON.stringify(token)}`;
+  const name = match[1] as string;
+  const inline = match[2];
+
+  const special =
+    name === 'help' || name === 'h' ? 'help' : scope === 'global' && (name === 'version' || name === 'v') ? 'version' : undefined;
+  if (special !== undefined) {
+    if (inline !== undefined) {
+      const wanted = parseBool(inline, false);
+      if (!wanted.ok) return `invalid value ${JSON.stringify(inline)} for --${special} (${wanted.reason})`;
+      if (!wanted.value) return index + 1;
+    }
+    out.push(`--${special}`);
+    return 'done';
+  }
+
+  const spec = findFlag(scopeFlags(scope), name);
+  if (spec === undefined) return unknownFlagMessage(token, name, scope);
+
+  if (spec.kind === 'bool') {
+    if (inline === undefined) {
+      out.push(`--${spec.name}`);
+    } else {
+      const value = parseBool(inline, false);
+      if (!value.ok) return `invalid value ${JSON.stringify(inline)} for --${spec.name} (${value.reason})`;
+      out.push(value.value ? `--${spec.name}` : `--no-${spec.name}`);
+    }
+    return index + 1;
+  }
+
+  if (inline !== undefined) {
+    out.push(`--${spec.name}=${inline}`);
+    return index + 1;
+  }
+  const value = argv[index + 1];
+  if (value === undefined) return `missing value for --${spec.name}`;
+  out.push(`--${spec.name}=${value}`);
+  return index + 2;
+}

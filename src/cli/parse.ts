@@ -1,0 +1,346 @@
+/**
+ * Command-line parsing for `secrets-init-webhook [global flags] <command> [command flags]`.
+ * Pure: the caller supplies argv (without node and the script), the environment
+ * and the version string, and decides what to do with the result.
+ */
+import { CommanderError, type Command } from 'commander';
+import { PROVIDERS, isProvider, type Provider } from '../core/provider.js';
+import { parseDurationMs } from './duration.js';
+import {
+  DEFAULTS,
+  LOG_LEVELS,
+  LOOKUP_TIMEOUT_MAX,
+  MAX_REQUEST_BYTES_MAX,
+  MAX_REQUEST_BYTES_MIN,
+  PULL_POLICIES,
+  normalizeArgv,
+  type CommandName,
+} from './flags.js';
+import { parseListenAddress, type ListenAddress } from './listen-address.js';
+import { PROGRAM_NAME, buildProgram, readFlag, type CapturedOutput } from './program.js';
+import { parseByteSize } from './size.js';
+import { isDns1035Label, isDns1123Label, isDns1123Subdomain, isHostNameOrIPv4, isIPv6, parseBool, type Parsed } from './values.js';
+
+export type { ListenAddress } from './listen-address.js';
+export { formatListenAddress, parseListenAddress } from './listen-address.js';
+export { parseDurationMs } from './duration.js';
+export { parseByteSize } from './size.js';
+
+export type LogLevel = (typeof LOG_LEVELS)[number];
+export interface GlobalOptions {
+  logLevel: LogLevel;
+  json: boolean;
+}
+export type PullPolicy = (typeof PULL_POLICIES)[number];
+export interface ServerOptions {
+  listenAddress: ListenAddress;
+  telemetryListenAddress?: ListenAddress;
+  tlsCertFile?: string;
+  tlsPrivateKeyFile?: string;
+  image: string;
+  pullPolicy: PullPolicy;
+  registrySkipVerify: boolean;
+  dockerConfigJsonKey: string;
+  defaultImagePullSecret?: string;
+  defaultImagePullSecretNamespace?: string;
+  volumeName: string;
+  volumePath: string;
+  provider: Provider;
+  lookupTimeoutMs: number;
+  maxRequestBytes: number;
+}
+export interface CertsOptions {
+  service: string;
+  namespace: string;
+  out: string;
+  hosts: string[];
+  days: number;
+}
+export type CommandLine =
+  | { kind: 'server'; global: GlobalOptions; server: ServerOptions }
+  | { kind: 'certs'; global: GlobalOptions; certs: CertsOptions }
+  | { kind: 'exit'; code: number; stdout: string; stderr: string };
+
+/** Exit code for usage errors (as Go's flag package and most CLIs use). */
+export const USAGE_EXIT_CODE = 2;
+
+/** Thrown internally to abort validation with a one-line usage message. */
+class UsageError extends Error {}
+
+function usage(message: string): UsageError {
+  return new UsageError(message);
+}
+
+function usageExit(message: string): CommandLine {
+  const line = message.replace(/\s*\r?\n\s*/g, ' ').trim();
+  return { kind: 'exit', code: USAGE_EXIT_CODE, stdout: '', stderr: `${PROGRAM_NAME}: ${line}; see --help\n` };
+}
+
+function invalid(value: string, where: string, reason: string): UsageError {
+  return usage(`invalid value ${JSON.stringify(value)} for ${where} (${reason})`);
+}
+
+function check<T>(parsed: Parsed<T>, value: string, where: string): T {
+  if (!parsed.ok) throw invalid(value, where, parsed.reason);
+  return parsed.value;
+}
+
+function oneOf(values: readonly string[]): string {
+  return `must be one of: ${values.join(', ')}`;
+}
+
+function stringFlag(command: Command, name: string): string | undefined {
+  const value = readFlag(command, name);
+  return typeof value === 'string' ? value : undefined;
+}
+
+function boolFlag(command: Command, name: string): boolean | undefined {
+  const value = readFlag(command, name);
+  return typeof value === 'boolean' ? value : undefined;
+}
+
+function listFlag(command: Command, name: string): string[] | undefined {
+  const value = readFlag(command, name);
+  return Array.isArray(value) ? value.filter((item): item is string => typeof item === 'string') : undefined;
+}
+
+/** Unset or empty means "not configured" (as in the reference, which tests for ""). */
+function optionalString(command: Command, name: string): string | undefined {
+  const value = stringFlag(command, name);
+  return value === undefined || value === '' ? undefined : value;
+}
+
+function parseLogLevel(text: string): Parsed<LogLevel> {
+  const lower = text.toLowerCase();
+  const level = lower === 'warn' ? 'warning' : lower;
+  const match = LOG_LEVELS.find((candidate) => candidate === level);
+  return match === undefined ? { ok: false, reason: oneOf(LOG_LEVELS) } : { ok: true, value: match };
+}
+
+function globalOptions(program: Command, env: Readonly<Record<string, string | undefined>>): GlobalOptions {
+  let logLevel: LogLevel;
+  const levelFlag = stringFlag(program, 'log-level');
+  const levelEnv = env['LOG_LEVEL'];
+  if (levelFlag !== undefined) {
+    logLevel = check(parseLogLevel(levelFlag), levelFlag, '--log-level');
+  } else if (levelEnv !== undefined && levelEnv !== '') {
+    logLevel = check(parseLogLevel(levelEnv), levelEnv, 'LOG_LEVEL');
+  } else {
+    logLevel = DEFAULTS.logLevel;
+  }
+
+  let json = boolFlag(program, 'json');
+  const jsonEnv = env['LOG_JSON'];
+  if (json === undefined) {
+    json = jsonEnv === undefined ? false : check(parseBool(jsonEnv, true), jsonEnv, 'LOG_JSON');
+  }
+  return { logLevel, json };
+}
+
+const DOCKER_CONFIG_KEY = /^[-._a-zA-Z0-9]+$/;
+const DNS1123_LABEL_RULE =
+  'must be a DNS-1123 label: at most 63 lowercase letters, digits or "-", starting and ending with a letter or digit';
+
+function serverOptions(command: Command): ServerOptions {
+  const listenText = stringFlag(command, 'listen-address') ?? DEFAULTS.listenAddress;
+  const listenAddress = check(parseListenAddress(listenText), listenText, '--listen-address');
+
+  const telemetryText = optionalString(command, 'telemetry-listen-address');
+  const telemetryListenAddress =
+    telemetryText === undefined
+      ? undefined
+      : check(parseListenAddress(telemetryText), telemetryText, '--telemetry-listen-address');
+
+  const tlsCertFile = optionalString(command, 'tls-cert-file');
+  const tlsPrivateKeyFile = optionalString(command, 'tls-private-key-file');
+  if ((tlsCertFile === undefined) !== (tlsPrivateKeyFile === undefined)) {
+    const given = tlsCertFile === undefined ? '--tls-private-key-file' : '--tls-cert-file';
+    throw usage(
+      `--tls-cert-file and --tls-private-key-file must be given together for HTTPS (only ${given} was given)`,
+    );
+  }
+
+  const image = stringFlag(command, 'image') ?? DEFAULTS.image;
+  if (image === '' || /\s/.test(image)) {
+    throw invalid(image, '--image', 'must be a non-empty image reference without whitespace');
+  }
+
+  const pullPolicyText = stringFlag(command, 'pull-policy') ?? DEFAULTS.pullPolicy;
+  const pullPolicy = PULL_POLICIES.find((candidate) => candidate === pullPolicyText);
+  if (pullPolicy === undefined) throw invalid(pullPolicyText, '--pull-policy', oneOf(PULL_POLICIES));
+
+  const registrySkipVerify = boolFlag(command, 'registry-skip-verify') ?? false;
+
+  const dockerConfigJsonKey = stringFlag(command, 'docker-config-json-key') ?? DEFAULTS.dockerConfigJsonKey;
+  if (dockerConfigJsonKey.length > 253 || !DOCKER_CONFIG_KEY.test(dockerConfigJsonKey)) {
+    throw invalid(
+      dockerConfigJsonKey,
+      '--docker-config-json-key',
+      'must be a Secret data key: letters, digits, "-", "_" or "."',
+    );
+  }
+
+  // The hyphenated spelling wins over the reference's hidden underscore spelling.
+  let defaultImagePullSecret: string | undefined;
+  for (const name of ['default-image-pull-secret', 'default_image_pull_secret']) {
+    const value = optionalString(command, name);
+    if (value !== undefined && defaultImagePullSecret === undefined) {
+      if (!isDns1123Subdomain(value)) {
+        throw invalid(value, `--${name}`, 'must be a Secret name: a DNS-1123 subdomain');
+      }
+      defaultImagePullSecret = value;
+    }
+  }
+  let defaultImagePullSecretNamespace: string | undefined;
+  for (const name of ['default-image-pull-secret-namespace', 'default_image_pull_secret_namespace']) {
+    const value = optionalString(command, name);
+    if (value !== undefined && defaultImagePullSecretNamespace === undefined) {
+      if (!isDns1123Label(value)) {
+        throw invalid(value, `--${name}`, 'must be a namespace name: a DNS-1123 label');
+      }
+      defaultImagePullSecretNamespace = value;
+    }
+  }
+
+  const volumeName = stringFlag(command, 'volume-name') ?? DEFAULTS.volumeName;
+  if (!isDns1123Label(volumeName)) throw invalid(volumeName, '--volume-name', DNS1123_LABEL_RULE);
+
+  const volumePathText = stringFlag(command, 'volume-path') ?? DEFAULTS.volumePath;
+  if (!volumePathText.startsWith('/')) {
+    throw invalid(volumePathText, '--volume-path', 'must be an absolute path');
+  }
+  if (volumePathText.includes(':')) throw invalid(volumePathText, '--volume-path', 'must not contain ":"');
+  const volumePath = volumePathText.replace(/\/+$/, '');
+  if (volumePath === '') throw invalid(volumePathText, '--volume-path', 'must not be the root directory');
+
+  const providerText = stringFlag(command, 'provider') ?? DEFAULTS.provider;
+  if (!isProvider(providerText)) throw invalid(providerText, '--provider', oneOf(PROVIDERS));
+
+  const timeoutText = stringFlag(command, 'lookup-timeout') ?? DEFAULTS.lookupTimeout;
+  const timeoutMs = check(parseDurationMs(timeoutText), timeoutText, '--lookup-timeout');
+  const maxTimeoutMs = check(parseDurationMs(LOOKUP_TIMEOUT_MAX), LOOKUP_TIMEOUT_MAX, 'LOOKUP_TIMEOUT_MAX');
+  if (timeoutMs <= 0) throw invalid(timeoutText, '--lookup-timeout', 'must be greater than 0');
+  if (timeoutMs > maxTimeoutMs) throw invalid(timeoutText, '--lookup-timeout', `must be at most ${LOOKUP_TIMEOUT_MAX}`);
+
+  const sizeText = stringFlag(command, 'max-request-bytes') ?? DEFAULTS.maxRequestBytes;
+  const maxRequestBytes = check(parseByteSize(sizeText), sizeText, '--max-request-bytes');
+  const minBytes = check(parseByteSize(MAX_REQUEST_BYTES_MIN), MAX_REQUEST_BYTES_MIN, 'MAX_REQUEST_BYTES_MIN');
+  const maxBytes = check(parseByteSize(MAX_REQUEST_BYTES_MAX), MAX_REQUEST_BYTES_MAX, 'MAX_REQUEST_BYTES_MAX');
+  if (maxRequestBytes < minBytes || maxRequestBytes > maxBytes) {
+    throw invalid(
+      sizeText,
+      '--max-request-bytes',
+      `must be from ${MAX_REQUEST_BYTES_MIN} (${minBytes}) to ${MAX_REQUEST_BYTES_MAX} (${maxBytes}) bytes`,
+    );
+  }
+
+  const server: ServerOptions = {
+    listenAddress,
+    image,
+    pullPolicy,
+    registrySkipVerify,
+    dockerConfigJsonKey,
+    volumeName,
+    volumePath,
+    provider: providerText,
+    // Whole milliseconds for timers; a positive sub-millisecond duration becomes 1ms.
+    lookupTimeoutMs: Math.ceil(timeoutMs),
+    maxRequestBytes,
+  };
+  if (telemetryListenAddress !== undefined) server.telemetryListenAddress = telemetryListenAddress;
+  if (tlsCertFile !== undefined) server.tlsCertFile = tlsCertFile;
+  if (tlsPrivateKeyFile !== undefined) server.tlsPrivateKeyFile = tlsPrivateKeyFile;
+  if (defaultImagePullSecret !== undefined) server.defaultImagePullSecret = defaultImagePullSecret;
+  if (defaultImagePullSecretNamespace !== undefined) {
+    server.defaultImagePullSecretNamespace = defaultImagePullSecretNamespace;
+  }
+  return server;
+}
+
+function parseSan(text: string): string | undefined {
+  const unbracketed = text.startsWith('[') && text.endsWith(']') ? text.slice(1, -1) : text;
+  if (isIPv6(unbracketed)) return unbracketed;
+  if (isHostNameOrIPv4(text)) return text;
+  if (text.startsWith('*.') && isHostNameOrIPv4(text.slice(2)) && !/^[0-9.]+$/.test(text.slice(2))) return text;
+  return undefined;
+}
+
+function certsOptions(command: Command): CertsOptions {
+  const service = stringFlag(command, 'service') ?? DEFAULTS.service;
+  if (!isDns1035Label(service)) {
+    throw invalid(
+      service,
+      '--service',
+      'must be a Service name: at most 63 lowercase letters, digits or "-", starting with a letter and ending with a letter or digit',
+    );
+  }
+  const namespace = stringFlag(command, 'namespace') ?? DEFAULTS.namespace;
+  if (!isDns1123Label(namespace)) throw invalid(namespace, '--namespace', DNS1123_LABEL_RULE);
+
+  const out = stringFlag(command, 'out') ?? DEFAULTS.out;
+  if (out === '') throw invalid(out, '--out', 'must be a non-empty directory path');
+
+  const hosts: string[] = [];
+  for (const given of listFlag(command, 'host') ?? DEFAULTS.hosts) {
+    // An empty value adds nothing, so `--host=` alone means "no extra names".
+    if (given === '') continue;
+    for (const item of given.split(',')) {
+      const host = parseSan(item.trim());
+      if (host === undefined) throw invalid(item, '--host', 'must be a DNS name or an IP address');
+      if (!hosts.includes(host)) hosts.push(host);
+    }
+  }
+
+  const daysText = stringFlag(command, 'days') ?? DEFAULTS.days;
+  const days = Number(daysText);
+  if (!/^\d+$/.test(daysText) || days < 1 || days > 3650) {
+    throw invalid(daysText, '--days', 'must be a whole number of days from 1 to 3650');
+  }
+  return { service, namespace, out, hosts, days };
+}
+
+/**
+ * Parse `argv` (i.e. `process.argv.slice(2)`). Help and version requests and
+ * usage errors come back as `{ kind: 'exit' }` with the text to print; usage
+ * errors are exactly one line on stderr with exit code 2.
+ */
+export function parseCommandLine(
+  argv: readonly string[],
+  env: Readonly<Record<string, string | undefined>>,
+  version: string,
+): CommandLine {
+  const normalized = normalizeArgv(argv);
+  if (!normalized.ok) return usageExit(normalized.message);
+
+  const output: CapturedOutput = { out: '', err: '' };
+  const state: { name?: CommandName; command?: Command } = {};
+  const program = buildProgram(version, output, (name, command) => {
+    state.name = name;
+    state.command = command;
+  });
+
+  try {
+    program.parse(normalized.args, { from: 'user' });
+  } catch (error) {
+    if (!(error instanceof CommanderError)) throw error;
+    const informational =
+      error.code === 'commander.helpDisplayed' ||
+      error.code === 'commander.version' ||
+      (error.code === 'commander.help' && output.out !== '');
+    if (informational) return { kind: 'exit', code: 0, stdout: output.out, stderr: '' };
+    return usageExit(error.message.replace(/^error:\s*/, ''));
+  }
+  if (state.name === undefined || state.command === undefined) {
+    // normalizeArgv guarantees a command; kept as a guard against drift.
+    return usageExit('missing command');
+  }
+
+  try {
+    const global = globalOptions(program, env);
+    if (state.name === 'server') return { kind: 'server', global, server: serverOptions(state.command) };
+    return { kind: 'certs', global, certs: certsOptions(state.command) };
+  } catch (error) {
+    if (error instanceof UsageError) return usageExit(error.message);
+    throw error;
+  }
+}
