@@ -1,0 +1,68 @@
+import { createPrivateKey } from 'node:crypto';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { generateCertificates, writeCertificates, type GeneratedCertificates } from '../../src/tls/generate.js';
+
+export type TestKeyFormat = 'rsa-pkcs1' | 'rsa-pkcs8' | 'ec-pkcs8';
+
+export interface TestCertificates {
+  dir: string;
+  caFile: string;
+  certFile: string;
+  keyFile: string;
+  caPem: string;
+  certPem: string;
+  keyPem: string;
+  cleanup(): Promise<void>;
+}
+
+/** Service/namespace of the test certificates (SANs also include localhost, 127.0.0.1 and ::1). */
+export const TEST_SERVICE = 'secrets-init-webhook';
+export const TEST_NAMESPACE = 'default';
+
+// RSA key generation takes a few hundred ms: generate one CA+leaf per key type per process.
+const cache = new Map<'rsa' | 'ec', Promise<GeneratedCertificates>>();
+
+function generatedFor(keyType: 'rsa' | 'ec'): Promise<GeneratedCertificates> {
+  let pending = cache.get(keyType);
+  if (pending === undefined) {
+    pending = generateCertificates({
+      service: TEST_SERVICE,
+      namespace: TEST_NAMESPACE,
+      hosts: ['localhost', '127.0.0.1', '::1'],
+      days: 1,
+      keyType,
+    });
+    pending.catch(() => cache.delete(keyType));
+    cache.set(keyType, pending);
+  }
+  return pending;
+}
+
+/**
+ * Makes a fresh temp dir with ca.pem/cert.pem/key.pem for 127.0.0.1 + localhost (+ ::1).
+ * keyFormat: 'rsa-pkcs1' (BEGIN RSA PRIVATE KEY) | 'rsa-pkcs8' | 'ec-pkcs8' (BEGIN PRIVATE KEY, P-256).
+ * Certificates are cached per key type within the process; each call gets its own directory.
+ */
+export async function makeTestCertificates(keyFormat: TestKeyFormat = 'rsa-pkcs8'): Promise<TestCertificates> {
+  const generated = await generatedFor(keyFormat === 'ec-pkcs8' ? 'ec' : 'rsa');
+  const keyPem = createPrivateKey(generated.key)
+    .export({ type: keyFormat === 'rsa-pkcs1' ? 'pkcs1' : 'pkcs8', format: 'pem' })
+    .toString();
+  const dir = await mkdtemp(join(tmpdir(), 'secrets-init-webhook-certs-'));
+  try {
+    const files = await writeCertificates(dir, { ...generated, key: keyPem });
+    return {
+      dir,
+      ...files,
+      caPem: await readFile(files.caFile, 'utf8'),
+      certPem: await readFile(files.certFile, 'utf8'),
+      keyPem: await readFile(files.keyFile, 'utf8'),
+      cleanup: () => rm(dir, { recursive: true, force: true }),
+    };
+  } catch (err) {
+    await rm(dir, { recursive: true, force: true });
+    throw err;
+  }
+}
