@@ -1,0 +1,123 @@
+/**
+ * Reads Secrets, ConfigMaps and ServiceAccounts through `@kubernetes/client-node`,
+ * one HTTP GET per call, each bounded by a timeout that really aborts the request.
+ */
+import { CoreV1Api, Observable } from '@kubernetes/client-node';
+import type {
+  ConfigurationOptions,
+  KubeConfig,
+  ObservableMiddleware,
+  RequestContext,
+  ResponseContext,
+} from '@kubernetes/client-node';
+import { decodeConfigMap, decodeSecret, decodeServiceAccount } from './decode.js';
+import type { Decoded } from './decode.js';
+import { badResponse, isNotFound, timeoutError, toLookupError } from './errors.js';
+import type { ExchangeState } from './errors.js';
+import type { DataObjectRef, KubeObjectReader, ObjectLookup, ObjectRef, ServiceAccountLookup } from './lookup.js';
+
+export interface KubeReaderOptions {
+  /** Per lookup, covering credentials, connect, response and body. */
+  timeoutMs: number;
+}
+
+type Fetched = { found: true; body: unknown; status: number | undefined } | { found: false };
+
+/**
+ * Object names are single URL path segments. A name the API server could never
+ * store (empty, `.`, `..`, containing `/` or `%`) cannot exist, so it is not
+ * found, and asking for it could address a different URL (`..` is normalised
+ * away by the URL parser).
+ */
+function isPossibleName(name: string): boolean {
+  return name !== '' && name !== '.' && name !== '..' && !name.includes('/') && !name.includes('%');
+}
+
+function passThrough<T>(value: T): Observable<T> {
+  return new Observable(Promise.resolve(value));
+}
+
+export function createKubeObjectReader(kubeConfig: KubeConfig, options: KubeReaderOptions): KubeObjectReader {
+  const { timeoutMs } = options;
+  if (!Number.isFinite(timeoutMs) || timeoutMs <= 0) {
+    throw new RangeError(`timeoutMs must be a positive number of milliseconds, got ${timeoutMs}`);
+  }
+  const api = kubeConfig.makeApiClient(CoreV1Api);
+
+  /** One GET with the timeout; 404 NotFound is `found: false`; every other failure a LookupError. */
+  async function fetchObject(
+    ref: ObjectRef,
+    send: (callOptions: ConfigurationOptions) => Promise<unknown>,
+  ): Promise<Fetched> {
+    if (!isPossibleName(ref.namespace) || !isPossibleName(ref.name)) return { found: false };
+
+    const controller = new AbortController();
+    const exchange: ExchangeState = {};
+    // ObjectParamAPI methods (what `CoreV1Api` is) take Observable middleware, not PromiseMiddleware.
+    const middleware: ObservableMiddleware = {
+      pre(context: RequestContext): Observable<RequestContext> {
+        context.setSignal(controller.signal);
+        return passThrough(context);
+      },
+      post(context: ResponseContext): Observable<ResponseContext> {
+        exchange.responseStatus = context.httpStatusCode;
+        return passThrough(context);
+      },
+    };
+
+    let timer: NodeJS.Timeout | undefined;
+    // Also bounds the steps before the HTTP request exists (reading a token file, exec credential plugins).
+    const deadline = new Promise<never>((_resolve, reject) => {
+      timer = setTimeout(() => {
+        controller.abort();
+        reject(timeoutError(ref, timeoutMs));
+      }, timeoutMs);
+    });
+    // A synchronous throw becomes a rejection like any other.
+    const call = new Promise<unknown>((resolve) => {
+      resolve(send({ middleware: [middleware], middlewareMergeStrategy: 'append' }));
+    });
+    try {
+      const body = await Promise.race([call, deadline]);
+      return { found: true, body, status: exchange.responseStatus };
+    } catch (error) {
+      if (controller.signal.aborted) throw timeoutError(ref, timeoutMs);
+      if (isNotFound(error)) return { found: false };
+      throw toLookupError(ref, error, exchange);
+    } finally {
+      clearTimeout(timer);
+      // After a timeout the aborted call still rejects; nobody is waiting for it.
+      call.catch(() => undefined);
+    }
+  }
+
+  function unwrap<T>(ref: ObjectRef, fetched: { body: unknown; status: number | undefined }, decoded: Decoded<T>): T {
+    if (!decoded.ok) throw badResponse(ref, decoded.problem, fetched.status);
+    return decoded.value;
+  }
+
+  return {
+    async read(ref: DataObjectRef): Promise<ObjectLookup> {
+      const { kind, namespace, name } = ref;
+      if (kind === 'Secret') {
+        const fetched = await fetchObject(ref, (o) => api.readNamespacedSecret({ name, namespace }, o));
+        if (!fetched.found) return { found: false };
+        return { found: true, data: unwrap(ref, fetched, decodeSecret(fetched.body)) };
+      }
+      if (kind === 'ConfigMap') {
+        const fetched = await fetchObject(ref, (o) => api.readNamespacedConfigMap({ name, namespace }, o));
+        if (!fetched.found) return { found: false };
+        return { found: true, data: unwrap(ref, fetched, decodeConfigMap(fetched.body)) };
+      }
+      const unsupported: never = kind;
+      throw new TypeError(`read() accepts Secret and ConfigMap references, not ${String(unsupported)}`);
+    },
+
+    async readServiceAccount(namespace: string, name: string): Promise<ServiceAccountLookup> {
+      const ref: ObjectRef = { kind: 'ServiceAccount', namespace, name };
+      const fetched = await fetchObject(ref, (o) => api.readNamespacedServiceAccount({ name, namespace }, o));
+      if (!fetched.found) return { found: false };
+      return { found: true, imagePullSecrets: unwrap(ref, fetched, decodeServiceAccount(fetched.body)) };
+    },
+  };
+}

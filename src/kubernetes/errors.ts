@@ -1,0 +1,146 @@
+/**
+ * Classifies what `@kubernetes/client-node` 1.x throws into `LookupError`s.
+ *
+ * What the client throws (checked against client-node 1.4 + node-fetch 2):
+ * - non-2xx: `ApiException` with `.code`; `.body` is the raw response text
+ *   (a JSON `Status` from a real API server), except 401, where the body is
+ *   dropped by the generated code and is `undefined`;
+ * - connection failures: node-fetch `FetchError`, `type: 'system'`, `.code`
+ *   (`ECONNREFUSED`, `ENOTFOUND`, TLS errors...), message
+ *   `request to URL failed, reason: connect ECONNREFUSED 127.0.0.1:1`;
+ * - an aborted request: node-fetch `AbortError` (`type: 'aborted'`);
+ * - a 2xx body that is not JSON: `SyntaxError` from `JSON.parse`, whose
+ *   message quotes the body, so it must never be passed on;
+ * - failures before sending (unreadable CA / token file, exec plugin,
+ *   `http:` server without `insecure-skip-tls-verify`): a plain `Error`.
+ */
+import { AbortError, ApiException, FetchError } from '@kubernetes/client-node';
+import { LookupError } from './lookup.js';
+import type { ObjectRef } from './lookup.js';
+
+const MAX_DETAIL = 500;
+
+export interface ExchangeState {
+  /** Set once a response arrived (by the client's post middleware). */
+  responseStatus?: number;
+}
+
+function clean(text: string): string {
+  const oneLine = text.replace(/[\u0000-\u001f\u007f]+/g, ' ').trim();
+  return oneLine.length > MAX_DETAIL ? `${oneLine.slice(0, MAX_DETAIL)}...` : oneLine;
+}
+
+interface KubeStatus {
+  message?: string;
+  reason?: string;
+}
+
+/** The `Status` object in an error response body, if that is what it is. */
+export function parseStatus(body: unknown): KubeStatus | undefined {
+  let value: unknown = body;
+  if (typeof body === 'string') {
+    try {
+      value = JSON.parse(body);
+    } catch {
+      return undefined;
+    }
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return undefined;
+  const record = value as Record<string, unknown>;
+  if (record['kind'] !== 'Status') return undefined;
+  const status: KubeStatus = {};
+  if (typeof record['message'] === 'string' && record['message'] !== '') status.message = record['message'];
+  if (typeof record['reason'] === 'string' && record['reason'] !== '') status.reason = record['reason'];
+  return status;
+}
+
+/** A 404 from the API server itself (a NotFound Status), as opposed to, say, a web server at the wrong URL. */
+export function isNotFound(error: unknown): boolean {
+  if (!(error instanceof ApiException) || error.code !== 404) return false;
+  const status = parseStatus(error.body);
+  return status?.reason === 'NotFound';
+}
+
+/** What the server said, for the message: the Status message, or a short plain-text body. */
+function serverSaid(body: unknown): string | undefined {
+  const status = parseStatus(body);
+  if (status !== undefined) return status.message === undefined ? undefined : clean(status.message);
+  if (typeof body !== 'string') return undefined;
+  const text = clean(body);
+  // Skip HTML error pages and JSON that is not a Status.
+  if (text === '' || text.startsWith('<') || text.startsWith('{') || text.startsWith('[')) return undefined;
+  return text;
+}
+
+function httpFailure(ref: ObjectRef, code: number, body: unknown): LookupError {
+  const said = serverSaid(body);
+  const suffix = said === undefined ? '' : `: ${said}`;
+  if (code === 401) return new LookupError(ref, 'unauthorized', `unauthorized (HTTP 401)${suffix}`, code);
+  if (code === 403) return new LookupError(ref, 'forbidden', `forbidden (HTTP 403)${suffix}`, code);
+  if (code === 429) {
+    return new LookupError(ref, 'server-error', `API server is throttling requests (HTTP 429)${suffix}`, code);
+  }
+  if (code >= 500) return new LookupError(ref, 'server-error', `API server error (HTTP ${code})${suffix}`, code);
+  if (code === 404) {
+    return new LookupError(
+      ref,
+      'bad-response',
+      `HTTP 404 without a Kubernetes NotFound Status (is the API server URL right?)${suffix}`,
+      code,
+    );
+  }
+  return new LookupError(ref, 'bad-response', `unexpected response from API server (HTTP ${code})${suffix}`, code);
+}
+
+function isFetchError(error: unknown): error is FetchError {
+  return error instanceof FetchError || (error instanceof Error && error.name === 'FetchError');
+}
+
+function isAbortError(error: unknown): boolean {
+  return error instanceof AbortError || (error instanceof Error && error.name === 'AbortError');
+}
+
+/** `connect ECONNREFUSED 127.0.0.1:1` out of node-fetch's `request to URL failed, reason: ...`. */
+function networkReason(error: FetchError): string {
+  const match = /, reason: (.*)$/s.exec(error.message);
+  if (match?.[1] !== undefined && match[1] !== '') return clean(match[1]);
+  return error.code ?? clean(error.message);
+}
+
+export function timeoutError(ref: ObjectRef, timeoutMs: number): LookupError {
+  return new LookupError(ref, 'timeout', `timed out after ${timeoutMs}ms`);
+}
+
+export function badResponse(ref: ObjectRef, problem: string, httpStatus?: number): LookupError {
+  const status = httpStatus === undefined ? '' : ` (HTTP ${httpStatus})`;
+  return new LookupError(ref, 'bad-response', `bad response from API server${status}: ${problem}`, httpStatus);
+}
+
+/** Any failure of a client call other than our own timeout, which the caller handles first. */
+export function toLookupError(ref: ObjectRef, error: unknown, exchange: ExchangeState): LookupError {
+  if (error instanceof LookupError) return error;
+  if (error instanceof ApiException) {
+    const code: unknown = error.code;
+    if (typeof code === 'number') return httpFailure(ref, code, error.body);
+  }
+  if (isFetchError(error)) {
+    if (error.type === 'system') {
+      return new LookupError(ref, 'unreachable', `API server unreachable (${networkReason(error)})`);
+    }
+    if (error.type === 'body-timeout' || error.type === 'request-timeout') {
+      return new LookupError(ref, 'timeout', `timed out (${error.type})`, exchange.responseStatus);
+    }
+    return badResponse(ref, `response could not be read (${error.type})`, exchange.responseStatus);
+  }
+  if (isAbortError(error)) {
+    return new LookupError(ref, 'unreachable', 'API server request aborted');
+  }
+  if (exchange.responseStatus !== undefined) {
+    // Deliberately not the error's message: a JSON SyntaxError quotes the body.
+    const problem = error instanceof SyntaxError ? 'body is not valid JSON' : 'body could not be decoded';
+    return badResponse(ref, problem, exchange.responseStatus);
+  }
+  // Nothing was sent: building the request (credentials, TLS material) failed.
+  const message = error instanceof Error ? error.message : String(error);
+  return new LookupError(ref, 'not-configured', `Kubernetes client configuration error: ${clean(message)}`);
+}

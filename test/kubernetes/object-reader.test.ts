@@ -1,0 +1,354 @@
+// createKubeObjectReader through the real @kubernetes/client-node, against the stub API server over loopback.
+import { createServer } from 'node:net';
+import { inspect } from 'node:util';
+import t from 'tap';
+import type { Test } from 'tap';
+import { KubeConfig } from '@kubernetes/client-node';
+import { LookupError, createKubeObjectReader, loadKubeConfig } from '../../src/kubernetes/object-reader.js';
+import type { KubeObjectReader, LookupFailureCause, ObjectLookup } from '../../src/kubernetes/object-reader.js';
+import { STUB_USER, startStubApiServer } from '../helpers/stub-apiserver.js';
+import type { StubApiServer } from '../helpers/stub-apiserver.js';
+
+const SECRET_VALUE = 'sup3r-s3cret-\u00e9\u00e8-\u2603-value';
+
+async function setup(t: Test, timeoutMs = 2000): Promise<{ stub: StubApiServer; reader: KubeObjectReader }> {
+  const stub = await startStubApiServer();
+  t.teardown(() => stub.close());
+  const kubeConfig = loadKubeConfig({ KUBECONFIG: stub.kubeconfigPath });
+  if (kubeConfig === undefined) throw new Error('stub kubeconfig did not load');
+  return { stub, reader: createKubeObjectReader(kubeConfig, { timeoutMs }) };
+}
+
+function entries(lookup: ObjectLookup): Array<[string, string]> | undefined {
+  return lookup.found ? [...lookup.data.entries()].sort(([a], [b]) => a.localeCompare(b)) : undefined;
+}
+
+/** The LookupError a promise rejects with; fails the test if it resolves or rejects with something else. */
+async function lookupError(t: Test, promise: Promise<unknown>): Promise<LookupError> {
+  try {
+    await promise;
+  } catch (error) {
+    if (error instanceof LookupError) return error;
+    t.fail(`rejected with a non-LookupError: ${String(error)}`);
+    throw error;
+  }
+  t.fail('expected the read to reject');
+  throw new Error('expected the read to reject');
+}
+
+function expectFailure(
+  t: Test,
+  error: LookupError,
+  cause: LookupFailureCause,
+  message: string | RegExp,
+  httpStatus?: number,
+): void {
+  t.equal(error.cause, cause, 'cause');
+  if (typeof message === 'string') t.equal(error.message, message, 'message');
+  else t.match(error.message, message, 'message');
+  t.equal(error.httpStatus, httpStatus, 'httpStatus');
+  t.notOk(error.message.includes(SECRET_VALUE.slice(0, 6)), 'message holds no secret data');
+  t.notOk(error.message.includes(Buffer.from(SECRET_VALUE).toString('base64').slice(0, 6)), 'message holds no encoded secret data');
+}
+
+t.test('a found Secret: data base64-decoded to UTF-8, one authenticated GET', async (t) => {
+  const { stub, reader } = await setup(t);
+  stub.addSecret('prod', 'db-creds', { password: SECRET_VALUE, user: 'admin', empty: '' });
+  const lookup = await reader.read({ kind: 'Secret', namespace: 'prod', name: 'db-creds' });
+  t.same(entries(lookup), [
+    ['empty', ''],
+    ['password', SECRET_VALUE],
+    ['user', 'admin'],
+  ]);
+  t.same(stub.requests, [
+    { method: 'GET', path: '/api/v1/namespaces/prod/secrets/db-creds', authorization: `Bearer ${stub.token}` },
+  ]);
+});
+
+t.test('a Secret with no data is found and empty', async (t) => {
+  const { stub, reader } = await setup(t);
+  stub.addSecret('ns', 'empty', {}, 'kubernetes.io/dockerconfigjson');
+  t.same(entries(await reader.read({ kind: 'Secret', namespace: 'ns', name: 'empty' })), []);
+});
+
+t.test('binary Secret values decode as UTF-8 with replacement characters', async (t) => {
+  const { stub, reader } = await setup(t);
+  stub.addSecret('ns', 'bin', { raw: new Uint8Array([0x61, 0xff, 0x62]) });
+  t.same(entries(await reader.read({ kind: 'Secret', namespace: 'ns', name: 'bin' })), [['raw', 'a\ufffdb']]);
+});
+
+t.test('a found ConfigMap: data only, binaryData ignored', async (t) => {
+  const { stub, reader } = await setup(t);
+  stub.addConfigMap('ns', 'cfg', { LOG_LEVEL: 'debug', URL: 'gcp:secretmanager:projects/p/secrets/s' }, {
+    blob: Buffer.from([0, 1, 2]),
+  });
+  const lookup = await reader.read({ kind: 'ConfigMap', namespace: 'ns', name: 'cfg' });
+  t.same(entries(lookup), [
+    ['LOG_LEVEL', 'debug'],
+    ['URL', 'gcp:secretmanager:projects/p/secrets/s'],
+  ]);
+  t.equal(stub.requests[0]?.path, '/api/v1/namespaces/ns/configmaps/cfg');
+});
+
+t.test('404 NotFound is found: false, for both kinds', async (t) => {
+  const { stub, reader } = await setup(t);
+  stub.addSecret('ns', 'other', { k: 'v' });
+  t.same(await reader.read({ kind: 'Secret', namespace: 'ns', name: 'missing' }), { found: false });
+  t.same(await reader.read({ kind: 'ConfigMap', namespace: 'ns', name: 'missing' }), { found: false });
+  t.same(await reader.read({ kind: 'Secret', namespace: 'other-ns', name: 'other' }), { found: false }, 'namespaced');
+  t.equal(stub.requests.length, 3);
+});
+
+t.test('names that cannot exist are not found without asking the server', async (t) => {
+  const { stub, reader } = await setup(t);
+  for (const name of ['', '.', '..', 'a/b', '%2e%2e']) {
+    t.same(await reader.read({ kind: 'Secret', namespace: 'ns', name }), { found: false }, JSON.stringify(name));
+  }
+  t.same(await reader.read({ kind: 'ConfigMap', namespace: '..', name: 'x' }), { found: false });
+  t.equal(stub.requests.length, 0);
+});
+
+t.test('names are URL-encoded into the path', async (t) => {
+  const { stub, reader } = await setup(t);
+  stub.addSecret('ns', 'a b?c', { k: 'v' });
+  t.same(entries(await reader.read({ kind: 'Secret', namespace: 'ns', name: 'a b?c' })), [['k', 'v']]);
+  t.equal(stub.requests[0]?.path, '/api/v1/namespaces/ns/secrets/a%20b%3Fc');
+});
+
+t.test('403 is forbidden, quoting the Status message and naming the object', async (t) => {
+  const { stub, reader } = await setup(t);
+  stub.addSecret('prod', 'db-creds', { password: SECRET_VALUE });
+  stub.forbid('secrets', 'prod', 'db-creds');
+  const error = await lookupError(t, reader.read({ kind: 'Secret', namespace: 'prod', name: 'db-creds' }));
+  expectFailure(
+    t,
+    error,
+    'forbidden',
+    `cannot read Secret prod/db-creds: forbidden (HTTP 403): secrets "db-creds" is forbidden: User "${STUB_USER}" ` +
+      'cannot get resource "secrets" in API group "" in the namespace "prod"',
+    403,
+  );
+  t.same(error.ref, { kind: 'Secret', namespace: 'prod', name: 'db-creds' });
+  t.equal(error.name, 'LookupError');
+  t.ok(error instanceof Error);
+});
+
+t.test('401 is unauthorized', async (t) => {
+  const { stub, reader } = await setup(t);
+  stub.addConfigMap('ns', 'cfg', { k: 'v' });
+  stub.token = 'rotated';
+  const error = await lookupError(t, reader.read({ kind: 'ConfigMap', namespace: 'ns', name: 'cfg' }));
+  expectFailure(t, error, 'unauthorized', 'cannot read ConfigMap ns/cfg: unauthorized (HTTP 401)', 401);
+});
+
+t.test('5xx and 429 are server errors with the Status message', async (t) => {
+  const { stub, reader } = await setup(t);
+  stub.addSecret('ns', 's', { password: SECRET_VALUE });
+  const cases: Array<[number, string]> = [
+    [500, 'cannot read Secret ns/s: API server error (HTTP 500): Internal error occurred: stub apiserver failure'],
+    [503, 'cannot read Secret ns/s: API server error (HTTP 503): the server is currently unable to handle the request'],
+    [
+      429,
+      'cannot read Secret ns/s: API server is throttling requests (HTTP 429): Too many requests, please try again later.',
+    ],
+  ];
+  for (const [status, message] of cases) {
+    stub.failWith(status);
+    const error = await lookupError(t, reader.read({ kind: 'Secret', namespace: 'ns', name: 's' }));
+    expectFailure(t, error, 'server-error', message, status);
+  }
+  // The failures were transient: the next read works (and returns the data the errors never showed).
+  t.same(entries(await reader.read({ kind: 'Secret', namespace: 'ns', name: 's' })), [['password', SECRET_VALUE]]);
+});
+
+t.test('a slow API server times out near the timeout, and the request is aborted', async (t) => {
+  const { stub, reader } = await setup(t, 200);
+  stub.addConfigMap('prod', 'cfg', { k: 'v' });
+  stub.delayMs = 5000;
+  const started = Date.now();
+  const error = await lookupError(t, reader.read({ kind: 'ConfigMap', namespace: 'prod', name: 'cfg' }));
+  const elapsed = Date.now() - started;
+  expectFailure(t, error, 'timeout', 'cannot read ConfigMap prod/cfg: timed out after 200ms');
+  t.ok(elapsed >= 190, `did not give up early (${elapsed}ms)`);
+  t.ok(elapsed < 2000, `rejected well before the server answered (${elapsed}ms)`);
+  t.equal(stub.requests.length, 1, 'the request reached the server');
+  // The client hung up instead of leaving the request running until the server answers.
+  for (let i = 0; i < 100 && stub.openConnections > 0; i++) await new Promise((r) => setTimeout(r, 10));
+  t.equal(stub.openConnections, 0, 'the HTTP request was aborted');
+});
+
+t.test('a refused connection is unreachable', async (t) => {
+  // A port that was just free and is now closed.
+  const port = await new Promise<number>((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => resolve(typeof address === 'object' && address !== null ? address.port : 0));
+    });
+  });
+  const kubeConfig = new KubeConfig();
+  kubeConfig.loadFromClusterAndUser(
+    { name: 'closed', server: `http://127.0.0.1:${port}`, skipTLSVerify: true },
+    { name: 'user', token: 'x' },
+  );
+  const reader = createKubeObjectReader(kubeConfig, { timeoutMs: 2000 });
+  const error = await lookupError(t, reader.read({ kind: 'Secret', namespace: 'ns', name: 'x' }));
+  expectFailure(
+    t,
+    error,
+    'unreachable',
+    `cannot read Secret ns/x: API server unreachable (connect ECONNREFUSED 127.0.0.1:${port})`,
+  );
+});
+
+t.test('a stopped stub is unreachable too', async (t) => {
+  const { stub, reader } = await setup(t);
+  await stub.close();
+  const error = await lookupError(t, reader.read({ kind: 'Secret', namespace: 'ns', name: 'x' }));
+  t.equal(error.cause, 'unreachable');
+  t.match(error.message, /^cannot read Secret ns\/x: API server unreachable \(connect ECONNREFUSED 127\.0\.0\.1:\d+\)$/);
+});
+
+t.test('unusable 200 responses are bad-response, without quoting the body', async (t) => {
+  const { stub, reader } = await setup(t);
+  const path = (name: string): string => `/api/v1/namespaces/ns/secrets/${name}`;
+  stub.respondRaw(path('truncated'), { status: 200, body: `{"kind":"Secret","data":{"k":"${SECRET_VALUE}` });
+  stub.respondRaw(path('text'), { status: 200, body: SECRET_VALUE, contentType: 'text/plain' });
+  stub.respondRaw(path('wrong-kind'), { status: 200, body: '{"kind":"SecretList","apiVersion":"v1","items":[]}' });
+  stub.respondRaw(path('not-base64'), {
+    status: 200,
+    body: JSON.stringify({ kind: 'Secret', apiVersion: 'v1', metadata: {}, data: { k: SECRET_VALUE } }),
+  });
+  stub.respondRaw(path('number'), {
+    status: 200,
+    body: JSON.stringify({ kind: 'Secret', apiVersion: 'v1', metadata: {}, data: { k: 42 } }),
+  });
+  const cases: Array<[string, string]> = [
+    ['truncated', 'cannot read Secret ns/truncated: bad response from API server (HTTP 200): body is not valid JSON'],
+    ['text', 'cannot read Secret ns/text: bad response from API server (HTTP 200): expected a Secret object, got no kind'],
+    [
+      'wrong-kind',
+      'cannot read Secret ns/wrong-kind: bad response from API server (HTTP 200): expected a Secret object, got kind "SecretList"',
+    ],
+    ['not-base64', 'cannot read Secret ns/not-base64: bad response from API server (HTTP 200): data["k"] is not valid base64'],
+    ['number', 'cannot read Secret ns/number: bad response from API server (HTTP 200): data["k"] is not a string'],
+  ];
+  for (const [name, message] of cases) {
+    const error = await lookupError(t, reader.read({ kind: 'Secret', namespace: 'ns', name }));
+    expectFailure(t, error, 'bad-response', message, 200);
+  }
+});
+
+t.test('a 404 that is not a Kubernetes NotFound Status is bad-response, not "missing"', async (t) => {
+  const { stub, reader } = await setup(t);
+  stub.respondRaw('/api/v1/namespaces/ns/secrets/s', { status: 404, body: '404 page not found', contentType: 'text/plain' });
+  const error = await lookupError(t, reader.read({ kind: 'Secret', namespace: 'ns', name: 's' }));
+  expectFailure(
+    t,
+    error,
+    'bad-response',
+    'cannot read Secret ns/s: HTTP 404 without a Kubernetes NotFound Status (is the API server URL right?): 404 page not found',
+    404,
+  );
+});
+
+t.test('client configuration problems surface as not-configured, without a request', async (t) => {
+  const kubeConfig = new KubeConfig();
+  // client-node refuses plain HTTP unless TLS verification is explicitly skipped.
+  kubeConfig.loadFromClusterAndUser({ name: 'c', server: 'http://127.0.0.1:1', skipTLSVerify: false }, { name: 'u' });
+  const reader = createKubeObjectReader(kubeConfig, { timeoutMs: 2000 });
+  const error = await lookupError(t, reader.read({ kind: 'Secret', namespace: 'ns', name: 's' }));
+  expectFailure(
+    t,
+    error,
+    'not-configured',
+    'cannot read Secret ns/s: Kubernetes client configuration error: HTTP protocol is not allowed when skipTLSVerify is not set or false',
+  );
+});
+
+t.test('ServiceAccounts: imagePullSecrets names, not found, and the same errors', async (t) => {
+  const { stub, reader } = await setup(t);
+  stub.addServiceAccount('ns', 'builder', ['regcred', 'other', 'regcred']);
+  stub.addServiceAccount('ns', 'default');
+  t.same(await reader.readServiceAccount('ns', 'builder'), { found: true, imagePullSecrets: ['regcred', 'other'] });
+  t.same(await reader.readServiceAccount('ns', 'default'), { found: true, imagePullSecrets: [] });
+  t.same(await reader.readServiceAccount('ns', 'nobody'), { found: false });
+  t.equal(stub.requests[0]?.path, '/api/v1/namespaces/ns/serviceaccounts/builder');
+  stub.forbid('serviceaccounts', 'locked');
+  const error = await lookupError(t, reader.readServiceAccount('locked', 'default'));
+  t.equal(error.cause, 'forbidden');
+  t.same(error.ref, { kind: 'ServiceAccount', namespace: 'locked', name: 'default' });
+  t.match(error.message, /^cannot read ServiceAccount locked\/default: forbidden \(HTTP 403\): serviceaccounts "default" is forbidden/);
+});
+
+t.test('reads run concurrently, each with its own outcome', async (t) => {
+  const { stub, reader } = await setup(t);
+  stub.addSecret('ns', 'a', { k: 'A' });
+  stub.addConfigMap('ns', 'b', { k: 'B' });
+  stub.forbid('secrets', 'ns', 'c');
+  stub.delayMs = 100;
+  const started = Date.now();
+  const [a, b, c, d] = await Promise.allSettled([
+    reader.read({ kind: 'Secret', namespace: 'ns', name: 'a' }),
+    reader.read({ kind: 'ConfigMap', namespace: 'ns', name: 'b' }),
+    reader.read({ kind: 'Secret', namespace: 'ns', name: 'c' }),
+    reader.read({ kind: 'Secret', namespace: 'ns', name: 'd' }),
+  ]);
+  t.ok(Date.now() - started < 350, 'four 100ms reads did not run one after another');
+  t.same(a?.status === 'fulfilled' ? entries(a.value) : a, [['k', 'A']]);
+  t.same(b?.status === 'fulfilled' ? entries(b.value) : b, [['k', 'B']]);
+  t.equal(c?.status === 'rejected' && c.reason instanceof LookupError ? c.reason.cause : c, 'forbidden');
+  t.same(d?.status === 'fulfilled' ? d.value : d, { found: false });
+});
+
+t.test('no failure, however reported, carries the data of a Secret read before it', async (t) => {
+  const { stub, reader } = await setup(t, 300);
+  const encoded = Buffer.from(SECRET_VALUE).toString('base64');
+  stub.addSecret('prod', 'db', { password: SECRET_VALUE });
+  const ok = await reader.read({ kind: 'Secret', namespace: 'prod', name: 'db' });
+  t.equal(ok.found ? ok.data.get('password') : undefined, SECRET_VALUE, 'the value was read');
+
+  const ref = { kind: 'Secret', namespace: 'prod', name: 'db' } as const;
+  const errors: LookupError[] = [];
+  stub.failWith(500);
+  errors.push(await lookupError(t, reader.read(ref)));
+  stub.failWith(401);
+  errors.push(await lookupError(t, reader.read(ref)));
+  stub.forbid('secrets', 'prod', 'db');
+  errors.push(await lookupError(t, reader.read(ref)));
+  // A server that answers with the object but breaks it: the body holds the secret.
+  const path = '/api/v1/namespaces/prod/secrets/db';
+  // (A JSON.parse error message would quote the unexpected token and what follows it.)
+  stub.respondRaw(path, { status: 200, body: `{"kind":"Secret","data":{"password":${encoded}}}` });
+  errors.push(await lookupError(t, reader.read(ref)));
+  stub.respondRaw(path, { status: 200, body: JSON.stringify({ kind: 'Secret', data: { password: SECRET_VALUE } }) });
+  errors.push(await lookupError(t, reader.read(ref)));
+  stub.respondRaw(path, { status: 500, body: `{"data":{"password":"${encoded}"}}` });
+  errors.push(await lookupError(t, reader.read(ref)));
+  stub.respondRaw(path, { status: 200, body: '{}' });
+  stub.delayMs = 2000;
+  errors.push(await lookupError(t, reader.read(ref)));
+
+  t.same(
+    errors.map((e) => e.cause),
+    ['server-error', 'unauthorized', 'forbidden', 'bad-response', 'bad-response', 'server-error', 'timeout'],
+  );
+  for (const error of errors) {
+    const renderings = [error.message, error.stack ?? '', inspect(error, { depth: 5 }), JSON.stringify(error)];
+    for (const text of renderings) {
+      // Fragments too: a JSON.parse message quotes about ten characters of the body.
+      const leaked = [SECRET_VALUE.slice(0, 6), encoded.slice(0, 6)].some((fragment) => text.includes(fragment));
+      t.notOk(leaked, `${error.cause}: no secret data in ${text.slice(0, 60)}`);
+    }
+  }
+});
+
+t.test('timeoutMs must be positive', async (t) => {
+  const { stub } = await setup(t);
+  const kubeConfig = loadKubeConfig({ KUBECONFIG: stub.kubeconfigPath });
+  if (kubeConfig === undefined) throw new Error('stub kubeconfig did not load');
+  for (const timeoutMs of [0, -1, Number.NaN, Number.POSITIVE_INFINITY]) {
+    t.throws(() => createKubeObjectReader(kubeConfig, { timeoutMs }), RangeError, String(timeoutMs));
+  }
+});

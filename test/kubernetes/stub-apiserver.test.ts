@@ -1,0 +1,207 @@
+// The stub API server itself: raw HTTP, so these checks do not depend on the client library.
+import { existsSync, readFileSync } from 'node:fs';
+import { request } from 'node:http';
+import t from 'tap';
+import type { Test } from 'tap';
+import { STUB_USER, startStubApiServer } from '../helpers/stub-apiserver.js';
+import type { StubApiServer } from '../helpers/stub-apiserver.js';
+
+interface RawResponse {
+  status: number;
+  contentType: string | undefined;
+  json: Record<string, unknown>;
+}
+
+function get(stub: StubApiServer, path: string, options: { token?: string | null; method?: string } = {}): Promise<RawResponse> {
+  const token = options.token === undefined ? stub.token : options.token;
+  return new Promise((resolve, reject) => {
+    const req = request(
+      `${stub.url}${path}`,
+      { method: options.method ?? 'GET', headers: token === null ? {} : { Authorization: `Bearer ${token}` } },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (chunk: Buffer) => chunks.push(chunk));
+        res.on('end', () => {
+          try {
+            const json = JSON.parse(Buffer.concat(chunks).toString('utf8')) as Record<string, unknown>;
+            resolve({ status: res.statusCode ?? 0, contentType: res.headers['content-type'], json });
+          } catch (error) {
+            reject(error instanceof Error ? error : new Error(String(error)));
+          }
+        });
+      },
+    );
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+async function withStub(t: Test, fn: (stub: StubApiServer) => Promise<void>): Promise<void> {
+  const stub = await startStubApiServer();
+  t.teardown(() => stub.close());
+  await fn(stub);
+}
+
+t.test('serves a Secret the way kube-apiserver does', (t) =>
+  withStub(t, async (stub) => {
+    stub.addSecret('prod', 'db', { password: 'hünter2' });
+    const res = await get(stub, '/api/v1/namespaces/prod/secrets/db');
+    t.equal(res.status, 200);
+    t.equal(res.contentType, 'application/json');
+    t.equal(res.json['kind'], 'Secret');
+    t.equal(res.json['apiVersion'], 'v1');
+    t.equal(res.json['type'], 'Opaque');
+    t.same(res.json['data'], { password: Buffer.from('hünter2').toString('base64') });
+    const metadata = res.json['metadata'] as Record<string, unknown>;
+    t.equal(metadata['name'], 'db');
+    t.equal(metadata['namespace'], 'prod');
+    t.match(metadata['uid'], /^[0-9a-f-]{36}$/);
+    t.match(metadata['resourceVersion'], /^\d+$/);
+    t.match(metadata['creationTimestamp'], /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
+  }),
+);
+
+t.test('serves ConfigMaps (with binaryData base64) and ServiceAccounts', (t) =>
+  withStub(t, async (stub) => {
+    stub.addConfigMap('ns', 'cfg', { a: '1' }, { bin: Buffer.from([0xff, 0x00]) });
+    stub.addServiceAccount('ns', 'sa', ['pull-a', 'pull-b']);
+    stub.addServiceAccount('ns', 'bare');
+    const cm = await get(stub, '/api/v1/namespaces/ns/configmaps/cfg');
+    t.equal(cm.json['kind'], 'ConfigMap');
+    t.same(cm.json['data'], { a: '1' });
+    t.same(cm.json['binaryData'], { bin: '/wA=' });
+    const sa = await get(stub, '/api/v1/namespaces/ns/serviceaccounts/sa');
+    t.equal(sa.json['kind'], 'ServiceAccount');
+    t.same(sa.json['imagePullSecrets'], [{ name: 'pull-a' }, { name: 'pull-b' }]);
+    const bare = await get(stub, '/api/v1/namespaces/ns/serviceaccounts/bare');
+    t.notOk('imagePullSecrets' in bare.json, 'empty imagePullSecrets is omitted, as the API server does');
+  }),
+);
+
+t.test('missing objects and unknown paths are 404 NotFound Status objects', (t) =>
+  withStub(t, async (stub) => {
+    stub.addSecret('ns', 'gone', { k: 'v' });
+    stub.remove('secrets', 'ns', 'gone');
+    const missing = await get(stub, '/api/v1/namespaces/ns/secrets/gone');
+    t.equal(missing.status, 404);
+    t.same(missing.json, {
+      kind: 'Status',
+      apiVersion: 'v1',
+      metadata: {},
+      status: 'Failure',
+      message: 'secrets "gone" not found',
+      reason: 'NotFound',
+      details: { name: 'gone', kind: 'secrets' },
+      code: 404,
+    });
+    const other = await get(stub, '/api/v1/namespaces/ns/pods/x');
+    t.equal(other.status, 404);
+    t.equal(other.json['reason'], 'NotFound');
+    t.equal(other.json['message'], 'the server could not find the requested resource');
+  }),
+);
+
+t.test('forbid answers 403 with a real Forbidden Status, per object or per namespace', (t) =>
+  withStub(t, async (stub) => {
+    stub.addSecret('ns', 'a', { k: 'v' });
+    stub.addSecret('ns', 'b', { k: 'v' });
+    stub.addConfigMap('other', 'c', { k: 'v' });
+    stub.forbid('secrets', 'ns', 'a');
+    stub.forbid('ConfigMap', 'other');
+    const a = await get(stub, '/api/v1/namespaces/ns/secrets/a');
+    t.equal(a.status, 403);
+    t.same(a.json, {
+      kind: 'Status',
+      apiVersion: 'v1',
+      metadata: {},
+      status: 'Failure',
+      message: `secrets "a" is forbidden: User "${STUB_USER}" cannot get resource "secrets" in API group "" in the namespace "ns"`,
+      reason: 'Forbidden',
+      details: { name: 'a', kind: 'secrets' },
+      code: 403,
+    });
+    t.equal((await get(stub, '/api/v1/namespaces/ns/secrets/b')).status, 200, 'only the named object is forbidden');
+    t.equal((await get(stub, '/api/v1/namespaces/other/configmaps/c')).status, 403);
+    t.equal((await get(stub, '/api/v1/namespaces/other/configmaps/nope')).status, 403, 'authz comes before existence');
+  }),
+);
+
+t.test('checks the bearer token from its kubeconfig', (t) =>
+  withStub(t, async (stub) => {
+    stub.addSecret('ns', 's', { k: 'v' });
+    const kubeconfig = JSON.parse(readFileSync(stub.kubeconfigPath, 'utf8')) as {
+      clusters: Array<{ cluster: { server: string } }>;
+      users: Array<{ user: { token: string } }>;
+    };
+    t.equal(kubeconfig.clusters[0]?.cluster.server, stub.url);
+    t.equal(kubeconfig.users[0]?.user.token, stub.token);
+    t.equal((await get(stub, '/api/v1/namespaces/ns/secrets/s')).status, 200);
+    const anonymous = await get(stub, '/api/v1/namespaces/ns/secrets/s', { token: null });
+    t.equal(anonymous.status, 401);
+    t.equal(anonymous.json['reason'], 'Unauthorized');
+    t.equal((await get(stub, '/api/v1/namespaces/ns/secrets/s', { token: 'wrong' })).status, 401);
+    t.equal((await get(stub, '/api/v1/namespaces/ns/secrets/s', { method: 'DELETE' })).status, 405);
+    t.same(
+      stub.requests.map((r) => [r.method, r.path, r.authorization]),
+      [
+        ['GET', '/api/v1/namespaces/ns/secrets/s', `Bearer ${stub.token}`],
+        ['GET', '/api/v1/namespaces/ns/secrets/s', undefined],
+        ['GET', '/api/v1/namespaces/ns/secrets/s', 'Bearer wrong'],
+        ['DELETE', '/api/v1/namespaces/ns/secrets/s', `Bearer ${stub.token}`],
+      ],
+    );
+  }),
+);
+
+t.test('failWith fails exactly the next N requests with matching Status bodies', (t) =>
+  withStub(t, async (stub) => {
+    stub.addSecret('ns', 's', { k: 'v' });
+    stub.failWith(500);
+    stub.failWith(503, 2);
+    stub.failWith(429);
+    const path = '/api/v1/namespaces/ns/secrets/s';
+    const got = [];
+    for (let i = 0; i < 5; i++) got.push(await get(stub, path));
+    t.same(
+      got.map((r) => [r.status, r.json['reason'], r.json['code']]),
+      [
+        [500, 'InternalError', 500],
+        [503, 'ServiceUnavailable', 503],
+        [503, 'ServiceUnavailable', 503],
+        [429, 'TooManyRequests', 429],
+        [200, undefined, undefined],
+      ],
+    );
+    t.throws(() => stub.failWith(200), RangeError);
+    t.throws(() => stub.failWith(500, 0), RangeError);
+  }),
+);
+
+t.test('close() is prompt with a delayed request pending, and removes the kubeconfig', async (t) => {
+  const stub = await startStubApiServer();
+  stub.addSecret('ns', 's', { k: 'v' });
+  stub.delayMs = 60_000;
+  const pending = get(stub, '/api/v1/namespaces/ns/secrets/s').then(
+    () => 'answered',
+    () => 'failed',
+  );
+  // Wait until the request has reached the server.
+  for (let i = 0; i < 200 && stub.requests.length === 0; i++) await new Promise((r) => setTimeout(r, 5));
+  t.equal(stub.requests.length, 1);
+  const started = Date.now();
+  await stub.close();
+  t.ok(Date.now() - started < 1000, 'close did not wait for the delay');
+  t.equal(await pending, 'failed', 'the pending request was cut off');
+  t.notOk(existsSync(stub.kubeconfigPath), 'kubeconfig removed');
+  await stub.close(); // idempotent
+});
+
+t.test('delayMs delays responses', (t) =>
+  withStub(t, async (stub) => {
+    stub.addSecret('ns', 's', { k: 'v' });
+    stub.delayMs = 150;
+    const started = Date.now();
+    t.equal((await get(stub, '/api/v1/namespaces/ns/secrets/s')).status, 200);
+    t.ok(Date.now() - started >= 140, 'response came after the delay');
+  }),
+);
