@@ -1,0 +1,110 @@
+import type { BaseLogger } from 'pino';
+import type { ImageConfig } from '../core/original-command.js';
+import type { InjectionSettings, MutationOutcome } from '../core/pod-mutation.js';
+import { computePodMutation, imageConfigsNeeded } from '../core/pod-mutation.js';
+import { referencedObjects } from '../core/env-sources.js';
+import { toJsonPatch } from '../core/json-patch.js';
+import { podDisplayName } from '../core/pod.js';
+import type { Pod } from '../core/pod.js';
+import type { KubeObjectReader } from '../kubernetes/object-reader.js';
+import { perAdmissionReader } from '../kubernetes/object-reader.js';
+import type { ImageConfigSource } from '../images/image-config-source.js';
+import type { AdmissionRequest, AdmissionResponse } from './review.js';
+import { checkPod } from './pod-schema.js';
+import { ObjectLookupFailure, resolveObjectFacts } from './object-facts.js';
+
+export interface AdmissionDependencies {
+  settings: InjectionSettings;
+  objects: KubeObjectReader;
+  images: ImageConfigSource;
+}
+
+/** How an admission ended, for logs and metrics. */
+export type AdmissionResult = 'injected' | 'unchanged' | 'skipped' | 'denied';
+
+export interface AdmissionDecision { response: AdmissionResponse; result: AdmissionResult; pod?: string; containers?: string[] }
+
+/** A denial the user can fix (403) or one caused by a dependency (500). */
+class Denial extends Error {
+  constructor(message: string, readonly code: 403 | 500) {
+    super(message);
+  }
+}
+
+/**
+ * Decides one admission request: allowed with a patch, allowed as is, or denied with a
+ * reason. Never throws: a denial is an answer (HTTP 200, allowed: false), not an error.
+ */
+export async function decideAdmission(request: AdmissionRequest, deps: AdmissionDependencies, log?: Pick<BaseLogger, 'error'>): Promise<AdmissionDecision> {
+  const uid = request.uid;
+  if (request.kind?.kind !== 'Pod' || (request.kind.group ?? '') !== '' || request.operation !== 'CREATE' || (request.subResource ?? '') !== '') {
+    return { response: { uid, allowed: true }, result: 'skipped' };
+  }
+  const checked = checkPod(request.object);
+  if ('problem' in checked) return deny(uid, new Denial(checked.problem, 403), undefined, []);
+  const pod = checked.pod;
+  const namespace = request.namespace || pod.metadata?.namespace || 'default';
+  const name = `${namespace}/${podDisplayName(pod)}`;
+  let warnings: string[] = [];
+  try {
+    const outcome = await mutationOf(pod, namespace, deps);
+    warnings = outcome.warnings;
+    if (!outcome.allowed) throw new Denial(outcome.reason, 403);
+    if (outcome.mutation === undefined) return { response: withWarnings({ uid, allowed: true }, warnings), result: 'unchanged', pod: name };
+    const patch = toJsonPatch(pod, outcome.mutation);
+    const containers = Object.keys(outcome.mutation.audit);
+    const response: AdmissionResponse = {
+      uid,
+      allowed: true,
+      patchType: 'JSONPatch',
+      patch: Buffer.from(JSON.stringify(patch)).toString('base64'),
+    };
+    if (containers.length > 0) {
+      response.auditAnnotations = {
+        'injected-containers': containers.join(','),
+        'secret-references': JSON.stringify(outcome.mutation.audit),
+      };
+    }
+    return { response: withWarnings(response, warnings), result: 'injected', pod: name, containers };
+  } catch (error) {
+    if (error instanceof Denial) return deny(uid, error, name, warnings);
+    if (error instanceof ObjectLookupFailure) return deny(uid, new Denial(error.message, 500), name, warnings);
+    log?.error({ err: error, uid, pod: name }, 'admission failed unexpectedly');
+    return deny(uid, new Denial(`internal error while deciding pod ${name}`, 500), name, warnings);
+  }
+}
+
+async function mutationOf(pod: Pod, namespace: string, deps: AdmissionDependencies): Promise<MutationOutcome> {
+  const reader = perAdmissionReader(deps.objects);
+  const objects = await resolveObjectFacts(referencedObjects(pod, deps.settings.volumePath), namespace, reader);
+  const needs = imageConfigsNeeded(pod, { namespace, objects }, deps.settings);
+  const imageConfigs = new Map<string, ImageConfig>();
+  const failures: string[] = [];
+  await Promise.all(
+    needs.map(async (need) => {
+      try {
+        imageConfigs.set(need.container, await deps.images.configOf({ ...need, namespace, pod }));
+      } catch (error) {
+        failures.push(error instanceof Error ? error.message : String(error));
+      }
+    }),
+  );
+  if (failures.length > 0) throw new Denial(failures.join('; '), 500);
+  return computePodMutation(pod, { namespace, objects, imageConfigs }, deps.settings);
+}
+
+function withWarnings(response: AdmissionResponse, warnings: string[]): AdmissionResponse {
+  return warnings.length > 0 ? { ...response, warnings } : response;
+}
+
+function deny(uid: string, denial: Denial, pod: string | undefined, warnings: string[]): AdmissionDecision {
+  const message = pod === undefined ? denial.message : `pod ${pod}: ${denial.message}`;
+  const response: AdmissionResponse = {
+    uid,
+    allowed: false,
+    status: { code: denial.code, reason: denial.code === 403 ? 'Forbidden' : 'InternalError', message },
+  };
+  const decision: AdmissionDecision = { response: withWarnings(response, warnings), result: 'denied' };
+  if (pod !== undefined) decision.pod = pod;
+  return decision;
+}

@@ -1,0 +1,37 @@
+import type { EnvObject } from '../core/env-sources.js';
+import { objectKey } from '../core/env-sources.js';
+import type { ObjectFacts } from '../core/object-facts.js';
+import { deriveObjectFacts } from '../core/object-facts.js';
+import type { KubeObjectReader } from '../kubernetes/object-reader.js';
+
+/** Every failed lookup, each message naming its object and cause. */
+export class ObjectLookupFailure extends Error {
+  constructor(readonly messages: string[]) {
+    super(messages.join('; '));
+  }
+}
+
+/**
+ * Reads the referenced objects concurrently, once each, and keeps only derived facts:
+ * the values are dropped as soon as each object arrives.
+ */
+export async function resolveObjectFacts(
+  objects: readonly EnvObject[],
+  namespace: string,
+  reader: KubeObjectReader,
+): Promise<Map<string, ObjectFacts>> {
+  const settled = await Promise.allSettled(
+    objects.map(async (object) => {
+      const lookup = await reader.read({ kind: object.kind, namespace, name: object.name });
+      return [objectKey(object), deriveObjectFacts(lookup.found ? lookup.data : undefined)] as const;
+    }),
+  );
+  const facts = new Map<string, ObjectFacts>();
+  const failures: string[] = [];
+  for (const outcome of settled) {
+    if (outcome.status === 'fulfilled') facts.set(outcome.value[0], outcome.value[1]);
+    else failures.push(outcome.reason instanceof Error ? outcome.reason.message : String(outcome.reason));
+  }
+  if (failures.length > 0) throw new ObjectLookupFailure(failures);
+  return facts;
+}

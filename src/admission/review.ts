@@ -1,0 +1,71 @@
+/** The AdmissionReview envelope (admission.k8s.io v1 and v1beta1 share this shape). */
+export const REVIEW_API_VERSIONS = ['admission.k8s.io/v1', 'admission.k8s.io/v1beta1'] as const;
+export type ReviewApiVersion = (typeof REVIEW_API_VERSIONS)[number];
+
+export interface GroupVersionKind { group: string; version: string; kind: string }
+
+export interface AdmissionRequest {
+  uid: string;
+  kind?: GroupVersionKind;
+  resource?: { group: string; version: string; resource: string };
+  subResource?: string;
+  name?: string;
+  namespace?: string;
+  operation?: string;
+  object?: unknown;
+  dryRun?: boolean;
+}
+
+export interface AdmissionReview {
+  apiVersion: ReviewApiVersion;
+  kind: 'AdmissionReview';
+  request: AdmissionRequest;
+}
+
+export interface AdmissionResponse {
+  uid: string;
+  allowed: boolean;
+  patchType?: 'JSONPatch';
+  /** base64 of an RFC 6902 JSON Patch. */
+  patch?: string;
+  status?: { code: number; reason: string; message: string };
+  warnings?: string[];
+  auditAnnotations?: Record<string, string>;
+}
+
+export interface AdmissionReviewResponse {
+  apiVersion: ReviewApiVersion;
+  kind: 'AdmissionReview';
+  response: AdmissionResponse;
+}
+
+/** JSON Schema of what we accept on POST /pods; anything else is a 400 that says what is wrong. */
+export const admissionReviewSchema = {
+  type: 'object',
+  required: ['apiVersion', 'kind', 'request'],
+  properties: {
+    apiVersion: { type: 'string', enum: [...REVIEW_API_VERSIONS] },
+    kind: { type: 'string', const: 'AdmissionReview' },
+    request: {
+      type: 'object',
+      required: ['uid'],
+      properties: {
+        uid: { type: 'string', minLength: 1, maxLength: 256 },
+        kind: {
+          type: 'object',
+          required: ['kind'],
+          properties: { group: { type: 'string' }, version: { type: 'string' }, kind: { type: 'string' } },
+        },
+        subResource: { type: 'string' },
+        name: { type: 'string' },
+        namespace: { type: 'string' },
+        operation: { type: 'string' },
+        dryRun: { type: 'boolean' },
+      },
+    },
+  },
+} as const;
+
+export function reviewResponse(apiVersion: ReviewApiVersion, response: AdmissionResponse): AdmissionReviewResponse {
+  return { apiVersion, kind: 'AdmissionReview', response };
+}

@@ -1,0 +1,140 @@
+import type { ContainerSlot, Pod } from './pod.js';
+import { containerSlots } from './pod.js';
+import type { Provider } from './provider.js';
+import { isProvider } from './provider.js';
+import type { ObjectFacts } from './object-facts.js';
+import { referenceProvider } from './secret-reference.js';
+import { envSources, isWrapped, objectKey } from './env-sources.js';
+import { ANNOTATION_INJECT, ANNOTATION_PROVIDER } from './annotations.js';
+
+/** A variable whose value secrets-init will resolve, and where that value comes from. */
+export interface SecretReference {
+  variable: string;
+  provider: Provider;
+  /** The cloud reference when the pod spec holds it; `Secret name[key]` when it comes from an object (never its value). */
+  origin: string;
+}
+
+export interface ContainerAnalysis {
+  slot: ContainerSlot;
+  /** Already carries secrets-init from an earlier injection. */
+  wrapped: boolean;
+  references: SecretReference[];
+  /** The provider secrets-init will run with; set when the container must be wrapped. */
+  provider?: Provider;
+}
+
+export interface PodAnalysis {
+  optedOut: boolean;
+  containers: ContainerAnalysis[];
+  denials: string[];
+  warnings: string[];
+}
+
+export interface AnalysisContext {
+  /** Namespace of the pod; referenced objects live there. */
+  namespace: string;
+  objects: ReadonlyMap<string, ObjectFacts>;
+  volumePath: string;
+  defaultProvider: Provider;
+}
+
+const PROVIDER_LABEL: Record<Provider, string> = { aws: 'AWS', google: 'Google' };
+
+export function analyzePod(pod: Pod, context: AnalysisContext): PodAnalysis {
+  const analysis: PodAnalysis = { optedOut: false, containers: [], denials: [], warnings: [] };
+  const annotations = pod.metadata?.annotations ?? {};
+  if ((annotations[ANNOTATION_INJECT] ?? '').toLowerCase() === 'false') {
+    analysis.optedOut = true;
+    return analysis;
+  }
+  const requested = annotations[ANNOTATION_PROVIDER];
+  if (requested !== undefined && !isProvider(requested)) {
+    analysis.denials.push(`annotation ${ANNOTATION_PROVIDER} must be "aws" or "google", not "${requested}"`);
+    return analysis;
+  }
+  for (const slot of containerSlots(pod)) {
+    const container = analyzeContainer(slot, context, analysis);
+    if (container.references.length > 0 && !container.wrapped) {
+      const provider = chooseProvider(container, requested, context.defaultProvider, analysis);
+      if (provider !== undefined) container.provider = provider;
+    }
+    analysis.containers.push(container);
+  }
+  return analysis;
+}
+
+function analyzeContainer(slot: ContainerSlot, context: AnalysisContext, analysis: PodAnalysis): ContainerAnalysis {
+  const name = slot.container.name;
+  const result: ContainerAnalysis = { slot, wrapped: isWrapped(slot.container, context.volumePath), references: [] };
+  if (result.wrapped) return result;
+  for (const source of envSources(slot.container)) {
+    if (source.type === 'value') {
+      const provider = referenceProvider(source.value);
+      if (provider) result.references.push({ variable: source.variable, provider, origin: source.value });
+      continue;
+    }
+    const described = `${source.object.kind} ${context.namespace}/${source.object.name}`;
+    const facts = context.objects.get(objectKey(source.object));
+    if (facts === undefined) {
+      analysis.denials.push(`${described} referenced by container "${name}" was not looked up`);
+      continue;
+    }
+    if (!facts.exists) {
+      if (source.optional) analysis.warnings.push(`optional ${described} does not exist; container "${name}" starts without it`);
+      else analysis.denials.push(`${described} referenced by container "${name}" does not exist`);
+      continue;
+    }
+    if (source.type === 'object') {
+      for (const [key, provider] of facts.keys) {
+        if (provider) result.references.push({ variable: `${source.prefix}${key}`, provider, origin: `${source.object.kind} ${source.object.name}[${key}]` });
+      }
+      continue;
+    }
+    if (!facts.keys.has(source.key)) {
+      if (source.optional) analysis.warnings.push(`optional key "${source.key}" is not in ${described}; container "${name}" starts without ${source.variable}`);
+      else analysis.denials.push(`key "${source.key}" is not in ${described} (needed by ${source.variable} of container "${name}")`);
+      continue;
+    }
+    const provider = facts.keys.get(source.key);
+    if (provider) result.references.push({ variable: source.variable, provider, origin: `${source.object.kind} ${source.object.name}[${source.key}]` });
+  }
+  return result;
+}
+
+/**
+ * One secrets-init process resolves one provider. The references decide it; the pod
+ * annotation overrides (references of the other provider then stay as they are, with a
+ * warning); the --provider flag stands only where nothing else decides.
+ */
+function chooseProvider(
+  container: ContainerAnalysis,
+  requested: Provider | undefined,
+  fallback: Provider,
+  analysis: PodAnalysis,
+): Provider | undefined {
+  const name = container.slot.container.name;
+  const byProvider = new Map<Provider, string[]>();
+  for (const reference of container.references) {
+    byProvider.set(reference.provider, [...(byProvider.get(reference.provider) ?? []), reference.variable]);
+  }
+  if (requested !== undefined) {
+    for (const [provider, variables] of byProvider) {
+      if (provider !== requested) {
+        analysis.warnings.push(
+          `container "${name}": ${PROVIDER_LABEL[provider]} references (${variables.join(', ')}) stay unresolved because ${ANNOTATION_PROVIDER}=${requested}`,
+        );
+      }
+    }
+    return requested;
+  }
+  if (byProvider.size > 1) {
+    const listed = [...byProvider].map(([provider, variables]) => `${PROVIDER_LABEL[provider]}: ${variables.join(', ')}`).join('; ');
+    analysis.denials.push(
+      `container "${name}" mixes AWS and Google secret references (${listed}); one secrets-init process resolves one provider: ` +
+        `move them to separate containers, or set the pod annotation ${ANNOTATION_PROVIDER} to the one to resolve`,
+    );
+    return undefined;
+  }
+  return byProvider.keys().next().value ?? fallback;
+}

@@ -1,0 +1,147 @@
+import type { Container, ContainerRole, Pod, Volume, VolumeMount } from './pod.js';
+import type { Provider } from './provider.js';
+import type { ObjectFacts } from './object-facts.js';
+import type { ImageConfig } from './original-command.js';
+import { needsImageConfig, originalCommand } from './original-command.js';
+import type { InitContainerSettings } from './init-container.js';
+import { INIT_CONTAINER_NAME, buildInitContainer, buildVolume, wrapperPath } from './init-container.js';
+import type { ContainerAnalysis, PodAnalysis } from './analysis.js';
+import { analyzePod } from './analysis.js';
+import { ANNOTATION_STATUS } from './annotations.js';
+
+export interface InjectionSettings extends InitContainerSettings {
+  /** Provider for containers whose references do not decide one (the --provider flag). */
+  defaultProvider: Provider;
+}
+
+/** Everything the mutation depends on that needs I/O to learn, already learned. */
+export interface ResolvedFacts {
+  namespace: string;
+  /** Facts of referenced Secrets/ConfigMaps, keyed by `Kind/name` (see objectKey). */
+  objects: ReadonlyMap<string, ObjectFacts>;
+  /** Image configs of containers that have no `command`, keyed by container name. */
+  imageConfigs: ReadonlyMap<string, ImageConfig>;
+}
+
+export interface ContainerWrap {
+  role: ContainerRole;
+  index: number;
+  name: string;
+  provider: Provider;
+  command: string[];
+  args: string[];
+}
+
+export interface ContainerMount { role: ContainerRole; index: number; name: string; mount: VolumeMount }
+
+/** The changes injection makes to one pod; `toJsonPatch` turns it into a patch. */
+export interface PodMutation {
+  /** Prepend our init container (absent), or move the existing one to the front (it stands after a wrapped init container). */
+  initContainer?: { add: Container } | { moveFrom: number };
+  volume?: Volume;
+  wraps: ContainerWrap[];
+  mounts: ContainerMount[];
+  /** New value of the status annotation. */
+  status?: string;
+  /** For the audit log: injected container → where its references come from (names, never values). */
+  audit: Record<string, string[]>;
+}
+
+export type MutationOutcome =
+  | { allowed: true; mutation?: PodMutation; warnings: string[] }
+  | { allowed: false; reason: string; warnings: string[] };
+
+/** A container that must be wrapped but has no `command`: its image's ENTRYPOINT/CMD must be read. */
+export interface ImageConfigNeed { container: string; image: string }
+
+function analysisContext(facts: Pick<ResolvedFacts, 'namespace' | 'objects'>, settings: InjectionSettings) {
+  return { namespace: facts.namespace, objects: facts.objects, volumePath: settings.volumePath, defaultProvider: settings.defaultProvider };
+}
+
+function toWrap(analysis: ContainerAnalysis): boolean {
+  return analysis.provider !== undefined && !analysis.wrapped;
+}
+
+/** Which image configs `computePodMutation` will need; empty when the pod is denied anyway. */
+export function imageConfigsNeeded(pod: Pod, facts: Pick<ResolvedFacts, 'namespace' | 'objects'>, settings: InjectionSettings): ImageConfigNeed[] {
+  const analysis = analyzePod(pod, analysisContext(facts, settings));
+  if (analysis.denials.length > 0) return [];
+  return analysis.containers
+    .filter((c) => toWrap(c) && needsImageConfig(c.slot.container))
+    .map((c) => ({ container: c.slot.container.name, image: c.slot.container.image ?? '' }));
+}
+
+/**
+ * The mutation of a pod from the pod and the facts learned for it. No I/O: the
+ * webhook and offline tools share it. Applying its result and mutating again yields
+ * no mutation.
+ */
+export function computePodMutation(pod: Pod, facts: ResolvedFacts, settings: InjectionSettings): MutationOutcome {
+  const analysis = analyzePod(pod, analysisContext(facts, settings));
+  if (analysis.optedOut) return { allowed: true, warnings: [] };
+  const denials = [...analysis.denials];
+  const wraps: ContainerWrap[] = [];
+  const mounts: ContainerMount[] = [];
+  const audit: Record<string, string[]> = {};
+  for (const container of analysis.containers) {
+    const { slot } = container;
+    const name = slot.container.name;
+    if (toWrap(container) && container.provider !== undefined) {
+      const image = facts.imageConfigs.get(name);
+      const original = originalCommand(slot.container, image);
+      if (original === undefined) {
+        denials.push(`container "${name}" has no command and the ENTRYPOINT/CMD of image "${slot.container.image ?? ''}" is unknown; set "command" on the container`);
+        continue;
+      }
+      if (original.length === 0) {
+        denials.push(`container "${name}" has no command and image "${slot.container.image ?? ''}" has neither ENTRYPOINT nor CMD; set "command" on the container`);
+        continue;
+      }
+      wraps.push({ role: slot.role, index: slot.index, name, provider: container.provider, command: [wrapperPath(settings.volumePath)], args: [`--provider=${container.provider}`, ...original] });
+      audit[name] = container.references.map((r) => r.origin);
+    }
+    if (toWrap(container) || container.wrapped) {
+      const mount = mountProblem(slot.container, settings);
+      if (mount === 'missing') mounts.push({ role: slot.role, index: slot.index, name, mount: { name: settings.volumeName, mountPath: settings.volumePath } });
+      else if (mount !== 'present') denials.push(mount);
+    }
+  }
+  if (denials.length > 0) return { allowed: false, reason: denials.join('; '), warnings: analysis.warnings };
+
+  const injected = analysis.containers.filter((c) => c.wrapped || toWrap(c));
+  if (injected.length === 0) return { allowed: true, warnings: analysis.warnings };
+
+  const mutation: PodMutation = { wraps, mounts, audit };
+  const initContainers = pod.spec.initContainers ?? [];
+  const ours = initContainers.findIndex((c) => c.name === INIT_CONTAINER_NAME);
+  if (ours < 0) {
+    mutation.initContainer = { add: buildInitContainer(settings) };
+  } else {
+    const firstWrappedInit = injected.find((c) => c.slot.role === 'initContainers');
+    if (firstWrappedInit !== undefined && firstWrappedInit.slot.index < ours) mutation.initContainer = { moveFrom: ours };
+  }
+  const volume = (pod.spec.volumes ?? []).find((v) => v.name === settings.volumeName);
+  if (volume === undefined) {
+    mutation.volume = buildVolume(settings.volumeName);
+  } else if (volume.emptyDir === undefined) {
+    return { allowed: false, reason: `the pod already has a volume "${settings.volumeName}" that is not an emptyDir; secrets-init needs that name for its own volume`, warnings: analysis.warnings };
+  }
+  const status = statusAnnotation(injected);
+  if (pod.metadata?.annotations?.[ANNOTATION_STATUS] !== status) mutation.status = status;
+  const changed = mutation.initContainer !== undefined || mutation.volume !== undefined || wraps.length > 0 || mounts.length > 0 || mutation.status !== undefined;
+  return changed ? { allowed: true, mutation, warnings: analysis.warnings } : { allowed: true, warnings: analysis.warnings };
+}
+
+function mountProblem(container: Container, settings: InjectionSettings): 'present' | 'missing' | string {
+  const mounts = container.volumeMounts ?? [];
+  const atPath = mounts.find((m) => m.mountPath === settings.volumePath);
+  if (atPath === undefined) return 'missing';
+  if (atPath.name === settings.volumeName) return 'present';
+  return `container "${container.name}" already mounts volume "${atPath.name}" at ${settings.volumePath}, where secrets-init must be mounted`;
+}
+
+/** Records which containers carry secrets-init, as `{"containers":[…],"initContainers":[…]}`. */
+function statusAnnotation(injected: ContainerAnalysis[]): string {
+  const names = (role: ContainerRole) => injected.filter((c) => c.slot.role === role).map((c) => c.slot.container.name);
+  return JSON.stringify({ containers: names('containers'), initContainers: names('initContainers') });
+}

@@ -1,0 +1,32 @@
+import type { FastifyPluginAsync } from 'fastify';
+import type { AdmissionDependencies } from '../admission/handler.js';
+import { decideAdmission } from '../admission/handler.js';
+import type { AdmissionReview } from '../admission/review.js';
+import { admissionReviewSchema, reviewResponse } from '../admission/review.js';
+import type { WebhookMetrics } from '../telemetry/metrics.js';
+
+export interface AdmissionRoutesOptions { admission: AdmissionDependencies; metrics: WebhookMetrics }
+
+/** POST /pods: the mutating webhook endpoint. */
+export const admissionRoutes: FastifyPluginAsync<AdmissionRoutesOptions> = async (app, { admission, metrics }) => {
+  app.post<{ Body: AdmissionReview }>('/pods', { schema: { body: admissionReviewSchema } }, async (req) => {
+    const started = process.hrtime.bigint();
+    const review = req.body;
+    const decision = await decideAdmission(review.request, admission, req.log);
+    const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+    metrics.observeAdmission(decision.result, seconds);
+    const fields = {
+      uid: review.request.uid,
+      pod: decision.pod,
+      operation: review.request.operation,
+      dryRun: review.request.dryRun === true,
+      result: decision.result,
+      containers: decision.containers,
+      durationMs: Math.round(seconds * 1e5) / 100,
+    };
+    if (decision.result === 'denied') req.log.warn({ ...fields, reason: decision.response.status?.message }, 'admission denied');
+    else if (decision.result === 'skipped') req.log.debug(fields, 'admission skipped');
+    else req.log.info(fields, 'admission decided');
+    return reviewResponse(review.apiVersion, decision.response);
+  });
+};
