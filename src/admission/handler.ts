@@ -9,6 +9,7 @@ import type { Pod } from '../core/pod.js';
 import type { KubeObjectReader } from '../kubernetes/object-reader.js';
 import { perAdmissionReader } from '../kubernetes/object-reader.js';
 import type { ImageConfigSource } from '../images/image-config-source.js';
+import { ImageConfigError } from '../images/image-config-source.js';
 import type { AdmissionRequest, AdmissionResponse } from './review.js';
 import { checkPod } from './pod-schema.js';
 import { ObjectLookupFailure, resolveObjectFacts } from './object-facts.js';
@@ -70,7 +71,7 @@ export async function decideAdmission(request: AdmissionRequest, deps: Admission
     if (error instanceof Denial) return deny(uid, error, name, warnings);
     if (error instanceof ObjectLookupFailure) return deny(uid, new Denial(error.message, 500), name, warnings);
     log?.error({ err: error, uid, pod: name }, 'admission failed unexpectedly');
-    return deny(uid, new Denial(`internal error while deciding pod ${name}`, 500), name, warnings);
+    return deny(uid, new Denial("internal error; the webhook's log has the details", 500), name, warnings);
   }
 }
 
@@ -85,7 +86,8 @@ async function mutationOf(pod: Pod, namespace: string, deps: AdmissionDependenci
       try {
         imageConfigs.set(need.container, await deps.images.configOf({ ...need, namespace, pod }));
       } catch (error) {
-        failures.push(error instanceof Error ? error.message : String(error));
+        if (!(error instanceof ImageConfigError)) throw error;
+        failures.push(error.message);
       }
     }),
   );

@@ -3,6 +3,7 @@ import { objectKey } from '../core/env-sources.js';
 import type { ObjectFacts } from '../core/object-facts.js';
 import { deriveObjectFacts } from '../core/object-facts.js';
 import type { KubeObjectReader } from '../kubernetes/object-reader.js';
+import { LookupError } from '../kubernetes/object-reader.js';
 
 /** Every failed lookup, each message naming its object and cause. */
 export class ObjectLookupFailure extends Error {
@@ -28,10 +29,12 @@ export async function resolveObjectFacts(
   );
   const facts = new Map<string, ObjectFacts>();
   const failures: string[] = [];
-  for (const outcome of settled) {
+  settled.forEach((outcome, i) => {
     if (outcome.status === 'fulfilled') facts.set(outcome.value[0], outcome.value[1]);
-    else failures.push(outcome.reason instanceof Error ? outcome.reason.message : String(outcome.reason));
-  }
+    // Only a LookupError's message is known to hold no object data.
+    else if (outcome.reason instanceof LookupError) failures.push(outcome.reason.message);
+    else failures.push(`cannot read ${objects[i]?.kind ?? 'object'} ${namespace}/${objects[i]?.name ?? ''}: internal error`);
+  });
   if (failures.length > 0) throw new ObjectLookupFailure(failures);
   return facts;
 }

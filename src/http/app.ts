@@ -36,6 +36,8 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     ? Fastify({ ...base, https: { cert: options.https.cert, key: options.https.key, minVersion: 'TLSv1.2' } })
     : Fastify(base)) as unknown as FastifyInstance;
 
+  // Admission reviews are JSON; any other content type is a 415, not a confusing schema error.
+  app.removeContentTypeParser('text/plain');
   app.setSchemaErrorFormatter((errors, dataVar) => {
     const first = errors[0];
     const where = `${dataVar}${first?.instancePath ?? ''}`;

@@ -1,0 +1,177 @@
+import t from 'tap';
+import fjp from 'fast-json-patch';
+import type { Operation } from 'fast-json-patch';
+import { decideAdmission } from '../../src/admission/handler.js';
+import type { AdmissionDependencies } from '../../src/admission/handler.js';
+import type { AdmissionRequest } from '../../src/admission/review.js';
+import type { Pod } from '../../src/core/pod.js';
+import { staticImageConfigs } from '../../src/images/image-config-source.js';
+import type { DataObjectRef, KubeObjectReader, ObjectLookup } from '../../src/kubernetes/object-reader.js';
+import { LookupError } from '../../src/kubernetes/object-reader.js';
+
+const settings = { image: 'ghcr.io/doitintl/secrets-init:0.5.3', pullPolicy: 'IfNotPresent' as const, volumeName: 'secrets-init-bin', volumePath: '/helper/bin', defaultProvider: 'aws' as const };
+const ARN = 'arn:aws:secretsmanager:eu-west-1:111122223333:secret:db-AbCdEf';
+
+/** An in-memory reader that records what it was asked. */
+function memoryReader(objects: Record<string, Record<string, string>>, failures: Record<string, LookupError> = {}) {
+  const reads: string[] = [];
+  const reader: KubeObjectReader = {
+    async read(ref: DataObjectRef): Promise<ObjectLookup> {
+      const key = `${ref.kind}/${ref.namespace}/${ref.name}`;
+      reads.push(key);
+      const failure = failures[key];
+      if (failure) throw failure;
+      const data = objects[key];
+      return data ? { found: true, data: new Map(Object.entries(data)) } : { found: false };
+    },
+    async readServiceAccount() {
+      return { found: false };
+    },
+  };
+  return { reader, reads };
+}
+
+function deps(reader: KubeObjectReader, images = staticImageConfigs({})): AdmissionDependencies {
+  return { settings, objects: reader, images };
+}
+
+function podRequest(pod: Pod, extra: Partial<AdmissionRequest> = {}): AdmissionRequest {
+  return { uid: 'uid-1', kind: { group: '', version: 'v1', kind: 'Pod' }, operation: 'CREATE', namespace: 'prod', object: pod, ...extra };
+}
+
+function applied(pod: Pod, patch: string | undefined): Pod {
+  if (patch === undefined) throw new Error('no patch');
+  const ops = JSON.parse(Buffer.from(patch, 'base64').toString()) as Operation[];
+  return fjp.applyPatch(fjp.deepClone(pod) as Pod, ops, true).newDocument;
+}
+
+const podWithSecretRef: Pod = {
+  metadata: { name: 'api' },
+  spec: {
+    containers: [
+      { name: 'app', image: 'app:1', command: ['/app'], env: [{ name: 'DB', valueFrom: { secretKeyRef: { name: 'db', key: 'password' } } }] },
+      { name: 'worker', image: 'app:1', command: ['/worker'], env: [{ name: 'DB', valueFrom: { secretKeyRef: { name: 'db', key: 'password' } } }] },
+    ],
+  },
+};
+
+t.test('reads each referenced object once, keeps no value, wraps both containers', async (t) => {
+  const { reader, reads } = memoryReader({ 'Secret/prod/db': { password: ARN, other: 'plain-VALUE-42' } });
+  const decision = await decideAdmission(podRequest(podWithSecretRef), deps(reader));
+  t.same(reads, ['Secret/prod/db']);
+  t.equal(decision.result, 'injected');
+  t.equal(decision.response.uid, 'uid-1');
+  const pod = applied(podWithSecretRef, decision.response.patch);
+  t.same(pod.spec.containers.map((c) => c.args?.[0]), ['--provider=aws', '--provider=aws']);
+  t.notMatch(JSON.stringify(decision), /plain-VALUE-42|secretsmanager/, 'neither the value nor the ARN from the Secret is in the decision');
+  t.same(decision.response.auditAnnotations?.['injected-containers'], 'app,worker');
+  t.match(decision.response.auditAnnotations?.['secret-references'] ?? '', 'Secret db[password]');
+});
+
+t.test('non-pod kinds, other operations and subresources are allowed untouched without lookups', async (t) => {
+  const { reader, reads } = memoryReader({});
+  for (const extra of [
+    { kind: { group: 'apps', version: 'v1', kind: 'Deployment' } },
+    { kind: { group: '', version: 'v1', kind: 'ConfigMap' } },
+    { operation: 'UPDATE' },
+    { operation: 'DELETE', object: null },
+    { subResource: 'ephemeralcontainers' },
+  ]) {
+    const decision = await decideAdmission(podRequest(podWithSecretRef, extra), deps(reader));
+    t.same(decision.response, { uid: 'uid-1', allowed: true }, JSON.stringify(extra));
+    t.equal(decision.result, 'skipped');
+  }
+  t.same(reads, []);
+});
+
+t.test('a pod of the wrong shape is denied with the reason, not a crash', async (t) => {
+  const { reader } = memoryReader({});
+  for (const [object, where] of [
+    [null, '/'],
+    [{ spec: {} }, '/spec'],
+    [{ spec: { containers: 'x' } }, '/spec/containers'],
+    [{ spec: { containers: [{ name: 'a', env: [{ name: 'X', value: 3 }] }] } }, '/spec/containers/0/env/0/value'],
+    [{ spec: { containers: [{ name: 'a', command: 'ls' }] } }, '/spec/containers/0/command'],
+    [{ metadata: { annotations: { a: 1 } }, spec: { containers: [] } }, '/metadata/annotations/a'],
+  ] as const) {
+    const decision = await decideAdmission(podRequest(object as unknown as Pod), deps(reader));
+    t.equal(decision.response.allowed, false);
+    t.equal(decision.response.status?.code, 403);
+    t.match(decision.response.status?.message ?? '', `the pod is malformed: ${where}`);
+  }
+});
+
+t.test('a failed lookup denies with code 500, naming the object and the cause', async (t) => {
+  const failure = new LookupError({ kind: 'Secret', namespace: 'prod', name: 'db' }, 'forbidden', 'forbidden (HTTP 403): nope', 403);
+  const { reader } = memoryReader({}, { 'Secret/prod/db': failure });
+  const decision = await decideAdmission(podRequest(podWithSecretRef), deps(reader));
+  t.equal(decision.response.allowed, false);
+  t.equal(decision.response.status?.code, 500);
+  t.equal(decision.response.status?.message, 'pod prod/api: cannot read Secret prod/db: forbidden (HTTP 403): nope');
+});
+
+t.test('all lookup failures of one admission are reported together', async (t) => {
+  const pod: Pod = { metadata: { generateName: 'web-' }, spec: { containers: [{ name: 'a', command: ['/a'], envFrom: [{ secretRef: { name: 's1' } }, { configMapRef: { name: 'c1' } }] }] } };
+  const failures = {
+    'Secret/prod/s1': new LookupError({ kind: 'Secret', namespace: 'prod', name: 's1' }, 'timeout', 'timed out after 2000ms'),
+    'ConfigMap/prod/c1': new LookupError({ kind: 'ConfigMap', namespace: 'prod', name: 'c1' }, 'unreachable', 'API server unreachable'),
+  };
+  const decision = await decideAdmission(podRequest(pod), deps(memoryReader({}, failures).reader));
+  t.match(decision.response.status?.message ?? '', /^pod prod\/web-<generated>: .*Secret prod\/s1: timed out.*; .*ConfigMap prod\/c1: API server unreachable/);
+});
+
+t.test('image configs are asked only for containers without command that hold references', async (t) => {
+  const pod: Pod = {
+    metadata: { name: 'p' },
+    spec: {
+      containers: [
+        { name: 'wrapped', image: 'reg.example:5000/app:2', args: ['--serve'], env: [{ name: 'K', value: ARN }] },
+        { name: 'plain', image: 'unknown:1', env: [{ name: 'K', value: 'x' }] },
+      ],
+    },
+  };
+  const asked: string[] = [];
+  const images = staticImageConfigs({ 'reg.example:5000/app:2': { entrypoint: ['/entry'], cmd: ['--default'] } });
+  const decision = await decideAdmission(podRequest(pod), deps(memoryReader({}).reader, { configOf: (l) => (asked.push(l.image), images.configOf(l)) }));
+  t.same(asked, ['reg.example:5000/app:2']);
+  const result = applied(pod, decision.response.patch);
+  t.same(result.spec.containers[0]?.args, ['--provider=aws', '/entry', '--serve']);
+  t.same(result.spec.containers[1], pod.spec.containers[1]);
+});
+
+t.test('an image config failure denies, never admits the pod unwrapped', async (t) => {
+  const pod: Pod = { metadata: { name: 'p' }, spec: { containers: [{ name: 'c', image: 'nowhere:1', env: [{ name: 'K', value: ARN }] }] } };
+  const decision = await decideAdmission(podRequest(pod), deps(memoryReader({}).reader));
+  t.equal(decision.response.allowed, false);
+  t.match(decision.response.status?.message ?? '', 'image "nowhere:1" is not known');
+});
+
+t.test('dryRun requests get the same mutation as real ones', async (t) => {
+  const { reader } = memoryReader({ 'Secret/prod/db': { password: ARN } });
+  const real = await decideAdmission(podRequest(podWithSecretRef), deps(reader));
+  const dry = await decideAdmission(podRequest(podWithSecretRef, { dryRun: true }), deps(reader));
+  t.ok(real.response.patch);
+  t.equal(dry.response.patch, real.response.patch);
+});
+
+t.test('an unexpected reader error becomes a denial naming the object, not the error text', async (t) => {
+  const broken: KubeObjectReader = {
+    read: async () => { throw new TypeError('boom with data-XYZ'); },
+    readServiceAccount: async () => ({ found: false }),
+  };
+  const decision = await decideAdmission(podRequest(podWithSecretRef), deps(broken));
+  t.equal(decision.response.allowed, false);
+  t.equal(decision.response.status?.code, 500);
+  t.equal(decision.response.status?.message, 'pod prod/api: cannot read Secret prod/db: internal error');
+});
+
+t.test('an unexpected image source error is logged and denied as an internal error', async (t) => {
+  const pod: Pod = { metadata: { name: 'p' }, spec: { containers: [{ name: 'c', image: 'x:1', env: [{ name: 'K', value: ARN }] }] } };
+  const logged: unknown[] = [];
+  const images = { configOf: async () => { throw new RangeError('kaput'); } };
+  const decision = await decideAdmission(podRequest(pod), deps(memoryReader({}).reader, images), { error: (obj: unknown) => { logged.push(obj); } });
+  t.equal(decision.response.allowed, false);
+  t.equal(decision.response.status?.code, 500);
+  t.equal(decision.response.status?.message, "pod prod/p: internal error; the webhook's log has the details");
+  t.equal(logged.length, 1);
+});

@@ -1,0 +1,113 @@
+import t from 'tap';
+import { pino } from 'pino';
+import { Writable } from 'node:stream';
+import { buildApp, buildTelemetryApp } from '../../src/http/app.js';
+import { readinessFlag } from '../../src/http/health-routes.js';
+import { createMetrics } from '../../src/telemetry/metrics.js';
+import { noRegistryAccess } from '../../src/images/image-config-source.js';
+import { unconfiguredReader } from '../../src/kubernetes/object-reader.js';
+
+const ARN = 'arn:aws:ssm:us-east-1:111122223333:parameter/app/token';
+
+async function makeApp(t: Tap.Test, overrides: { maxRequestBytes?: number; serveMetrics?: boolean } = {}) {
+  const lines: string[] = [];
+  const logger = pino({ level: 'debug' }, new Writable({ write(chunk, _enc, done) { lines.push(String(chunk)); done(); } }));
+  const metrics = createMetrics({ processMetrics: false });
+  const readiness = readinessFlag();
+  const app = await buildApp({
+    logger,
+    admission: {
+      settings: { image: 'ghcr.io/doitintl/secrets-init:0.5.3', pullPolicy: 'IfNotPresent', volumeName: 'secrets-init-bin', volumePath: '/helper/bin', defaultProvider: 'aws' },
+      objects: unconfiguredReader(),
+      images: noRegistryAccess(),
+    },
+    metrics,
+    readiness,
+    maxRequestBytes: overrides.maxRequestBytes ?? 5 * 1024 * 1024,
+    serveMetrics: overrides.serveMetrics ?? true,
+  });
+  t.teardown(() => app.close());
+  return { app, readiness, lines };
+}
+
+function review(apiVersion: string, pod: unknown, extra: Record<string, unknown> = {}) {
+  return { apiVersion, kind: 'AdmissionReview', request: { uid: 'u-42', kind: { group: '', version: 'v1', kind: 'Pod' }, operation: 'CREATE', namespace: 'ns', object: pod, ...extra } };
+}
+const pod = { metadata: { name: 'p' }, spec: { containers: [{ name: 'c', image: 'i:1', command: ['/bin/app'], env: [{ name: 'TOKEN', value: ARN }] }] } };
+
+t.test('answers v1 and v1beta1 reviews in their own apiVersion and echoes the uid', async (t) => {
+  const { app } = await makeApp(t);
+  for (const apiVersion of ['admission.k8s.io/v1', 'admission.k8s.io/v1beta1']) {
+    const res = await app.inject({ method: 'POST', url: '/pods', payload: review(apiVersion, pod) });
+    t.equal(res.statusCode, 200);
+    const body = res.json();
+    t.equal(body.apiVersion, apiVersion);
+    t.equal(body.kind, 'AdmissionReview');
+    t.equal(body.response.uid, 'u-42');
+    t.equal(body.response.allowed, true);
+    t.equal(body.response.patchType, 'JSONPatch');
+    const ops = JSON.parse(Buffer.from(body.response.patch, 'base64').toString());
+    t.same(ops.find((o: { path: string }) => o.path === '/spec/containers/0/args').value, ['--provider=aws', '/bin/app']);
+  }
+});
+
+t.test('a denial is HTTP 200 with allowed:false and the reason', async (t) => {
+  const { app } = await makeApp(t);
+  const withRef = { metadata: { name: 'p' }, spec: { containers: [{ name: 'c', command: ['/a'], env: [{ name: 'X', valueFrom: { secretKeyRef: { name: 'db', key: 'k' } } }] }] } };
+  const res = await app.inject({ method: 'POST', url: '/pods', payload: review('admission.k8s.io/v1', withRef) });
+  t.equal(res.statusCode, 200);
+  const { response } = res.json();
+  t.equal(response.allowed, false);
+  t.match(response.status.message, 'pod ns/p: cannot read Secret ns/db: no Kubernetes API access configured');
+});
+
+t.test('bad requests get a 4xx with a message that says what is wrong', async (t) => {
+  const { app, lines } = await makeApp(t, { maxRequestBytes: 1024 });
+  const cases: Array<[string, { payload: string; contentType?: string }, number, RegExp]> = [
+    ['not JSON', { payload: '{"apiVersion": ' }, 400, /JSON/i],
+    ['not application/json', { payload: 'hello', contentType: 'text/plain' }, 415, /Unsupported Media Type/],
+    ['empty body', { payload: '' }, 400, /empty/i],
+    ['no request', { payload: JSON.stringify({ apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview' }) }, 400, /invalid AdmissionReview: body must have required property 'request'/],
+    ['no uid', { payload: JSON.stringify({ apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', request: {} }) }, 400, /body\/request must have required property 'uid'/],
+    ['empty uid', { payload: JSON.stringify({ apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', request: { uid: '' } }) }, 400, /body\/request\/uid/],
+    ['unknown apiVersion', { payload: JSON.stringify({ ...review('admission.k8s.io/v2', pod) }) }, 400, /body\/apiVersion must be equal to one of the allowed values \(admission\.k8s\.io\/v1, admission\.k8s\.io\/v1beta1\)/],
+    ['wrong kind', { payload: JSON.stringify({ ...review('admission.k8s.io/v1', pod), kind: 'Pod' }) }, 400, /body\/kind/],
+    ['an array', { payload: '[]' }, 400, /invalid AdmissionReview: body must be object/],
+    ['over the size limit', { payload: JSON.stringify({ pad: 'x'.repeat(2048) }) }, 413, /too large/i],
+    ['prototype pollution', { payload: '{"__proto__": {"x": 1}}' }, 400, /not valid JSON/],
+  ];
+  for (const [name, { payload, contentType }, status, message] of cases) {
+    const res = await app.inject({ method: 'POST', url: '/pods', payload, headers: { 'content-type': contentType ?? 'application/json' } });
+    t.equal(res.statusCode, status, name);
+    t.match(res.json().message, message, name);
+  }
+  const missing = await app.inject({ method: 'GET', url: '/nope' });
+  t.equal(missing.statusCode, 404);
+  t.match(missing.json().message, 'POST /pods');
+  t.notMatch(lines.join(''), /"level":50/, 'no request was logged as a server error');
+});
+
+t.test('health, readiness and metrics', async (t) => {
+  const { app, readiness } = await makeApp(t);
+  t.equal((await app.inject({ method: 'GET', url: '/healthz' })).statusCode, 200);
+  t.equal((await app.inject({ method: 'GET', url: '/readyz' })).statusCode, 503, 'not ready until the server says so');
+  readiness.set(true);
+  t.equal((await app.inject({ method: 'GET', url: '/readyz' })).statusCode, 200);
+  await app.inject({ method: 'POST', url: '/pods', payload: review('admission.k8s.io/v1', pod) });
+  await app.inject({ method: 'POST', url: '/pods', payload: review('admission.k8s.io/v1', pod, { operation: 'UPDATE' }) });
+  await app.inject({ method: 'POST', url: '/pods', payload: 'junk', headers: { 'content-type': 'application/json' } });
+  const metrics = await app.inject({ method: 'GET', url: '/metrics' });
+  t.match(metrics.headers['content-type'], 'text/plain');
+  t.match(metrics.body, 'secrets_init_admissions_total{result="injected"} 1');
+  t.match(metrics.body, 'secrets_init_admissions_total{result="skipped"} 1');
+  t.match(metrics.body, 'secrets_init_admissions_total{result="rejected"} 1');
+  t.notMatch(metrics.body, /arn:aws/);
+});
+
+t.test('with a telemetry listener, /metrics moves off the webhook port', async (t) => {
+  const { app, readiness } = await makeApp(t, { serveMetrics: false });
+  t.equal((await app.inject({ method: 'GET', url: '/metrics' })).statusCode, 404);
+  const telemetry = await buildTelemetryApp({ logger: pino({ level: 'silent' }), metrics: createMetrics({ processMetrics: false }), readiness });
+  t.teardown(() => telemetry.close());
+  t.equal((await telemetry.inject({ method: 'GET', url: '/metrics' })).statusCode, 200);
+});
