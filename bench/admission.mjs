@@ -1,0 +1,78 @@
+// Benchmarks of the admission path (run: npm run bench). Prints ops/s and heap use.
+// Targets on this project's 2-core machines: the pure mutation of the example pod above
+// 20k ops/s; full admissions over loopback HTTP (keep-alive, 16 in flight: parse,
+// validate, mutate, encode; the client runs in the same process) above 1k ops/s with
+// p99 under 100 ms.
+import { performance } from 'node:perf_hooks';
+import { readFileSync } from 'node:fs';
+import { Agent, request } from 'node:http';
+import { pino } from 'pino';
+import { computePodMutation } from '../dist/core/pod-mutation.js';
+import { toJsonPatch } from '../dist/core/json-patch.js';
+import { buildApp } from '../dist/http/app.js';
+import { readinessFlag } from '../dist/http/health-routes.js';
+import { createMetrics } from '../dist/telemetry/metrics.js';
+import { noRegistryAccess } from '../dist/images/image-config-source.js';
+import { unconfiguredReader } from '../dist/kubernetes/object-reader.js';
+
+const review = JSON.parse(readFileSync(new URL('../examples/admission-review.json', import.meta.url), 'utf8'));
+const pod = review.request.object;
+const settings = { image: 'ghcr.io/doitintl/secrets-init:0.5.3', pullPolicy: 'IfNotPresent', volumeName: 'secrets-init-bin', volumePath: '/helper/bin', defaultProvider: 'aws' };
+const facts = { namespace: 'shop', objects: new Map(), imageConfigs: new Map() };
+
+async function measure(name, iterations, fn) {
+  for (let i = 0; i < Math.min(1000, iterations / 10); i++) await fn();
+  globalThis.gc?.();
+  const heapBefore = process.memoryUsage().heapUsed;
+  const start = performance.now();
+  for (let i = 0; i < iterations; i++) await fn();
+  const ms = performance.now() - start;
+  const heapAfter = process.memoryUsage().heapUsed;
+  console.log(`${name.padEnd(44)} ${Math.round((iterations / ms) * 1000).toString().padStart(9)} ops/s  ${(ms / iterations * 1000).toFixed(1).padStart(7)} µs/op  heap ${((heapAfter - heapBefore) / 1048576).toFixed(1)} MiB`);
+}
+
+await measure('core: computePodMutation + toJsonPatch', 50_000, () => {
+  const outcome = computePodMutation(pod, facts, settings);
+  if (!outcome.allowed || !outcome.mutation) throw new Error('unexpected outcome');
+  toJsonPatch(pod, outcome.mutation);
+});
+
+const app = await buildApp({
+  logger: pino({ level: 'silent' }),
+  admission: { settings, objects: unconfiguredReader(), images: noRegistryAccess() },
+  metrics: createMetrics({ processMetrics: false }),
+  readiness: readinessFlag(),
+  maxRequestBytes: 5 * 1024 * 1024,
+  serveMetrics: true,
+});
+const payload = JSON.stringify(review);
+await app.listen({ host: '127.0.0.1', port: 0 });
+const { port } = app.server.address();
+const agent = new Agent({ keepAlive: true, maxSockets: 16 });
+function post() {
+  return new Promise((resolve, reject) => {
+    const started = performance.now();
+    const req = request({ host: '127.0.0.1', port, path: '/pods', method: 'POST', agent, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) } }, (res) => {
+      res.resume();
+      res.on('end', () => (res.statusCode === 200 ? resolve(performance.now() - started) : reject(new Error(`status ${res.statusCode}`))));
+    });
+    req.on('error', reject);
+    req.end(payload);
+  });
+}
+const total = 20_000;
+const latencies = [];
+let sent = 0;
+const start = performance.now();
+await Promise.all(Array.from({ length: 16 }, async () => {
+  while (sent < total) {
+    sent++;
+    latencies.push(await post());
+  }
+}));
+const ms = performance.now() - start;
+latencies.sort((a, b) => a - b);
+const p = (q) => latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))].toFixed(2);
+console.log(`${'http: POST /pods, keep-alive, 16 in flight'.padEnd(44)} ${Math.round((total / ms) * 1000).toString().padStart(9)} ops/s  p50 ${p(0.5)} ms  p99 ${p(0.99)} ms  rss ${(process.memoryUsage().rss / 1048576).toFixed(0)} MiB`);
+agent.destroy();
+await app.close();
