@@ -1,0 +1,51 @@
+import t from 'tap';
+import { needsImageConfig, originalCommand } from '../../src/core/original-command.js';
+import type { Container } from '../../src/core/pod.js';
+
+const IMAGE = { entrypoint: ['/docker-entrypoint.sh'], cmd: ['nginx', '-g', 'daemon off;'] };
+const c = (fields: Partial<Container>): Container => ({ name: 'app', image: 'nginx', ...fields });
+
+t.test('command and args set: command + args', async (t) => {
+  const container = c({ command: ['/app', '--serve'], args: ['--port', '80'] });
+  t.equal(needsImageConfig(container), false);
+  t.strictSame(originalCommand(container, undefined), ['/app', '--serve', '--port', '80']);
+  t.strictSame(originalCommand(container, IMAGE), ['/app', '--serve', '--port', '80'], 'the image does not matter');
+});
+
+t.test('command only: command', async (t) => {
+  for (const args of [undefined, []]) {
+    const container = c(args === undefined ? { command: ['/app'] } : { command: ['/app'], args });
+    t.equal(needsImageConfig(container), false);
+    t.strictSame(originalCommand(container, undefined), ['/app']);
+    t.strictSame(originalCommand(container, IMAGE), ['/app'], 'image CMD is not used when command is set');
+  }
+});
+
+t.test('args only: image ENTRYPOINT + args, CMD ignored', async (t) => {
+  for (const command of [undefined, []]) {
+    const container = c(command === undefined ? { args: ['-v'] } : { command, args: ['-v'] });
+    t.equal(needsImageConfig(container), true);
+    t.equal(originalCommand(container, undefined), undefined, 'unknown without the image');
+    t.strictSame(originalCommand(container, IMAGE), ['/docker-entrypoint.sh', '-v']);
+    t.strictSame(originalCommand(container, { entrypoint: [], cmd: ['x'] }), ['-v'], 'no ENTRYPOINT: args alone');
+  }
+});
+
+t.test('neither: image ENTRYPOINT + CMD', async (t) => {
+  for (const fields of [{}, { command: [] }, { args: [] }, { command: [], args: [] }]) {
+    const container = c(fields);
+    t.equal(needsImageConfig(container), true, JSON.stringify(fields));
+    t.equal(originalCommand(container, undefined), undefined);
+    t.strictSame(originalCommand(container, IMAGE), ['/docker-entrypoint.sh', 'nginx', '-g', 'daemon off;'], JSON.stringify(fields));
+    t.strictSame(originalCommand(container, { entrypoint: [], cmd: ['/bin/sh'] }), ['/bin/sh']);
+    t.strictSame(originalCommand(container, { entrypoint: [], cmd: [] }), []);
+  }
+});
+
+t.test('the container is not modified', async (t) => {
+  const container = c({ command: ['/app'], args: ['a'] });
+  const before = structuredClone(container);
+  const result = originalCommand(container, IMAGE);
+  result?.push('mutated');
+  t.strictSame(container, before);
+});

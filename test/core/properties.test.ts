@@ -1,0 +1,581 @@
+/**
+ * Property tests of the pod mutation over generated pods and facts. An independent
+ * model of the contract (reference-behaviour.md §2) predicts which containers hold
+ * references, with which providers, and whether the pod must be denied; the
+ * properties compare the code to it and check the patched pod itself.
+ */
+import t from 'tap';
+import assert from 'node:assert/strict';
+import fc from 'fast-check';
+import type { Operation } from 'fast-json-patch';
+import { computePodMutation, imageConfigsNeeded } from '../../src/core/pod-mutation.js';
+import type { MutationOutcome, ResolvedFacts } from '../../src/core/pod-mutation.js';
+import { toJsonPatch } from '../../src/core/json-patch.js';
+import type { ImageConfig } from '../../src/core/original-command.js';
+import type { Container, EnvFromSource, EnvVar, Pod, Volume, VolumeMount } from '../../src/core/pod.js';
+import type { Provider } from '../../src/core/provider.js';
+import type { EnvObjectKind } from '../../src/core/env-sources.js';
+import { AWS_REFS, GOOGLE_REFS, NAMESPACE, NEAR_MISSES, SETTINGS, applyOps, deepClone, objects, validatePod } from '../helpers/pods.js';
+
+const NUM_RUNS = 200;
+const WRAPPER = `${SETTINGS.volumePath}/secrets-init`;
+const OUR_MOUNT: VolumeMount = { name: SETTINGS.volumeName, mountPath: SETTINGS.volumePath };
+
+// ---------------------------------------------------------------- values
+
+/** The model's own classifier: generated references come only from these lists. */
+function modelProvider(value: string): Provider | undefined {
+  if ((AWS_REFS as readonly string[]).includes(value)) return 'aws';
+  if ((GOOGLE_REFS as readonly string[]).includes(value)) return 'google';
+  return undefined;
+}
+
+/**
+ * Which references a container's values or an object's data draw from. Mostly one
+ * provider, so that not every pod mixing them is denied.
+ */
+type Flavour = 'aws' | 'google' | 'both';
+const flavourArb = fc.oneof(
+  { arbitrary: fc.constant<Flavour>('aws'), weight: 4 },
+  { arbitrary: fc.constant<Flavour>('google'), weight: 4 },
+  { arbitrary: fc.constant<Flavour>('both'), weight: 1 },
+);
+/** A pod mostly uses one provider throughout; some draw each object's and container's flavour apart. */
+type CaseFlavour = Flavour | 'any';
+const caseFlavourArb = fc.constantFrom<CaseFlavour>('aws', 'google', 'any');
+const itemFlavourArb = (flavour: CaseFlavour): fc.Arbitrary<Flavour> => (flavour === 'any' ? flavourArb : fc.constant(flavour));
+const REFERENCES: Record<Flavour, readonly string[]> = { aws: AWS_REFS, google: GOOGLE_REFS, both: [...AWS_REFS, ...GOOGLE_REFS] };
+const plainArb = fc.oneof(
+  fc.constantFrom<string>(...NEAR_MISSES),
+  // Random text; nothing starting like a cloud reference.
+  fc.string({ maxLength: 16 }).filter((s) => !/^(arn|gcp)/i.test(s)),
+);
+const valueArb = (flavour: Flavour) => fc.oneof(fc.constantFrom(...REFERENCES[flavour]), plainArb);
+
+// ---------------------------------------------------------------- objects
+
+const OBJECT_NAMES = ['o0', 'o1', 'o2'] as const;
+const KINDS: readonly EnvObjectKind[] = ['Secret', 'ConfigMap'];
+const KEYS = ['K0', 'K1', 'K2'] as const;
+
+/** Data of every object in the universe; undefined = does not exist. */
+type Universe = Record<string, Record<string, string> | undefined>;
+const universeKey = (kind: EnvObjectKind, name: string) => `${kind}/${name}`;
+
+const universeArb = (flavour: CaseFlavour): fc.Arbitrary<Universe> => fc.record(
+  Object.fromEntries(
+    KINDS.flatMap((kind) =>
+      OBJECT_NAMES.map((name) => [
+        universeKey(kind, name),
+        fc.oneof(
+          { arbitrary: fc.constant(undefined), weight: 1 },
+          { arbitrary: itemFlavourArb(flavour).chain((f) => fc.dictionary(fc.constantFrom(...KEYS), valueArb(f), { minKeys: 2, maxKeys: 3, noNullPrototype: true })), weight: 9 },
+        ),
+      ]),
+    ),
+  ) as Record<string, fc.Arbitrary<Record<string, string> | undefined>>,
+  { noNullPrototype: true },
+);
+
+// ---------------------------------------------------------------- containers
+
+const VOLUME_NAMES = ['data', 'cache', SETTINGS.volumeName] as const;
+const MOUNT_PATHS = ['/data', '/cache', '/etc/config', SETTINGS.volumePath] as const;
+
+const volumeArb = (name: string): fc.Arbitrary<Volume> =>
+  fc.oneof(
+    // Our name is mostly given to an emptyDir (reused), seldom to another kind (denied).
+    ...(name === SETTINGS.volumeName ? [fc.constant<Volume>({ name, emptyDir: {} }), fc.constant<Volume>({ name, emptyDir: { medium: 'Memory' } })] : []),
+    fc.constant<Volume>({ name, emptyDir: {} }),
+    fc.constant<Volume>({ name, emptyDir: { medium: 'Memory' } }),
+    fc.constant<Volume>({ name, configMap: { name: 'files' } }),
+    fc.constant<Volume>({ name, secret: { secretName: 'certs' } }),
+  );
+
+const volumesArb: fc.Arbitrary<Volume[] | undefined> = fc.oneof(
+  fc.constant<Volume[] | undefined>(undefined),
+  fc.subarray([...VOLUME_NAMES]).chain((names): fc.Arbitrary<Volume[] | undefined> => (names.length === 0 ? fc.constant([]) : fc.tuple(...names.map(volumeArb)))),
+);
+
+const selectorFields = fc.record({ name: fc.constantFrom(...OBJECT_NAMES), optional: fc.boolean() }, { requiredKeys: ['name'], noNullPrototype: true });
+
+const envVarArb = (flavour: Flavour): fc.Arbitrary<EnvVar> => fc.constantFrom('A', 'B', 'DB_URL', 'TOKEN').chain((name) =>
+  fc.oneof(
+    { arbitrary: valueArb(flavour).map((value): EnvVar => ({ name, value })), weight: 4 },
+    { arbitrary: fc.constant<EnvVar>({ name, value: '' }), weight: 1 },
+    { arbitrary: fc.constant<EnvVar>({ name, valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } }), weight: 1 },
+    ...(['secretKeyRef', 'configMapKeyRef'] as const).map((ref) => ({
+      arbitrary: fc.tuple(selectorFields, fc.oneof({ arbitrary: fc.constantFrom<string>(...KEYS), weight: 12 }, { arbitrary: fc.constant('MISSING'), weight: 1 })).map(([selector, key]): EnvVar => {
+        const keySelector: { name: string; key: string; optional?: boolean } = { name: selector.name, key };
+        if (selector.optional !== undefined) keySelector.optional = selector.optional;
+        return { name, valueFrom: { [ref]: keySelector } };
+      }),
+      weight: 2,
+    })),
+  ),
+);
+
+const envFromArb: fc.Arbitrary<EnvFromSource> = fc
+  .tuple(fc.constantFrom('secretRef', 'configMapRef'), selectorFields, fc.option(fc.constantFrom('APP_', 'X_'), { nil: undefined }))
+  .map(([ref, selector, prefix]) => {
+    const source: EnvFromSource = { [ref]: selector };
+    if (prefix !== undefined) source.prefix = prefix;
+    return source;
+  });
+
+const wordsArb = fc.option(fc.array(fc.constantFrom('/bin/app', 'serve', '--verbose', '-c', 'x y'), { maxLength: 3 }), { nil: undefined });
+
+function containerArb(name: string, volumes: readonly Volume[], caseFlavour: CaseFlavour = 'any'): fc.Arbitrary<Container> {
+  const mountsArb: fc.Arbitrary<VolumeMount[] | undefined> =
+    volumes.length === 0
+      ? fc.constant(undefined)
+      : fc.option(
+          fc.uniqueArray(
+            fc.record({ name: fc.constantFrom(...volumes.map((v) => v.name)), mountPath: fc.constantFrom(...MOUNT_PATHS) }, { noNullPrototype: true }),
+            { selector: (m) => m.mountPath, maxLength: 2 },
+          ),
+          { nil: undefined },
+        );
+  return itemFlavourArb(caseFlavour).chain((flavour) => fc
+    .record({
+      env: fc.option(fc.array(envVarArb(flavour), { maxLength: 3 }), { nil: undefined }),
+      envFrom: fc.option(fc.array(envFromArb, { maxLength: 2 }), { nil: undefined }),
+      command: wordsArb,
+      args: wordsArb,
+      volumeMounts: mountsArb,
+    }, { noNullPrototype: true })
+    .map((fields) => {
+      const built: Container = { name, image: `registry.example.com/team/${name}:1.0` };
+      for (const [key, value] of Object.entries(fields)) if (value !== undefined) built[key] = value;
+      return built;
+    }));
+}
+
+// Names never contain "-", so they cannot clash with copy-secrets-init or the late-added container.
+const containerNameArb = fc.stringMatching(/^[a-z][a-z0-9]{0,6}$/);
+
+const imageConfigArb: fc.Arbitrary<ImageConfig | undefined> = fc.oneof(
+  { arbitrary: fc.constant(undefined), weight: 1 },
+  {
+    arbitrary: fc.record({
+      entrypoint: fc.array(fc.constantFrom('/entrypoint.sh', '/usr/bin/tini', '--'), { maxLength: 2 }),
+      cmd: fc.array(fc.constantFrom('run', '--port=80', 'server'), { maxLength: 2 }),
+    }, { noNullPrototype: true }),
+    weight: 6,
+  },
+);
+
+const annotationsArb: fc.Arbitrary<Record<string, string> | undefined> = fc.oneof(
+  { arbitrary: fc.constant(undefined), weight: 3 },
+  {
+    arbitrary: fc
+      .record({
+        provider: fc.oneof({ arbitrary: fc.constant(undefined), weight: 5 }, { arbitrary: fc.constantFrom('aws', 'google', 'azure'), weight: 2 }),
+        inject: fc.oneof({ arbitrary: fc.constant(undefined), weight: 6 }, { arbitrary: fc.constantFrom('false', 'False', 'true'), weight: 1 }),
+        other: fc.boolean(),
+      }, { noNullPrototype: true })
+      .map(({ provider, inject, other }) => {
+        const annotations: Record<string, string> = {};
+        if (other) annotations['example.com/owner'] = 'team-a';
+        if (provider !== undefined) annotations['secrets-init/provider'] = provider;
+        if (inject !== undefined) annotations['secrets-init/inject'] = inject;
+        return annotations;
+      }),
+    weight: 4,
+  },
+);
+
+interface Case {
+  pod: Pod;
+  universe: Universe;
+  imageConfigs: Record<string, ImageConfig>;
+}
+
+const caseArb: fc.Arbitrary<Case> = caseFlavourArb.chain((flavour) => fc
+  .record({
+    containerCount: fc.integer({ min: 1, max: 4 }),
+    initCount: fc.integer({ min: 0, max: 3 }),
+    volumes: volumesArb,
+    annotations: annotationsArb,
+    metadata: fc.oneof({ arbitrary: fc.constant(true), weight: 9 }, { arbitrary: fc.constant(false), weight: 1 }),
+    universe: universeArb(flavour),
+  }, { noNullPrototype: true })
+  .chain((base) =>
+    fc.uniqueArray(containerNameArb, { minLength: base.containerCount + base.initCount, maxLength: base.containerCount + base.initCount }).chain((names) =>
+      fc
+        .record({
+          initContainers: fc.tuple(...names.slice(0, base.initCount).map((n) => containerArb(n, base.volumes ?? [], flavour))),
+          containers: fc.tuple(...names.slice(base.initCount).map((n) => containerArb(n, base.volumes ?? [], flavour))),
+          configs: fc.tuple(...names.map(() => imageConfigArb)),
+          emptyInit: fc.boolean(),
+        }, { noNullPrototype: true })
+        .map(({ initContainers, containers, configs, emptyInit }): Case => {
+          const spec: Pod['spec'] = { containers };
+          if (initContainers.length > 0 || emptyInit) spec.initContainers = initContainers;
+          if (base.volumes !== undefined) spec.volumes = base.volumes;
+          const pod: Pod = { apiVersion: 'v1', kind: 'Pod', spec };
+          if (base.metadata) {
+            pod.metadata = { generateName: 'app-', namespace: NAMESPACE };
+            if (base.annotations !== undefined) pod.metadata.annotations = base.annotations;
+          }
+          const imageConfigs: Record<string, ImageConfig> = {};
+          names.forEach((n, i) => {
+            const config = configs[i];
+            if (config !== undefined) imageConfigs[n] = config;
+          });
+          return { pod, universe: base.universe, imageConfigs };
+        }),
+    ),
+  ));
+
+function resolvedFacts(c: Case, extraConfigs: Record<string, ImageConfig> = {}): ResolvedFacts {
+  const entries = Object.entries(c.universe).map(([key, data]) => {
+    const [kind, name] = key.split('/') as [EnvObjectKind, string];
+    return [{ kind, name }, data] as [{ kind: EnvObjectKind; name: string }, Record<string, string> | undefined];
+  });
+  return { namespace: NAMESPACE, objects: objects(entries), imageConfigs: new Map(Object.entries({ ...c.imageConfigs, ...extraConfigs })) };
+}
+
+// ---------------------------------------------------------------- the model
+
+const given = (list: string[] | undefined): list is string[] => list !== undefined && list.length > 0;
+
+interface ContainerModel {
+  container: Container;
+  providers: Set<Provider>;
+  /** A required object or key is missing. */
+  broken: boolean;
+}
+
+/**
+ * The kubelet's environment: envFrom entries, then env entries, a later definition of a
+ * name replacing an earlier one; a value expanding `$(NAME)` of a variable that holds a
+ * reference counts as holding it.
+ */
+function modelContainer(container: Container, universe: Universe): ContainerModel {
+  const model: ContainerModel = { container, providers: new Set(), broken: false };
+  const environment = new Map<string, Provider | undefined>();
+  for (const from of container.envFrom ?? []) {
+    const [kind, selector] = from.secretRef ? (['Secret', from.secretRef] as const) : (['ConfigMap', from.configMapRef!] as const);
+    const data = universe[universeKey(kind, selector.name!)];
+    if (data === undefined) {
+      if (selector.optional !== true) model.broken = true;
+      continue;
+    }
+    for (const [key, value] of Object.entries(data)) environment.set(`${from.prefix ?? ''}${key}`, modelProvider(value));
+  }
+  for (const variable of container.env ?? []) {
+    const secret = variable.valueFrom?.secretKeyRef;
+    const selector = secret ?? variable.valueFrom?.configMapKeyRef;
+    if (selector === undefined) {
+      const value = variable.value ?? '';
+      const expanded = [...value.matchAll(/\$\(([^)]*)\)/g)].map((m) => environment.get(m[1]!)).find((p) => p !== undefined);
+      environment.set(variable.name, variable.valueFrom !== undefined ? undefined : (modelProvider(value) ?? expanded));
+      continue;
+    }
+    const data = universe[universeKey(secret ? 'Secret' : 'ConfigMap', selector.name!)];
+    if (data === undefined || !(selector.key in data)) {
+      if (selector.optional !== true) model.broken = true;
+      continue;
+    }
+    environment.set(variable.name, modelProvider(data[selector.key]!));
+  }
+  for (const provider of environment.values()) if (provider) model.providers.add(provider);
+  return model;
+}
+
+interface PodModel {
+  optedOut: boolean;
+  /** The provider annotation, when valid. */
+  requested?: Provider;
+  denied: boolean;
+  /** Containers holding references, by name. */
+  holders: Map<string, ContainerModel>;
+  /** Holders whose command must come from the image. */
+  needImage: string[];
+}
+
+function modelPod(c: Case): PodModel {
+  const annotations = c.pod.metadata?.annotations ?? {};
+  const holders = new Map<string, ContainerModel>();
+  const model: PodModel = { optedOut: false, denied: false, holders, needImage: [] };
+  if (annotations['secrets-init/inject']?.toLowerCase() === 'false') {
+    model.optedOut = true;
+    return model;
+  }
+  const annotated = annotations['secrets-init/provider'];
+  const requested = annotated === 'aws' || annotated === 'google' ? annotated : undefined;
+  if (requested !== undefined) model.requested = requested;
+  const all = [...(c.pod.spec.initContainers ?? []), ...c.pod.spec.containers].map((container) => modelContainer(container, c.universe));
+  for (const m of all) {
+    if (m.broken) model.denied = true;
+    if (m.providers.size === 0) continue;
+    holders.set(m.container.name, m);
+    if (m.providers.size > 1 && requested === undefined) model.denied = true;
+    if (!given(m.container.command)) model.needImage.push(m.container.name);
+    // Unknown (no image config) or empty: nothing to hand to secrets-init.
+    if ((expectedCommand(m.container, c.imageConfigs[m.container.name]) ?? []).length === 0) model.denied = true;
+    const atPath = (m.container.volumeMounts ?? []).find((mount) => mount.mountPath === SETTINGS.volumePath);
+    if (atPath !== undefined && atPath.name !== SETTINGS.volumeName) model.denied = true;
+  }
+  // A mistyped provider annotation denies only a pod that needs injection.
+  if (annotated !== undefined && requested === undefined && holders.size > 0) model.denied = true;
+  const ours = (c.pod.spec.volumes ?? []).find((v) => v.name === SETTINGS.volumeName);
+  if (holders.size > 0 && ours !== undefined && ours.emptyDir === undefined) model.denied = true;
+  return model;
+}
+
+/** Kubernetes' rule for what a container runs; undefined when the image config is needed and unknown. */
+function expectedCommand(container: Container, image: ImageConfig | undefined): string[] | undefined {
+  if (given(container.command)) return [...container.command, ...(container.args ?? [])];
+  if (image === undefined) return undefined;
+  return [...image.entrypoint, ...(given(container.args) ? container.args : image.cmd)];
+}
+
+// ---------------------------------------------------------------- checks
+
+function allContainers(pod: Pod): Container[] {
+  return [...(pod.spec.initContainers ?? []), ...pod.spec.containers];
+}
+
+function byName(pod: Pod, name: string): Container {
+  const found = allContainers(pod).find((c) => c.name === name);
+  assert.ok(found, `container ${name} exists`);
+  return found;
+}
+
+/** Structural invariants the API server would enforce, and that injection must keep. */
+function checkPodInvariants(pod: Pod, label: string): void {
+  validatePod(pod);
+  const containerNames = allContainers(pod).map((c) => c.name);
+  assert.equal(new Set(containerNames).size, containerNames.length, `${label}: duplicate container names ${containerNames.join(',')}`);
+  const volumeNames = (pod.spec.volumes ?? []).map((v) => v.name);
+  assert.equal(new Set(volumeNames).size, volumeNames.length, `${label}: duplicate volume names ${volumeNames.join(',')}`);
+  for (const container of allContainers(pod)) {
+    const mounts = container.volumeMounts ?? [];
+    for (const mount of mounts) assert.ok(volumeNames.includes(mount.name), `${label}: ${container.name} mounts missing volume ${mount.name}`);
+    const paths = mounts.map((m) => m.mountPath);
+    assert.equal(new Set(paths).size, paths.length, `${label}: ${container.name} mounts twice at one path`);
+  }
+}
+
+function mutationOf(outcome: MutationOutcome) {
+  return outcome.allowed ? outcome.mutation : undefined;
+}
+
+interface Run {
+  model: PodModel;
+  outcome: MutationOutcome;
+  ops?: Operation[];
+  result?: Pod;
+}
+
+/** (f): everything the webhook calls returns; nothing throws. */
+function run(c: Case): Run {
+  checkPodInvariants(c.pod, 'input');
+  const frozen = deepClone(c.pod) as Pod;
+  const model = modelPod(c);
+  const facts = resolvedFacts(c);
+  imageConfigsNeeded(c.pod, facts, SETTINGS);
+  const outcome = computePodMutation(c.pod, facts, SETTINGS);
+  assert.deepEqual(c.pod, frozen, 'the input pod is not modified');
+  const mutation = mutationOf(outcome);
+  if (mutation === undefined) return { model, outcome };
+  const ops = toJsonPatch(c.pod, mutation);
+  assert.deepEqual(c.pod, frozen, 'toJsonPatch does not modify the pod');
+  // (a): applies with validation on; applyOps throws otherwise.
+  return { model, outcome, ops, result: applyOps(c.pod, ops) };
+}
+
+const stats = { denied: 0, allowedNoMutation: 0, mutated: 0, optedOut: 0, reinvokedMutated: 0 };
+
+t.test('(f) outcomes match the model; nothing throws', async (t) => {
+  fc.assert(
+    fc.property(caseArb, (c) => {
+      const { model, outcome } = run(c);
+      if (model.optedOut) stats.optedOut++;
+      if (!outcome.allowed) {
+        stats.denied++;
+        assert.ok(outcome.reason.length > 0, 'a denial says why');
+      } else if (outcome.mutation === undefined) stats.allowedNoMutation++;
+      else stats.mutated++;
+      assert.equal(!outcome.allowed, model.denied, `denied ${!outcome.allowed ? `(${outcome.reason})` : ''} as the model predicts`);
+      if (outcome.allowed) {
+        assert.equal(outcome.mutation !== undefined, model.holders.size > 0, 'mutated exactly when some container holds a reference');
+        assert.deepEqual(
+          imageConfigsNeeded(c.pod, resolvedFacts(c), SETTINGS).map((need) => need.container).sort(),
+          [...model.needImage].sort(),
+          'image configs are asked for exactly the containers to wrap that have no command',
+        );
+      }
+    }),
+    { numRuns: NUM_RUNS },
+  );
+  // The generator must reach every kind of outcome, or the other properties prove little.
+  t.ok(stats.mutated >= NUM_RUNS / 10, `mutated in ${stats.mutated} of ${NUM_RUNS} runs`);
+  t.ok(stats.denied >= NUM_RUNS / 20, `denied in ${stats.denied} runs`);
+  t.ok(stats.allowedNoMutation >= NUM_RUNS / 40, `allowed without mutation in ${stats.allowedNoMutation} runs`);
+  t.ok(stats.optedOut >= 1, `opted out in ${stats.optedOut} runs`);
+});
+
+t.test('(a)(b) the patch applies and the resulting pod is valid', async (t) => {
+  let checked = 0;
+  fc.assert(
+    fc.property(caseArb, (c) => {
+      const { result } = run(c);
+      if (result === undefined) return;
+      checked++;
+      checkPodInvariants(result, 'result');
+      const inits = result.spec.initContainers ?? [];
+      assert.equal(inits[0]?.name, 'copy-secrets-init', 'ours comes first');
+      assert.equal(inits.filter((i) => i.name === 'copy-secrets-init').length, 1);
+      assert.deepEqual(inits.slice(1).map((i) => i.name), (c.pod.spec.initContainers ?? []).map((i) => i.name), 'init containers keep their order');
+      assert.deepEqual(result.spec.containers.map((i) => i.name), c.pod.spec.containers.map((i) => i.name), 'containers keep their order');
+      const ours = (result.spec.volumes ?? []).find((v) => v.name === SETTINGS.volumeName);
+      assert.ok(ours?.emptyDir !== undefined, 'our volume is an emptyDir');
+      for (const volume of c.pod.spec.volumes ?? []) assert.ok(result.spec.volumes?.some((v) => v.name === volume.name), `volume ${volume.name} kept`);
+      for (const [key, value] of Object.entries(c.pod.metadata?.annotations ?? {})) {
+        if (key !== 'secrets-init/status') assert.equal(result.metadata?.annotations?.[key], value, `annotation ${key} kept`);
+      }
+    }),
+    { numRuns: NUM_RUNS },
+  );
+  t.ok(checked > 0, `${checked} mutated pods checked`);
+});
+
+t.test('(c) idempotent: the resulting pod needs no mutation', async (t) => {
+  let checked = 0;
+  fc.assert(
+    fc.property(caseArb, (c) => {
+      const { result } = run(c);
+      if (result === undefined) return;
+      checked++;
+      const again = computePodMutation(result, resolvedFacts(c), SETTINGS);
+      assert.ok(again.allowed, `allowed again${again.allowed ? '' : `: ${again.reason}`}`);
+      assert.equal(again.mutation, undefined, 'no second mutation');
+      assert.deepEqual(imageConfigsNeeded(result, resolvedFacts(c), SETTINGS), []);
+    }),
+    { numRuns: NUM_RUNS },
+  );
+  t.ok(checked > 0, `${checked} mutated pods checked`);
+});
+
+t.test('(d)(e) only containers holding references change, and they run secrets-init with their provider', async (t) => {
+  let wrapped = 0;
+  fc.assert(
+    fc.property(caseArb, (c) => {
+      const { result, model } = run(c);
+      if (result === undefined) return;
+      for (const before of allContainers(c.pod)) {
+        const after = byName(result, before.name);
+        const holder = model.holders.get(before.name);
+        if (holder === undefined) {
+          assert.deepEqual(after, before, `${before.name} holds no reference and is untouched`);
+          continue;
+        }
+        wrapped++;
+        assert.deepEqual(after.command, [WRAPPER], `${before.name} runs secrets-init`);
+        const expected = model.requested ?? [...holder.providers][0];
+        assert.ok(model.requested !== undefined || holder.providers.size === 1);
+        assert.equal(after.args?.[0], `--provider=${expected}`, `${before.name}: provider of its references`);
+        assert.deepEqual(after.args?.slice(1), expectedCommand(before, c.imageConfigs[before.name]), `${before.name} then runs what it ran before`);
+        assert.equal((after.volumeMounts ?? []).filter((m) => m.mountPath === SETTINGS.volumePath && m.name === SETTINGS.volumeName).length, 1);
+        assert.deepEqual((after.volumeMounts ?? []).filter((m) => m.mountPath !== SETTINGS.volumePath), (before.volumeMounts ?? []).filter((m) => m.mountPath !== SETTINGS.volumePath));
+        const { command: _c, args: _a, volumeMounts: _v, ...restAfter } = after;
+        const { command: _c2, args: _a2, volumeMounts: _v2, ...restBefore } = before;
+        assert.deepEqual(restAfter, restBefore, `${before.name}: only command, args and mounts change`);
+      }
+      const status = JSON.parse(result.metadata?.annotations?.['secrets-init/status'] ?? 'null') as { containers: string[]; initContainers: string[] };
+      assert.deepEqual(
+        { containers: status.containers, initContainers: status.initContainers },
+        {
+          containers: c.pod.spec.containers.filter((x) => model.holders.has(x.name)).map((x) => x.name),
+          initContainers: (c.pod.spec.initContainers ?? []).filter((x) => model.holders.has(x.name)).map((x) => x.name),
+        },
+        'the status annotation lists the injected containers',
+      );
+    }),
+    { numRuns: NUM_RUNS },
+  );
+  t.ok(wrapped > 0, `${wrapped} wrapped containers checked`);
+});
+
+t.test('reinvocation: a container added after injection is wrapped without a second init container or volume', async (t) => {
+  const LATE = 'late-added';
+  let moved = 0;
+  fc.assert(
+    fc.property(
+      caseArb,
+      // Another webhook appends a container, appends an init container, or puts one first.
+      fc.constantFrom('container', 'init-last', 'init-first'),
+      containerArb(LATE, VOLUME_NAMES.map((name) => ({ name }))),
+      imageConfigArb,
+      (c, placement, lateRaw, lateConfig) => {
+        const { result } = run(c);
+        if (result === undefined) return;
+        // The late container may only mount volumes this pod has.
+        const volumeNames = (result.spec.volumes ?? []).map((v) => v.name);
+        const late: Container = { ...lateRaw };
+        const mounts = (late.volumeMounts ?? []).filter((m) => volumeNames.includes(m.name));
+        if (mounts.length > 0) late.volumeMounts = mounts;
+        else delete late.volumeMounts;
+        const reinvoked = deepClone(result) as Pod;
+        const inits = reinvoked.spec.initContainers ?? [];
+        if (placement === 'init-last') reinvoked.spec.initContainers = [...inits, late];
+        else if (placement === 'init-first') reinvoked.spec.initContainers = [late, ...inits];
+        else reinvoked.spec.containers.push(late);
+        const lateIndex = placement === 'init-first' ? 0 : inits.length;
+        const extra: Record<string, ImageConfig> = lateConfig === undefined ? {} : { [LATE]: lateConfig };
+        const reCase: Case = { pod: reinvoked, universe: c.universe, imageConfigs: { ...c.imageConfigs, ...extra } };
+        const lateModel = modelContainer(late, c.universe);
+        const outcome = computePodMutation(reinvoked, resolvedFacts(c, extra), SETTINGS);
+        const mutation = mutationOf(outcome);
+        if (!outcome.allowed) {
+          const requested = c.pod.metadata?.annotations?.['secrets-init/provider'];
+          const command = expectedCommand(late, lateConfig);
+          const atPath = (late.volumeMounts ?? []).find((m) => m.mountPath === SETTINGS.volumePath);
+          assert.ok(
+            lateModel.broken ||
+              (lateModel.providers.size > 1 && requested === undefined) ||
+              (lateModel.providers.size > 0 && (command ?? []).length === 0) ||
+              (lateModel.providers.size > 0 && atPath !== undefined && atPath.name !== SETTINGS.volumeName),
+            `denied only because of the late container: ${outcome.reason}`,
+          );
+          return;
+        }
+        assert.equal(mutation !== undefined, lateModel.providers.size > 0, 'mutated exactly when the late container holds references');
+        if (mutation === undefined) return;
+        stats.reinvokedMutated++;
+        const ops = toJsonPatch(reinvoked, mutation);
+        assert.ok(!ops.some((op) => op.path.startsWith('/spec/volumes')), 'no volume operation');
+        const initOps = ops.filter((op) => op.path.startsWith('/spec/initContainers'));
+        if (placement === 'container') assert.deepEqual(initOps, [], 'init containers are not touched');
+        else assert.ok(initOps.every((op) => op.path.startsWith(`/spec/initContainers/${lateIndex}/`) || op.op === 'move'), 'only the late init container is touched, or ours moved');
+        const after = applyOps(reinvoked, ops);
+        // Ours runs first, before the late init container; the others keep their order.
+        const initNames = (after.spec.initContainers ?? []).map((i) => i.name);
+        assert.equal(initNames[0], 'copy-secrets-init');
+        assert.deepEqual(initNames.slice(1), (reinvoked.spec.initContainers ?? []).map((i) => i.name).filter((n) => n !== 'copy-secrets-init'));
+        if (placement === 'init-first') moved++;
+        checkPodInvariants(after, 'reinvoked');
+        for (const before of allContainers(result)) assert.deepEqual(byName(after, before.name), before, `${before.name} is not wrapped again`);
+        const lateAfter = byName(after, LATE);
+        assert.deepEqual(lateAfter.command, [WRAPPER]);
+        assert.deepEqual(lateAfter.args?.slice(1), expectedCommand(late, lateConfig));
+        assert.ok((lateAfter.volumeMounts ?? []).some((m) => m.name === OUR_MOUNT.name && m.mountPath === OUR_MOUNT.mountPath));
+        const statusBefore = JSON.parse(result.metadata?.annotations?.['secrets-init/status'] ?? 'null') as Record<string, string[]>;
+        const statusAfter = JSON.parse(after.metadata?.annotations?.['secrets-init/status'] ?? 'null') as Record<string, string[]>;
+        const expectedStatus =
+          placement === 'container'
+            ? { ...statusBefore, containers: [...(statusBefore['containers'] ?? []), LATE] }
+            : { ...statusBefore, initContainers: placement === 'init-first' ? [LATE, ...(statusBefore['initContainers'] ?? [])] : [...(statusBefore['initContainers'] ?? []), LATE] };
+        assert.deepEqual(statusAfter, expectedStatus, 'the status keeps the earlier containers and adds the late one');
+        const again = computePodMutation(after, resolvedFacts(reCase), SETTINGS);
+        assert.ok(again.allowed && again.mutation === undefined, 'idempotent after reinvocation');
+      },
+    ),
+    { numRuns: NUM_RUNS },
+  );
+  t.ok(stats.reinvokedMutated > 0, `${stats.reinvokedMutated} reinvocations wrapped the late container`);
+  t.ok(moved > 0, `${moved} of them put it before ours`);
+});
