@@ -10,7 +10,9 @@ import { createMetrics } from '../telemetry/metrics.js';
 import { loadTlsMaterial, TlsMaterialError } from '../tls/material.js';
 
 /** A failure before serving that is the operator's to fix: exit code 2, one line. */
-export class StartupError extends Error {}
+export class StartupError extends Error {
+  override readonly name = 'StartupError';
+}
 
 export interface RunningServer {
   /** Where the webhook listens, e.g. `https://127.0.0.1:8443`. */

@@ -4,7 +4,7 @@ import type { Provider } from './provider.js';
 import { isProvider } from './provider.js';
 import type { ObjectFacts } from './object-facts.js';
 import { referenceProvider } from './secret-reference.js';
-import { envSources, isWrapped, objectKey } from './env-sources.js';
+import { envSources, expandedVariables, isWrapped, objectKey } from './env-sources.js';
 import { ANNOTATION_INJECT, ANNOTATION_PROVIDER } from './annotations.js';
 
 /** A variable whose value secrets-init will resolve, and where that value comes from. */
@@ -48,11 +48,8 @@ export function analyzePod(pod: Pod, context: AnalysisContext): PodAnalysis {
     analysis.optedOut = true;
     return analysis;
   }
-  const requested = annotations[ANNOTATION_PROVIDER];
-  if (requested !== undefined && !isProvider(requested)) {
-    analysis.denials.push(`annotation ${ANNOTATION_PROVIDER} must be "aws" or "google", not "${requested}"`);
-    return analysis;
-  }
+  const annotated = annotations[ANNOTATION_PROVIDER];
+  const requested = annotated !== undefined && isProvider(annotated) ? annotated : undefined;
   for (const slot of containerSlots(pod)) {
     const container = analyzeContainer(slot, context, analysis);
     if (container.references.length > 0 && !container.wrapped) {
@@ -61,17 +58,34 @@ export function analyzePod(pod: Pod, context: AnalysisContext): PodAnalysis {
     }
     analysis.containers.push(container);
   }
+  if (annotated !== undefined && requested === undefined) {
+    // A typo must not let references go unresolved; it matters only where something is injected.
+    const problem = `annotation ${ANNOTATION_PROVIDER} must be "aws" or "google", not "${annotated}"`;
+    if (analysis.containers.some((c) => c.references.length > 0 && !c.wrapped)) analysis.denials.push(problem);
+    else analysis.warnings.push(`${problem}; ignored: no container holds a reference`);
+  }
   return analysis;
 }
 
+/**
+ * The container's effective environment, as the kubelet builds it (envFrom, then env;
+ * a later definition of a name replaces an earlier one), reduced to which variables
+ * end up holding a reference. A value that expands `$(NAME)` of a variable holding a
+ * reference counts as one too: wrapping once too often is harmless, once too few
+ * starts the app with a raw reference.
+ */
 function analyzeContainer(slot: ContainerSlot, context: AnalysisContext, analysis: PodAnalysis): ContainerAnalysis {
   const name = slot.container.name;
   const result: ContainerAnalysis = { slot, wrapped: isWrapped(slot.container, context.volumePath), references: [] };
   if (result.wrapped) return result;
+  const environment = new Map<string, SecretReference | undefined>();
   for (const source of envSources(slot.container)) {
+    if (source.type === 'other') {
+      environment.set(source.variable, undefined);
+      continue;
+    }
     if (source.type === 'value') {
-      const provider = referenceProvider(source.value);
-      if (provider) result.references.push({ variable: source.variable, provider, origin: source.value });
+      environment.set(source.variable, valueReference(source.variable, source.value, environment));
       continue;
     }
     const described = `${source.object.kind} ${context.namespace}/${source.object.name}`;
@@ -85,9 +99,11 @@ function analyzeContainer(slot: ContainerSlot, context: AnalysisContext, analysi
       else analysis.denials.push(`${described} referenced by container "${name}" does not exist`);
       continue;
     }
+    const origin = (key: string) => `${source.object.kind} ${source.object.name}[${key}]`;
     if (source.type === 'object') {
       for (const [key, provider] of facts.keys) {
-        if (provider) result.references.push({ variable: `${source.prefix}${key}`, provider, origin: `${source.object.kind} ${source.object.name}[${key}]` });
+        const variable = `${source.prefix}${key}`;
+        environment.set(variable, provider ? { variable, provider, origin: origin(key) } : undefined);
       }
       continue;
     }
@@ -97,9 +113,20 @@ function analyzeContainer(slot: ContainerSlot, context: AnalysisContext, analysi
       continue;
     }
     const provider = facts.keys.get(source.key);
-    if (provider) result.references.push({ variable: source.variable, provider, origin: `${source.object.kind} ${source.object.name}[${source.key}]` });
+    environment.set(source.variable, provider ? { variable: source.variable, provider, origin: origin(source.key) } : undefined);
   }
+  for (const reference of environment.values()) if (reference) result.references.push(reference);
   return result;
+}
+
+function valueReference(variable: string, value: string, environment: ReadonlyMap<string, SecretReference | undefined>): SecretReference | undefined {
+  const provider = referenceProvider(value);
+  if (provider) return { variable, provider, origin: value };
+  for (const expanded of expandedVariables(value)) {
+    const reference = environment.get(expanded);
+    if (reference) return { variable, provider: reference.provider, origin: reference.origin };
+  }
+  return undefined;
 }
 
 /**

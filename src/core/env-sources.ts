@@ -5,9 +5,13 @@ import { wrapperPath } from './init-container.js';
 export type EnvObjectKind = 'Secret' | 'ConfigMap';
 export interface EnvObject { kind: EnvObjectKind; name: string }
 
-/** Where a container's environment variables come from. */
+/**
+ * Where a container's environment variables come from, in the order the kubelet applies
+ * them: every envFrom entry, then every env entry; a later definition of a name wins.
+ */
 export type EnvSource =
   | { type: 'value'; variable: string; value: string }
+  | { type: 'other'; variable: string }
   | { type: 'key'; variable: string; object: EnvObject; key: string; optional: boolean }
   | { type: 'object'; object: EnvObject; optional: boolean; prefix: string };
 
@@ -23,14 +27,15 @@ export function envSources(container: Container): EnvSource[] {
     if (from.configMapRef?.name) sources.push({ type: 'object', object: { kind: 'ConfigMap', name: from.configMapRef.name }, optional: from.configMapRef.optional === true, prefix });
   }
   for (const variable of container.env ?? []) {
-    if (typeof variable.value === 'string' && variable.value !== '') {
-      sources.push({ type: 'value', variable: variable.name, value: variable.value });
-      continue;
-    }
     const secret = variable.valueFrom?.secretKeyRef;
     const configMap = variable.valueFrom?.configMapKeyRef;
     const selector = secret ?? configMap;
-    if (selector?.name) {
+    if (variable.valueFrom === undefined || typeof variable.value === 'string') {
+      sources.push({ type: 'value', variable: variable.name, value: variable.value ?? '' });
+    } else if (!selector?.name) {
+      // fieldRef, resourceFieldRef, or a selector without a name: never a reference.
+      sources.push({ type: 'other', variable: variable.name });
+    } else {
       sources.push({
         type: 'key',
         variable: variable.name,
@@ -57,8 +62,28 @@ export function referencedObjects(pod: Pod, volumePath: string): EnvObject[] {
   for (const { container } of containerSlots(pod)) {
     if (isWrapped(container, volumePath)) continue;
     for (const source of envSources(container)) {
-      if (source.type !== 'value') found.set(objectKey(source.object), source.object);
+      if (source.type === 'key' || source.type === 'object') found.set(objectKey(source.object), source.object);
     }
   }
   return [...found.values()];
+}
+
+/**
+ * The variables an env value expands, by the kubelet's rules: `$(NAME)` expands,
+ * `$$` is a literal `$`, an unclosed `$(` stays as written.
+ */
+export function expandedVariables(value: string): string[] {
+  const names: string[] = [];
+  for (let i = 0; i < value.length; i++) {
+    if (value[i] !== '$') continue;
+    if (value[i + 1] === '$') {
+      i++;
+    } else if (value[i + 1] === '(') {
+      const close = value.indexOf(')', i + 2);
+      if (close < 0) break;
+      names.push(value.slice(i + 2, close));
+      i = close;
+    }
+  }
+  return names;
 }

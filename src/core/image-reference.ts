@@ -12,7 +12,9 @@ export interface ImageReference {
   digest?: string;
 }
 
-export class ImageReferenceError extends Error {}
+export class ImageReferenceError extends Error {
+  override readonly name = 'ImageReferenceError';
+}
 
 export const DEFAULT_DOMAIN = 'docker.io';
 

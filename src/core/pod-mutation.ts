@@ -98,7 +98,7 @@ export function computePodMutation(pod: Pod, facts: ResolvedFacts, settings: Inj
         continue;
       }
       wraps.push({ role: slot.role, index: slot.index, name, provider: container.provider, command: [wrapperPath(settings.volumePath)], args: [`--provider=${container.provider}`, ...original] });
-      audit[name] = container.references.map((r) => r.origin);
+      audit[name] = [...new Set(container.references.map((r) => r.origin))];
     }
     if (toWrap(container) || container.wrapped) {
       const mount = mountProblem(slot.container, settings);
@@ -114,6 +114,8 @@ export function computePodMutation(pod: Pod, facts: ResolvedFacts, settings: Inj
   const mutation: PodMutation = { wraps, mounts, audit };
   const initContainers = pod.spec.initContainers ?? [];
   const ours = initContainers.findIndex((c) => c.name === INIT_CONTAINER_NAME);
+  const clash = reservedNameClash(pod, ours, settings);
+  if (clash !== undefined) return { allowed: false, reason: clash, warnings: analysis.warnings };
   if (ours < 0) {
     mutation.initContainer = { add: buildInitContainer(settings) };
   } else {
@@ -130,6 +132,16 @@ export function computePodMutation(pod: Pod, facts: ResolvedFacts, settings: Inj
   if (pod.metadata?.annotations?.[ANNOTATION_STATUS] !== status) mutation.status = status;
   const changed = mutation.initContainer !== undefined || mutation.volume !== undefined || wraps.length > 0 || mounts.length > 0 || mutation.status !== undefined;
   return changed ? { allowed: true, mutation, warnings: analysis.warnings } : { allowed: true, warnings: analysis.warnings };
+}
+
+/** Our init container's name may be taken only by our own init container (one that mounts our volume). */
+function reservedNameClash(pod: Pod, initIndex: number, settings: InjectionSettings): string | undefined {
+  const reserved = `the container name "${INIT_CONTAINER_NAME}" is reserved for the init container that secrets-init injection adds; rename the pod's container`;
+  if (pod.spec.containers.some((c) => c.name === INIT_CONTAINER_NAME)) return reserved;
+  const existing = initIndex >= 0 ? pod.spec.initContainers?.[initIndex] : undefined;
+  if (existing === undefined) return undefined;
+  const mountsOurs = (existing.volumeMounts ?? []).some((m) => m.name === settings.volumeName && m.mountPath === settings.volumePath);
+  return mountsOurs ? undefined : reserved;
 }
 
 function mountProblem(container: Container, settings: InjectionSettings): 'present' | 'missing' | string {

@@ -5,7 +5,9 @@ import type { Pod } from '../core/pod.js';
 export interface ImageLookup { image: string; container: string; namespace: string; pod: Pod }
 
 /** A failure to learn an image's config; the message names the image and the cause. */
-export class ImageConfigError extends Error {}
+export class ImageConfigError extends Error {
+  override readonly name = 'ImageConfigError';
+}
 
 /** Learns the ENTRYPOINT and CMD of container images. Rejects only with ImageConfigError. */
 export interface ImageConfigSource {
