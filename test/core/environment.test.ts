@@ -33,9 +33,9 @@ t.test('a later envFrom object replaces keys of an earlier one, prefixes include
   const shadowed = pod({ containers: [container('app', { command: ['/app'], envFrom: [{ secretRef: { name: 'first' } }, { configMapRef: { name: 'second' } }] })] });
   t.same(computePodMutation(shadowed, facts(data), SETTINGS), { allowed: true, warnings: [] });
   const prefixed = pod({ containers: [container('app', { command: ['/app'], envFrom: [{ secretRef: { name: 'first' } }, { configMapRef: { name: 'second' }, prefix: 'CM_' }] })] });
-  const { result, outcome } = mutateAndApply(prefixed, facts(data));
+  const { result, mutation } = mutateAndApply(prefixed, facts(data));
   t.strictSame(findContainer(result, 'app')?.args, ['--provider=aws', '/app'], 'CM_TOKEN does not shadow TOKEN');
-  t.strictSame(outcome.mutation?.audit, { app: ['Secret first[TOKEN]'] });
+  t.strictSame(mutation.audit, { app: ['Secret first[TOKEN]'] });
 });
 
 t.test('an optional key that is missing leaves the earlier definition in place', async (t) => {
@@ -63,10 +63,10 @@ t.test('$(VAR) expansion of a variable that holds a reference counts as a refere
       container('escaped', { command: ['/e'], env: [{ name: 'A', value: GOOGLE_REFS[0]! }, { name: 'A', value: 'plain' }, { name: 'B', value: '$$(A)' }] }),
     ],
   });
-  const { result, outcome } = mutateAndApply(input, facts(data));
+  const { result, mutation } = mutateAndApply(input, facts(data));
   t.strictSame(findContainer(result, 'app')?.args, ['--provider=google', '/app']);
   t.strictSame(findContainer(result, 'escaped')?.command, ['/e'], '$$(A) is a literal, not an expansion');
-  t.strictSame(outcome.mutation?.audit, { app: ['Secret db[password]'] });
+  t.strictSame(mutation.audit, { app: ['Secret db[password]'] });
 });
 
 t.test('expandedVariables follows the kubelet syntax', async (t) => {

@@ -1,4 +1,5 @@
 import t from 'tap';
+import type { Test } from 'tap';
 import { pino } from 'pino';
 import { Writable } from 'node:stream';
 import { buildApp, buildTelemetryApp } from '../../src/http/app.js';
@@ -9,7 +10,7 @@ import { unconfiguredReader } from '../../src/kubernetes/object-reader.js';
 
 const ARN = 'arn:aws:ssm:us-east-1:111122223333:parameter/app/token';
 
-async function makeApp(t: Tap.Test, overrides: { maxRequestBytes?: number; serveMetrics?: boolean } = {}) {
+async function makeApp(t: Test, overrides: { maxRequestBytes?: number; serveMetrics?: boolean } = {}) {
   const lines: string[] = [];
   const logger = pino({ level: 'debug' }, new Writable({ write(chunk, _enc, done) { lines.push(String(chunk)); done(); } }));
   const metrics = createMetrics({ processMetrics: false });
