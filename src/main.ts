@@ -1,8 +1,6 @@
 #!/usr/bin/env node
 import { createRequire } from 'node:module';
 import { parseCommandLine } from './cli/parse.js';
-import { runCerts } from './commands/certs.js';
-import { StartupError, startServer } from './commands/server.js';
 import { createLogger } from './telemetry/logger.js';
 
 const { version } = createRequire(import.meta.url)('../package.json') as { version: string };
@@ -15,9 +13,12 @@ async function main(): Promise<number> {
     return commandLine.code;
   }
   if (commandLine.kind === 'certs') {
+    const { runCerts } = await import('./commands/certs.js');
     await runCerts(commandLine.certs, process.stdout, process.stderr);
     return 0;
   }
+  // Loaded only here: the Kubernetes client takes a while to load, --help should not wait for it.
+  const { StartupError, startServer } = await import('./commands/server.js');
   const logger = createLogger(commandLine.global);
   process.on('unhandledRejection', (reason) => {
     logger.fatal({ err: reason }, 'unhandled rejection; exiting rather than serving in a broken state');

@@ -1,3 +1,4 @@
+import { STATUS_CODES } from 'node:http';
 import Fastify, { LogController } from 'fastify';
 import type { FastifyError, FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
@@ -49,7 +50,8 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     if (req.url === '/pods' || req.url.startsWith('/pods?')) options.metrics.observeAdmission('rejected', 0);
     if (status >= 500) req.log.error({ err: error }, 'request failed');
     else req.log.warn({ status, reason: error.message, url: req.url }, 'bad request');
-    void reply.status(status).send({ statusCode: status, error: status >= 500 ? 'Internal Server Error' : 'Bad Request', message: status >= 500 ? 'internal error' : error.message });
+    const message = status >= 500 ? 'internal error' : error.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE' ? `unsupported content-type "${req.headers['content-type'] ?? ''}": send the AdmissionReview as application/json` : error.message;
+    void reply.status(status).send({ statusCode: status, error: STATUS_CODES[status] ?? 'Error', message });
   });
   app.setNotFoundHandler((req, reply) => {
     void reply.status(404).send({ statusCode: 404, error: 'Not Found', message: `no route for ${req.method} ${req.url.split('?')[0] ?? ''}; the webhook serves POST /pods` });

@@ -2,6 +2,7 @@ import t from 'tap';
 import type { Test } from 'tap';
 import { pino } from 'pino';
 import { Writable } from 'node:stream';
+import { STATUS_CODES } from 'node:http';
 import { buildApp, buildTelemetryApp } from '../../src/http/app.js';
 import { readinessFlag } from '../../src/http/health-routes.js';
 import { createMetrics } from '../../src/telemetry/metrics.js';
@@ -66,7 +67,7 @@ t.test('bad requests get a 4xx with a message that says what is wrong', async (t
   const { app, lines } = await makeApp(t, { maxRequestBytes: 1024 });
   const cases: Array<[string, { payload: string; contentType?: string }, number, RegExp]> = [
     ['not JSON', { payload: '{"apiVersion": ' }, 400, /JSON/i],
-    ['not application/json', { payload: 'hello', contentType: 'text/plain' }, 415, /Unsupported Media Type/],
+    ['not application/json', { payload: 'hello', contentType: 'text/plain' }, 415, /unsupported content-type "text\/plain": send the AdmissionReview as application\/json/],
     ['empty body', { payload: '' }, 400, /empty/i],
     ['no request', { payload: JSON.stringify({ apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview' }) }, 400, /invalid AdmissionReview: body must have required property 'request'/],
     ['no uid', { payload: JSON.stringify({ apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', request: {} }) }, 400, /body\/request must have required property 'uid'/],
@@ -81,6 +82,7 @@ t.test('bad requests get a 4xx with a message that says what is wrong', async (t
     const res = await app.inject({ method: 'POST', url: '/pods', payload, headers: { 'content-type': contentType ?? 'application/json' } });
     t.equal(res.statusCode, status, name);
     t.match(res.json().message, message, name);
+    t.equal(res.json().error, STATUS_CODES[status], `${name}: the error label matches the status`);
   }
   const missing = await app.inject({ method: 'GET', url: '/nope' });
   t.equal(missing.statusCode, 404);
