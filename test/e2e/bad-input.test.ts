@@ -62,7 +62,7 @@ t.test('a body that is not JSON: 400 saying so', async (t) => {
 t.test('a content-type other than JSON: 415', async (t) => {
   const result = await post(JSON.stringify(exampleReview()), 'text/plain');
   t.equal(result.status, 415);
-  t.match(errorMessage(t, result), /unsupported media type/i);
+  t.match(errorMessage(t, result), /unsupported content-type "text\/plain": send the AdmissionReview as application\/json/);
 });
 
 t.test('a review without request: 400 naming request', async (t) => {
