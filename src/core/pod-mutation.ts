@@ -3,6 +3,7 @@ import type { Provider } from './provider.js';
 import type { ObjectFacts } from './object-facts.js';
 import type { ImageConfig } from './original-command.js';
 import { needsImageConfig, originalCommand } from './original-command.js';
+import { commandOverride } from './command-override.js';
 import type { InitContainerSettings } from './init-container.js';
 import { INIT_CONTAINER_NAME, buildInitContainer, buildVolume, wrapperPath } from './init-container.js';
 import type { ContainerAnalysis, PodAnalysis } from './analysis.js';
@@ -67,7 +68,7 @@ export function imageConfigsNeeded(pod: Pod, facts: Pick<ResolvedFacts, 'namespa
   const analysis = analyzePod(pod, analysisContext(facts, settings));
   if (analysis.denials.length > 0) return [];
   return analysis.containers
-    .filter((c) => toWrap(c) && needsImageConfig(c.slot.container))
+    .filter((c) => toWrap(c) && needsImageConfig(c.slot.container) && commandOverride(pod, c.slot.container.name) === undefined)
     .map((c) => ({ container: c.slot.container.name, image: c.slot.container.image ?? '' }));
 }
 
@@ -87,7 +88,12 @@ export function computePodMutation(pod: Pod, facts: ResolvedFacts, settings: Inj
     const { slot } = container;
     const name = slot.container.name;
     if (toWrap(container) && container.provider !== undefined) {
-      const image = facts.imageConfigs.get(name);
+      const override = needsImageConfig(slot.container) ? commandOverride(pod, name) : undefined;
+      if (override !== undefined && 'problem' in override) {
+        denials.push(override.problem);
+        continue;
+      }
+      const image = override?.config ?? facts.imageConfigs.get(name);
       const original = originalCommand(slot.container, image);
       if (original === undefined) {
         denials.push(`container "${name}" has no command and the ENTRYPOINT/CMD of image "${slot.container.image ?? ''}" is unknown; set "command" on the container`);

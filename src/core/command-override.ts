@@ -1,0 +1,39 @@
+import type { Pod } from './pod.js';
+import type { ImageConfig } from './original-command.js';
+
+/** Pod annotation that stands in for a container image's config: `secrets-init/command.<container>`. */
+export const COMMAND_ANNOTATION_PREFIX = 'secrets-init/command.';
+
+export type CommandOverride = { config: ImageConfig } | { problem: string } | undefined;
+
+/**
+ * The image config the pod's annotation gives for `container`, so that no registry is
+ * asked: a JSON array is the ENTRYPOINT (CMD empty); an object
+ * `{"entrypoint": [...], "cmd": [...]}` gives both. The container's own `args` still
+ * replace CMD, as for a real image.
+ */
+export function commandOverride(pod: Pod, container: string): CommandOverride {
+  const annotation = `${COMMAND_ANNOTATION_PREFIX}${container}`;
+  const raw = pod.metadata?.annotations?.[annotation];
+  if (raw === undefined) return undefined;
+  let value: unknown;
+  try {
+    value = JSON.parse(raw);
+  } catch {
+    return { problem: `annotation ${annotation} is not JSON: expected an array of strings or {"entrypoint": [...], "cmd": [...]}` };
+  }
+  if (isStrings(value)) return { config: { entrypoint: value, cmd: [] } };
+  if (typeof value === 'object' && value !== null && !Array.isArray(value)) {
+    const { entrypoint, cmd, ...rest } = value as Record<string, unknown>;
+    const unknown = Object.keys(rest);
+    if (unknown.length > 0) return { problem: `annotation ${annotation} has unknown field(s) ${unknown.join(', ')}: only "entrypoint" and "cmd" are allowed` };
+    if (entrypoint !== undefined && !isStrings(entrypoint)) return { problem: `annotation ${annotation}: "entrypoint" must be an array of strings` };
+    if (cmd !== undefined && !isStrings(cmd)) return { problem: `annotation ${annotation}: "cmd" must be an array of strings` };
+    return { config: { entrypoint: entrypoint ?? [], cmd: cmd ?? [] } };
+  }
+  return { problem: `annotation ${annotation} must be a JSON array of strings or {"entrypoint": [...], "cmd": [...]}` };
+}
+
+function isStrings(value: unknown): value is string[] {
+  return Array.isArray(value) && value.every((item) => typeof item === 'string');
+}
