@@ -1,0 +1,283 @@
+/**
+ * Which registry credentials to try when reading an image's config, gathered the
+ * way the kubelet would authenticate the pull, plus the webhook's own cloud identity.
+ *
+ * Order: the pod's `spec.imagePullSecrets`, its ServiceAccount's `imagePullSecrets`,
+ * the configured default pull secret, then cloud providers whose registries match.
+ * Within one Secret, entries are ordered most specific key first. A credential that
+ * appears twice (same username and password) is kept once, at its first place.
+ * Anonymous access is not in the list: the registry client tries it last by itself.
+ */
+import { LookupError, describeRef } from '../kubernetes/object-reader.js';
+import type { DataObjectRef, KubeObjectReader, ObjectLookup } from '../kubernetes/object-reader.js';
+import type { ImageReference } from '../core/image-reference.js';
+import type { Pod } from '../core/pod.js';
+import { DockerConfigError, matchingEntries, parseDockerConfig } from './credentials-docker-config.js';
+import type { DockerConfigEntry, DockerConfigFormat } from './credentials-docker-config.js';
+import { CloudCredentialError, cleanDetail } from './credentials-cloud.js';
+
+export { DockerConfigError, matchingEntries, parseDockerConfig } from './credentials-docker-config.js';
+export type { DockerConfigEntry, DockerConfigFormat } from './credentials-docker-config.js';
+export {
+  CloudCredentialError,
+  DEFAULT_METADATA_HOST,
+  ECR_PROVIDER_NAME,
+  ECR_USERNAME,
+  GOOGLE_PROVIDER_NAME,
+  GOOGLE_USERNAME,
+  defaultCloudProviders,
+  ecrCredentialProvider,
+  googleCredentialProvider,
+  isGoogleRegistry,
+  parseEcrRegistry,
+} from './credentials-cloud.js';
+export type {
+  EcrCredentialProviderOptions,
+  EcrRegistry,
+  GoogleCredentialProviderOptions,
+  TokenCacheOptions,
+} from './credentials-cloud.js';
+
+/**
+ * One set of registry credentials. `id` is a NON-secret label for messages and logs:
+ * `Secret <ns>/<name>`, `ECR`, `Google workload identity`.
+ */
+export interface RegistryCredential {
+  id: string;
+  username: string;
+  password: string;
+}
+
+/** Pluggable cloud credentials for the webhook's OWN identity. */
+export interface CloudCredentialProvider {
+  /** Also the `id` of the credentials it returns, and the prefix of its error messages. */
+  name: string;
+  /** Whether `domain` (`host[:port]`) is a registry of this cloud. Cheap, no I/O. */
+  matches(domain: string): boolean;
+  /**
+   * A credential for `domain`, or undefined when the provider has none for it. Rejects
+   * (preferably with `CloudCredentialError`, whose message is safe to show) when the
+   * credential could not be obtained; `collectCredentials` records that in `problems`.
+   */
+  credential(domain: string): Promise<RegistryCredential | undefined>;
+}
+
+export interface CredentialSources {
+  reader: KubeObjectReader;
+  /** The Secret key holding dockerconfigjson content; usually `.dockerconfigjson`. */
+  dockerConfigJsonKey: string;
+  /** Tried after the pod's and the ServiceAccount's pull secrets. */
+  defaultPullSecret?: { namespace: string; name: string };
+  cloud: readonly CloudCredentialProvider[];
+}
+
+export interface CollectedCredentials {
+  credentials: RegistryCredential[];
+  /**
+   * Sources that could not be used (a Secret or ServiceAccount that could not be read
+   * for a reason other than not-found, unusable Secret content, a cloud provider
+   * failure). Each names its object or provider and never holds credential data. For
+   * the caller to add to its error if the registry then refuses.
+   */
+  problems: string[];
+}
+
+export const DEFAULT_DOCKER_CONFIG_JSON_KEY = '.dockerconfigjson';
+export const DOCKERCFG_KEY = '.dockercfg';
+export const DEFAULT_SERVICE_ACCOUNT = 'default';
+/** Bound on Secrets read per image (pod + ServiceAccount + default), to bound work per admission. */
+export const MAX_PULL_SECRETS = 50;
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** The names in `spec.imagePullSecrets`, in order, without blanks or duplicates. */
+export function podImagePullSecretNames(pod: Pod): string[] {
+  const list = pod.spec.imagePullSecrets;
+  if (!Array.isArray(list)) return [];
+  const names: string[] = [];
+  for (const item of list as unknown[]) {
+    if (!isRecord(item)) continue;
+    const name = item['name'];
+    if (typeof name === 'string' && name !== '' && !names.includes(name)) names.push(name);
+  }
+  return names;
+}
+
+/** `spec.serviceAccountName`, else the deprecated `spec.serviceAccount`, else `default`. */
+export function podServiceAccountName(pod: Pod): string {
+  for (const field of ['serviceAccountName', 'serviceAccount'] as const) {
+    const value = pod.spec[field];
+    if (typeof value === 'string' && value !== '') return value;
+  }
+  return DEFAULT_SERVICE_ACCOUNT;
+}
+
+interface SecretOutcome {
+  entries: DockerConfigEntry[];
+  problems: string[];
+}
+
+function unexpected(error: unknown): string {
+  return `unexpected error (${error instanceof Error ? error.name : typeof error})`;
+}
+
+function lookupProblem(what: string, error: unknown): string {
+  return error instanceof LookupError ? error.message : `cannot read ${what}: ${unexpected(error)}`;
+}
+
+function parseSecretKey(ref: DataObjectRef, key: string, content: string, format: DockerConfigFormat): SecretOutcome {
+  try {
+    return { entries: parseDockerConfig(content, format), problems: [] };
+  } catch (error) {
+    const detail = error instanceof DockerConfigError ? error.message : unexpected(error);
+    return { entries: [], problems: [`${describeRef(ref)}: key "${key}" holds ${detail}`] };
+  }
+}
+
+/** A Secret's docker config entries; never rejects. */
+async function readPullSecret(reader: KubeObjectReader, ref: DataObjectRef, jsonKey: string): Promise<SecretOutcome> {
+  let lookup: ObjectLookup;
+  try {
+    lookup = await reader.read(ref);
+  } catch (error) {
+    return { entries: [], problems: [lookupProblem(describeRef(ref), error)] };
+  }
+  // A missing pull secret is skipped, as the kubelet does.
+  if (!lookup.found) return { entries: [], problems: [] };
+  const outcome: SecretOutcome = { entries: [], problems: [] };
+  const sources: Array<[string, DockerConfigFormat]> =
+    jsonKey === DOCKERCFG_KEY
+      ? [[DOCKERCFG_KEY, 'dockercfg']]
+      : [
+          [jsonKey, 'dockerconfigjson'],
+          [DOCKERCFG_KEY, 'dockercfg'],
+        ];
+  let present = 0;
+  for (const [key, format] of sources) {
+    const content = lookup.data.get(key);
+    if (content === undefined) continue;
+    present++;
+    const parsed = parseSecretKey(ref, key, content, format);
+    outcome.entries.push(...parsed.entries);
+    outcome.problems.push(...parsed.problems);
+  }
+  if (present === 0) {
+    const keys = sources.map(([key]) => `"${key}"`).join(' or ');
+    outcome.problems.push(`${describeRef(ref)} has no ${keys} key; it is not an image pull secret`);
+  }
+  return outcome;
+}
+
+/** The ServiceAccount's pull secret names; never rejects. */
+async function serviceAccountSecrets(
+  reader: KubeObjectReader,
+  namespace: string,
+  name: string,
+): Promise<{ names: string[]; problems: string[] }> {
+  try {
+    const lookup = await reader.readServiceAccount(namespace, name);
+    return { names: lookup.found ? lookup.imagePullSecrets : [], problems: [] };
+  } catch (error) {
+    return { names: [], problems: [lookupProblem(`ServiceAccount ${namespace}/${name}`, error)] };
+  }
+}
+
+/** One cloud provider's credential; never rejects. */
+async function cloudCredential(
+  provider: CloudCredentialProvider,
+  domain: string,
+): Promise<{ credential?: RegistryCredential; problem?: string }> {
+  try {
+    const credential = await provider.credential(domain);
+    return credential === undefined ? {} : { credential: { ...credential } };
+  } catch (error) {
+    if (error instanceof CloudCredentialError) return { problem: error.message };
+    const detail = error instanceof Error ? cleanDetail(error.message) : unexpected(error);
+    return { problem: `${provider.name}: ${detail}` };
+  }
+}
+
+function providerMatches(provider: CloudCredentialProvider, domain: string): boolean {
+  try {
+    return provider.matches(domain);
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Credentials to try for `image` of `pod` in `namespace`, in order: the pod's
+ * `spec.imagePullSecrets`, its ServiceAccount's (`spec.serviceAccountName`, default
+ * `default`) `imagePullSecrets`, the default pull secret, then the matching cloud
+ * providers. Each Secret is read once, at most `MAX_PULL_SECRETS` of them. Missing
+ * Secrets / ServiceAccount are skipped;
+ * other read failures, unusable Secret content and cloud failures go to `problems`.
+ * Never rejects.
+ */
+export async function collectCredentials(
+  pod: Pod,
+  namespace: string,
+  image: ImageReference,
+  sources: CredentialSources,
+): Promise<CollectedCredentials> {
+  const { reader } = sources;
+  const jsonKey = sources.dockerConfigJsonKey === '' ? DEFAULT_DOCKER_CONFIG_JSON_KEY : sources.dockerConfigJsonKey;
+  const secretReads = new Map<string, { ref: DataObjectRef; outcome: Promise<SecretOutcome> }>();
+  const order: string[] = [];
+  const skipped: string[] = [];
+  const want = (secretNamespace: string, name: string): void => {
+    const ref: DataObjectRef = { kind: 'Secret', namespace: secretNamespace, name };
+    const key = describeRef(ref);
+    if (secretReads.has(key)) return;
+    if (secretReads.size >= MAX_PULL_SECRETS) {
+      skipped.push(key);
+      return;
+    }
+    secretReads.set(key, { ref, outcome: readPullSecret(reader, ref, jsonKey) });
+    order.push(key);
+  };
+
+  // Start the cloud lookups and the ServiceAccount read while the pod's Secrets are read.
+  const cloud = sources.cloud
+    .filter((provider) => providerMatches(provider, image.domain))
+    .map((provider) => cloudCredential(provider, image.domain));
+  const serviceAccount = serviceAccountSecrets(reader, namespace, podServiceAccountName(pod));
+
+  for (const name of podImagePullSecretNames(pod)) want(namespace, name);
+  const account = await serviceAccount;
+  for (const name of account.names) want(namespace, name);
+  if (sources.defaultPullSecret !== undefined && sources.defaultPullSecret.name !== '') {
+    want(sources.defaultPullSecret.namespace, sources.defaultPullSecret.name);
+  }
+
+  const credentials: RegistryCredential[] = [];
+  const problems: string[] = [...account.problems];
+  if (skipped.length > 0) {
+    const first = skipped[0] ?? '';
+    problems.push(`more than ${MAX_PULL_SECRETS} image pull secrets; ${skipped.length} not read (first: ${first})`);
+  }
+  const seen = new Set<string>();
+  const add = (credential: RegistryCredential): void => {
+    const identity = JSON.stringify([credential.username, credential.password]);
+    if (seen.has(identity)) return;
+    seen.add(identity);
+    credentials.push(credential);
+  };
+
+  for (const key of order) {
+    const read = secretReads.get(key);
+    if (read === undefined) continue;
+    const outcome = await read.outcome;
+    problems.push(...outcome.problems);
+    for (const entry of matchingEntries(outcome.entries, image.domain, image.path)) {
+      add({ id: key, username: entry.username, password: entry.password });
+    }
+  }
+  for (const result of await Promise.all(cloud)) {
+    if (result.problem !== undefined) problems.push(result.problem);
+    if (result.credential !== undefined) add(result.credential);
+  }
+  return { credentials, problems };
+}
