@@ -46,6 +46,9 @@ export const DEFAULTS = {
   volumePath: '/helper/bin',
   provider: 'aws',
   lookupTimeout: '2s',
+  registryTimeout: '3s',
+  imageCacheTtl: '5m',
+  defaultArchitecture: 'amd64',
   maxRequestBytes: '5Mi',
   service: 'secrets-init-webhook',
   namespace: 'secrets-init',
@@ -124,14 +127,14 @@ export const COMMAND_FLAGS: Readonly<Record<CommandName, readonly FlagSpec[]>> =
       name: 'registry-skip-verify',
       kind: 'bool',
       description:
-        'skip TLS certificate verification when reading image configs (entrypoint/cmd) from container registries [read once registry lookups exist; until then a container without command that holds references is denied]',
+        'skip TLS certificate verification when reading image configs (entrypoint/cmd) from container registries',
       defaultText: 'false',
     },
     {
       name: 'docker-config-json-key',
       kind: 'string',
       placeholder: 'key',
-      description: 'data key holding the registry credentials in image pull secrets [read once registry lookups exist; until then a container without command that holds references is denied]',
+      description: 'data key holding the registry credentials in image pull secrets',
       defaultText: DEFAULTS.dockerConfigJsonKey,
     },
     {
@@ -139,7 +142,7 @@ export const COMMAND_FLAGS: Readonly<Record<CommandName, readonly FlagSpec[]>> =
       kind: 'string',
       placeholder: 'name',
       description:
-        "image pull secret tried when the pod's own imagePullSecrets have no credentials for an image's registry (needs --default-image-pull-secret-namespace) [read once registry lookups exist; until then a container without command that holds references is denied]",
+        "image pull secret tried when the pod's own imagePullSecrets have no credentials for an image's registry (needs --default-image-pull-secret-namespace)",
     },
     {
       name: 'default-image-pull-secret-namespace',
@@ -190,6 +193,39 @@ export const COMMAND_FLAGS: Readonly<Record<CommandName, readonly FlagSpec[]>> =
       placeholder: 'duration',
       description: `timeout of each Kubernetes API lookup (ConfigMaps, Secrets), as a Go duration such as 500ms or 1.5s; at most ${LOOKUP_TIMEOUT_MAX}`,
       defaultText: DEFAULTS.lookupTimeout,
+    },
+    {
+      name: 'registry-ca-file',
+      kind: 'string',
+      placeholder: 'path',
+      description: 'PEM bundle of extra CAs trusted for registries (private CAs), in addition to the system ones',
+    },
+    {
+      name: 'insecure-registries',
+      kind: 'string',
+      placeholder: 'hosts',
+      description: 'comma-separated registry hosts (host or host:port) reached over plain HTTP',
+    },
+    {
+      name: 'registry-timeout',
+      kind: 'string',
+      placeholder: 'duration',
+      description: 'timeout of each registry request (token, manifest, config blob); at most 30s',
+      defaultText: DEFAULTS.registryTimeout,
+    },
+    {
+      name: 'image-cache-ttl',
+      kind: 'string',
+      placeholder: 'duration',
+      description: 'how long a tag -> digest resolution is reused (configs by digest are kept, bounded); 0 = resolve tags on every admission; at most 24h',
+      defaultText: DEFAULTS.imageCacheTtl,
+    },
+    {
+      name: 'default-architecture',
+      kind: 'string',
+      placeholder: 'arch',
+      description: 'CPU architecture whose image config is read from multi-arch images when the pod does not pin kubernetes.io/arch',
+      defaultText: DEFAULTS.defaultArchitecture,
     },
     {
       name: 'max-request-bytes',

@@ -48,6 +48,11 @@ export interface ServerOptions {
   provider: Provider;
   lookupTimeoutMs: number;
   maxRequestBytes: number;
+  registryCaFile?: string;
+  insecureRegistries: string[];
+  registryTimeoutMs: number;
+  imageCacheTtlMs: number;
+  defaultArchitecture: string;
 }
 export interface CertsOptions {
   service: string;
@@ -216,11 +221,22 @@ function serverOptions(command: Command): ServerOptions {
   const providerText = stringFlag(command, 'provider') ?? DEFAULTS.provider;
   if (!isProvider(providerText)) throw invalid(providerText, '--provider', oneOf(PROVIDERS));
 
-  const timeoutText = stringFlag(command, 'lookup-timeout') ?? DEFAULTS.lookupTimeout;
-  const timeoutMs = check(parseDurationMs(timeoutText), timeoutText, '--lookup-timeout');
-  const maxTimeoutMs = check(parseDurationMs(LOOKUP_TIMEOUT_MAX), LOOKUP_TIMEOUT_MAX, 'LOOKUP_TIMEOUT_MAX');
-  if (timeoutMs <= 0) throw invalid(timeoutText, '--lookup-timeout', 'must be greater than 0');
-  if (timeoutMs > maxTimeoutMs) throw invalid(timeoutText, '--lookup-timeout', `must be at most ${LOOKUP_TIMEOUT_MAX}`);
+  const timeoutMs = durationFlag(command, 'lookup-timeout', DEFAULTS.lookupTimeout, false, LOOKUP_TIMEOUT_MAX);
+  const registryTimeoutMs = durationFlag(command, 'registry-timeout', DEFAULTS.registryTimeout, false, '30s');
+  const imageCacheTtlMs = durationFlag(command, 'image-cache-ttl', DEFAULTS.imageCacheTtl, true, '24h');
+
+  const registryCaFile = optionalString(command, 'registry-ca-file');
+  const insecureRegistries = (optionalString(command, 'insecure-registries') ?? '')
+    .split(',')
+    .map((host) => host.trim())
+    .filter((host) => host !== '');
+  for (const host of insecureRegistries) {
+    if (!REGISTRY_HOST.test(host)) throw invalid(host, '--insecure-registries', 'each entry must be a registry host or host:port');
+  }
+  const defaultArchitecture = stringFlag(command, 'default-architecture') ?? DEFAULTS.defaultArchitecture;
+  if (!/^[a-z0-9_]+$/.test(defaultArchitecture)) {
+    throw invalid(defaultArchitecture, '--default-architecture', 'must be an architecture name such as amd64 or arm64');
+  }
 
   const sizeText = stringFlag(command, 'max-request-bytes') ?? DEFAULTS.maxRequestBytes;
   const maxRequestBytes = check(parseByteSize(sizeText), sizeText, '--max-request-bytes');
@@ -246,7 +262,12 @@ function serverOptions(command: Command): ServerOptions {
     // Whole milliseconds for timers; a positive sub-millisecond duration becomes 1ms.
     lookupTimeoutMs: Math.ceil(timeoutMs),
     maxRequestBytes,
+    insecureRegistries,
+    registryTimeoutMs: Math.ceil(registryTimeoutMs),
+    imageCacheTtlMs: Math.ceil(imageCacheTtlMs),
+    defaultArchitecture,
   };
+  if (registryCaFile !== undefined) server.registryCaFile = registryCaFile;
   if (telemetryListenAddress !== undefined) server.telemetryListenAddress = telemetryListenAddress;
   if (tlsCertFile !== undefined) server.tlsCertFile = tlsCertFile;
   if (tlsPrivateKeyFile !== undefined) server.tlsPrivateKeyFile = tlsPrivateKeyFile;
@@ -255,6 +276,19 @@ function serverOptions(command: Command): ServerOptions {
     server.defaultImagePullSecretNamespace = defaultImagePullSecretNamespace;
   }
   return server;
+}
+
+/** A registry host as written in an image reference: name or IPv4 or [IPv6], optional port. */
+const REGISTRY_HOST = /^(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*|\[[0-9a-fA-F:.]+\])(?::[0-9]{1,5})?$/;
+
+/** A Go duration flag within (0 or more, per `zeroAllowed`) .. `max`. */
+function durationFlag(command: Command, name: string, fallback: string, zeroAllowed: boolean, max: string): number {
+  const text = stringFlag(command, name) ?? fallback;
+  const ms = check(parseDurationMs(text), text, `--${name}`);
+  const maxMs = check(parseDurationMs(max), max, name);
+  if (ms < 0 || (!zeroAllowed && ms === 0)) throw invalid(text, `--${name}`, zeroAllowed ? 'must not be negative' : 'must be greater than 0');
+  if (ms > maxMs) throw invalid(text, `--${name}`, `must be at most ${max}`);
+  return ms;
 }
 
 function parseSan(text: string): string | undefined {

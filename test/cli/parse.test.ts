@@ -84,6 +84,10 @@ const SERVER_DEFAULTS: ServerOptions = {
   provider: 'aws',
   lookupTimeoutMs: 2000,
   maxRequestBytes: 5 * 1024 * 1024,
+  insecureRegistries: [],
+  registryTimeoutMs: 3000,
+  imageCacheTtlMs: 5 * 60 * 1000,
+  defaultArchitecture: 'amd64',
 };
 
 t.test('server defaults', async (tt) => {
@@ -96,6 +100,7 @@ t.test('server defaults', async (tt) => {
     'tlsPrivateKeyFile',
     'defaultImagePullSecret',
     'defaultImagePullSecretNamespace',
+    'registryCaFile',
   ]) {
     tt.notOk(unset in result.server, `${unset} is absent, not undefined-valued`);
   }
@@ -651,4 +656,27 @@ t.test('certs defaults and flags', async (tt) => {
   usageError(tt, ['certs', '--out='], ['--out']);
   usageError(tt, ['certs', '--host'], ['missing value', '--host']);
   usageError(tt, ['certs', '--listen-address=:1'], ['unknown flag', '"--listen-address"']);
+});
+
+t.test('registry flags', async (tt) => {
+  const result = server(tt, [
+    'server',
+    '--registry-ca-file=/etc/ca/registries.pem',
+    '--insecure-registries', 'registry.local:5000, 10.0.0.7 ,[::1]:5000',
+    '--registry-timeout=1500ms',
+    '--image-cache-ttl=0',
+    '--default-architecture=arm64',
+  ]).server;
+  tt.equal(result.registryCaFile, '/etc/ca/registries.pem');
+  tt.strictSame(result.insecureRegistries, ['registry.local:5000', '10.0.0.7', '[::1]:5000']);
+  tt.equal(result.registryTimeoutMs, 1500);
+  tt.equal(result.imageCacheTtlMs, 0, 'zero turns tag caching off');
+  tt.equal(result.defaultArchitecture, 'arm64');
+  tt.equal(server(tt, ['server', '--image-cache-ttl=24h']).server.imageCacheTtlMs, 86_400_000);
+  usageError(tt, ['server', '--registry-timeout=0s'], ['--registry-timeout', 'greater than 0']);
+  usageError(tt, ['server', '--registry-timeout=31s'], ['--registry-timeout', 'at most 30s']);
+  usageError(tt, ['server', '--image-cache-ttl=25h'], ['--image-cache-ttl', 'at most 24h']);
+  usageError(tt, ['server', '--image-cache-ttl=-1m'], ['--image-cache-ttl', 'must not be negative']);
+  usageError(tt, ['server', '--insecure-registries=good.example,https://bad.example'], ['--insecure-registries', 'https://bad.example']);
+  usageError(tt, ['server', '--default-architecture=ARM 64'], ['--default-architecture']);
 });
