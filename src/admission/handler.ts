@@ -84,7 +84,7 @@ async function mutationOf(pod: Pod, namespace: string, deps: AdmissionDependenci
   await Promise.all(
     needs.map(async (need) => {
       try {
-        imageConfigs.set(need.container, await deps.images.configOf({ ...need, namespace, pod }));
+        imageConfigs.set(need.container, await deps.images.configOf({ ...need, namespace, pod, objects: reader }));
       } catch (error) {
         if (!(error instanceof ImageConfigError)) throw error;
         failures.push(error.message);

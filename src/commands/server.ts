@@ -4,7 +4,11 @@ import type { ListenAddress, ServerOptions } from '../cli/parse.js';
 import type { InjectionSettings } from '../core/pod-mutation.js';
 import { buildApp, buildTelemetryApp } from '../http/app.js';
 import { readinessFlag } from '../http/health-routes.js';
-import { noRegistryAccess } from '../images/image-config-source.js';
+import { readFile } from 'node:fs/promises';
+import type { ImageConfigSource } from '../images/image-config-source.js';
+import { registryImageSource } from '../images/registry-source.js';
+import { createRegistryClient } from '../registry/client.js';
+import { defaultCloudProviders } from '../registry/credentials.js';
 import { KubeConfigError, createKubeObjectReader, loadKubeConfig, unconfiguredReader } from '../kubernetes/object-reader.js';
 import { createMetrics } from '../telemetry/metrics.js';
 import { loadTlsMaterial, TlsMaterialError } from '../tls/material.js';
@@ -59,11 +63,12 @@ export async function startServer(options: ServerOptions, logger: Logger, env: R
   else logger.info({ server: kubeConfig.getCurrentCluster()?.server }, 'Kubernetes API configured');
   const objects = kubeConfig === undefined ? unconfiguredReader() : createKubeObjectReader(kubeConfig, { timeoutMs: options.lookupTimeoutMs });
 
+  const images = await imageSource(options, logger);
   const metrics = createMetrics();
   const readiness = readinessFlag();
   const app = await buildApp({
     logger,
-    admission: { settings: injectionSettings(options), objects, images: noRegistryAccess() },
+    admission: { settings: injectionSettings(options), objects, images },
     metrics,
     readiness,
     maxRequestBytes: options.maxRequestBytes,
@@ -93,6 +98,37 @@ export async function startServer(options: ServerOptions, logger: Logger, env: R
       await Promise.all([app.close(), telemetry?.close()]);
     },
   };
+}
+
+/** Image configs from registries, as the flags configure them. */
+async function imageSource(options: ServerOptions, logger: Logger): Promise<ImageConfigSource> {
+  let ca: string | undefined;
+  if (options.registryCaFile !== undefined) {
+    try {
+      ca = await readFile(options.registryCaFile, 'utf8');
+    } catch (error) {
+      throw new StartupError(`cannot read --registry-ca-file ${options.registryCaFile}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+    }
+  }
+  let client;
+  try {
+    client = createRegistryClient({ timeoutMs: options.registryTimeoutMs, skipVerify: options.registrySkipVerify, insecureRegistries: options.insecureRegistries, ...(ca !== undefined ? { ca } : {}) });
+  } catch (error) {
+    throw new StartupError(`--registry-ca-file ${options.registryCaFile ?? ''}: ${(error as Error).message}`);
+  }
+  const { defaultImagePullSecret: name, defaultImagePullSecretNamespace: namespace } = options;
+  if ((name === undefined) !== (namespace === undefined)) {
+    logger.warn('--default-image-pull-secret and --default-image-pull-secret-namespace go together; the one given is ignored');
+  }
+  if (options.registrySkipVerify) logger.warn('--registry-skip-verify: registry TLS certificates are not verified');
+  return registryImageSource({
+    client,
+    dockerConfigJsonKey: options.dockerConfigJsonKey,
+    ...(name !== undefined && namespace !== undefined ? { defaultPullSecret: { name, namespace } } : {}),
+    cloud: defaultCloudProviders(),
+    defaultArchitecture: options.defaultArchitecture,
+    tagTtlMs: options.imageCacheTtlMs,
+  });
 }
 
 async function listen(app: FastifyInstance, address: ListenAddress, scheme: 'http' | 'https'): Promise<string> {

@@ -19,6 +19,8 @@ export interface AsyncCacheOptions {
   ttlMs: number;
   /** How long a failure is re-thrown without calling `load` again, in ms. 0 = not cached. */
   failureTtlMs: number;
+  /** Which failures to remember (default: all); e.g. not those that depend on the caller's credentials. */
+  cacheFailure?: (error: unknown) => boolean;
   clock?: Clock;
 }
 
@@ -55,6 +57,7 @@ export class AsyncCache<V> {
   readonly #maxEntries: number;
   readonly #ttlMs: number;
   readonly #failureTtlMs: number;
+  readonly #cacheFailure: (error: unknown) => boolean;
   readonly #clock: Clock;
   /** Settled results in LRU order: the first key is the least recently used. */
   readonly #entries = new Map<string, Entry<V>>();
@@ -70,6 +73,7 @@ export class AsyncCache<V> {
     this.#maxEntries = options.maxEntries;
     this.#ttlMs = options.ttlMs;
     this.#failureTtlMs = options.failureTtlMs;
+    this.#cacheFailure = options.cacheFailure ?? (() => true);
     this.#clock = options.clock ?? systemClock;
   }
 
@@ -110,7 +114,7 @@ export class AsyncCache<V> {
         return value;
       },
       (error: unknown) => {
-        if (this.#settle(key, promise) && this.#failureTtlMs > 0) {
+        if (this.#settle(key, promise) && this.#failureTtlMs > 0 && this.#cacheFailure(error)) {
           this.#store(key, { ok: false, error, expiresAt: this.#clock.now() + this.#failureTtlMs });
         }
         throw error;
@@ -174,6 +178,8 @@ export interface ImageCacheOptions {
   maxEntries: number;
   /** How long a failed tag resolution or config fetch is re-thrown without asking the registry again, in ms. */
   failureTtlMs: number;
+  /** Which failures to remember (default: all). */
+  cacheFailure?: (error: unknown) => boolean;
   clock?: Clock;
 }
 
@@ -228,7 +234,7 @@ export class ImageConfigCache {
   readonly #configs: AsyncCache<ImageConfigValue>;
 
   constructor(options: ImageCacheOptions) {
-    const common = { maxEntries: options.maxEntries, failureTtlMs: options.failureTtlMs, clock: options.clock };
+    const common = { maxEntries: options.maxEntries, failureTtlMs: options.failureTtlMs, cacheFailure: options.cacheFailure, clock: options.clock };
     this.#tags = new AsyncCache<string>({ ...common, ttlMs: options.tagTtlMs });
     this.#configs = new AsyncCache<ImageConfigValue>({ ...common, ttlMs: Infinity });
   }

@@ -1,8 +1,12 @@
 import type { ImageConfig } from '../core/original-command.js';
 import type { Pod } from '../core/pod.js';
+import type { KubeObjectReader } from '../kubernetes/object-reader.js';
 
-/** What an image lookup may use: the pod (pull secrets, node selector) and its namespace. */
-export interface ImageLookup { image: string; container: string; namespace: string; pod: Pod }
+/**
+ * What an image lookup may use: the pod (pull secrets, node selector), its namespace,
+ * and the admission's reader for pull secrets and the ServiceAccount.
+ */
+export interface ImageLookup { image: string; container: string; namespace: string; pod: Pod; objects: KubeObjectReader }
 
 /** A failure to learn an image's config; the message names the image and the cause. */
 export class ImageConfigError extends Error {
@@ -30,8 +34,13 @@ export function noRegistryAccess(): ImageConfigSource {
   return {
     async configOf({ image, container }) {
       throw new ImageConfigError(
-        `cannot learn the ENTRYPOINT/CMD of image "${image}" for container "${container}": registry lookups are not enabled; set "command" on the container`,
+        `cannot learn the ENTRYPOINT/CMD of image "${image}" for container "${container}": registry lookups are not enabled; ${avoidLookup(container)}`,
       );
     },
   };
+}
+
+/** What a user can do to avoid a registry lookup for a container. */
+export function avoidLookup(container: string): string {
+  return `set "command" on container "${container}", or the pod annotation secrets-init/command.${container}, to avoid the registry lookup`;
 }

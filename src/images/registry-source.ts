@@ -1,0 +1,78 @@
+import { ImageReferenceError, parseImageReference } from '../core/image-reference.js';
+import type { ImageReference } from '../core/image-reference.js';
+import { podArchitecture } from '../core/platform.js';
+import type { RegistryClient } from '../registry/client.js';
+import { RegistryError } from '../registry/client.js';
+import type { CloudCredentialProvider, CollectedCredentials } from '../registry/credentials.js';
+import { collectCredentials } from '../registry/credentials.js';
+import { ImageConfigCache } from './cache.js';
+import type { ImageConfigSource, ImageLookup } from './image-config-source.js';
+import { ImageConfigError, avoidLookup } from './image-config-source.js';
+
+export interface RegistrySourceOptions {
+  client: RegistryClient;
+  dockerConfigJsonKey: string;
+  defaultPullSecret?: { namespace: string; name: string };
+  cloud: readonly CloudCredentialProvider[];
+  /** Architecture for pods that do not pin `kubernetes.io/arch`. */
+  defaultArchitecture: string;
+  /** How long a tag → digest resolution is reused. */
+  tagTtlMs: number;
+  /** Bound on cached tags and on cached configs. */
+  maxEntries?: number;
+  /** How long a failure that does not depend on credentials is remembered. */
+  failureTtlMs?: number;
+}
+
+/** Failures that another pod's pull secrets could turn into a success are not remembered. */
+const CREDENTIAL_DEPENDENT = new Set(['unauthorized', 'denied', 'not-found']);
+
+/**
+ * Image configs read from registries: cached by digest (tags with a TTL), concurrent
+ * lookups of one image coalesced, credentials gathered only when the registry must be
+ * asked. Every failure is an ImageConfigError naming the image, the registry, the cause
+ * and how to avoid the lookup.
+ */
+export function registryImageSource(options: RegistrySourceOptions): ImageConfigSource & { cache: ImageConfigCache } {
+  const cache = new ImageConfigCache({
+    tagTtlMs: options.tagTtlMs,
+    maxEntries: options.maxEntries ?? 1000,
+    failureTtlMs: options.failureTtlMs ?? 5000,
+    cacheFailure: (error) => !(error instanceof RegistryError && CREDENTIAL_DEPENDENT.has(error.kind)),
+  });
+  return {
+    cache,
+    async configOf(lookup: ImageLookup) {
+      let image: ImageReference;
+      try {
+        image = parseImageReference(lookup.image);
+      } catch (error) {
+        if (error instanceof ImageReferenceError) throw new ImageConfigError(`container "${lookup.container}": ${error.message}`);
+        throw error;
+      }
+      const architecture = podArchitecture(lookup.pod, options.defaultArchitecture);
+      const platform = { os: 'linux', architecture };
+      let collected: Promise<CollectedCredentials> | undefined;
+      const credentials = () =>
+        (collected ??= collectCredentials(lookup.pod, lookup.namespace, image, {
+          reader: lookup.objects,
+          dockerConfigJsonKey: options.dockerConfigJsonKey,
+          cloud: options.cloud,
+          ...(options.defaultPullSecret ? { defaultPullSecret: options.defaultPullSecret } : {}),
+        }));
+      try {
+        const config = await cache.resolve(
+          { registry: image.domain, repository: image.path, ...(image.tag !== undefined ? { tag: image.tag } : {}), ...(image.digest !== undefined ? { digest: image.digest } : {}), platform: `linux/${architecture}` },
+          async () => options.client.resolveTag(image.tag === undefined ? { ...image, tag: 'latest' } : image, (await credentials()).credentials),
+          async (digest) => options.client.imageConfig(image, digest, platform, (await credentials()).credentials),
+        );
+        return { entrypoint: [...config.entrypoint], cmd: [...config.cmd] };
+      } catch (error) {
+        if (!(error instanceof RegistryError)) throw error;
+        const problems = collected ? (await collected).problems : [];
+        const notes = problems.length > 0 ? ` (credentials not usable: ${problems.join('; ')})` : '';
+        throw new ImageConfigError(`container "${lookup.container}": ${error.message}${notes}; ${avoidLookup(lookup.container)}`);
+      }
+    },
+  };
+}

@@ -1,0 +1,207 @@
+import { formatImageReference, type ImageReference } from '../core/image-reference.js';
+import { Authenticator, type CallAuth } from './auth.js';
+import { checkDigest, digestOf, isVerifiableDigest, verifyDigest } from './digest.js';
+import { RegistryError, RegistryFailure, statusFailure } from './errors.js';
+import { MANIFEST_ACCEPT, parseImageConfig, parseManifest, selectPlatform, type Descriptor } from './manifest.js';
+import { createTransport, type HttpResponse } from './transport.js';
+import type { ImageConfigResult, Platform, RegistryClientOptions, RegistryCredential } from './types.js';
+
+export type { ImageConfigResult, Platform, RegistryClientOptions, RegistryCredential } from './types.js';
+export { RegistryError, type RegistryErrorKind } from './errors.js';
+
+export interface RegistryClient {
+  /** Digest the tag currently points to (HEAD manifest, Docker-Content-Digest; fall back to GET + digest of the body). A digest reference is returned as-is. */
+  resolveTag(image: ImageReference, credentials: readonly RegistryCredential[]): Promise<string>;
+  /**
+   * Config of the image at `digest` for `platform`: manifest (Docker schema 2 or OCI), or
+   * index/manifest list → the entry for the platform → manifest → config blob. Verifies the
+   * digest of every manifest and blob it downloads.
+   */
+  imageConfig(image: ImageReference, digest: string, platform: Platform, credentials: readonly RegistryCredential[]): Promise<ImageConfigResult>;
+}
+
+export const DEFAULT_MAX_BYTES = 4 * 1024 * 1024;
+const DOCKER_HUB = 'docker.io';
+const DOCKER_HUB_API = 'registry-1.docker.io';
+const PATH = /^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$/;
+const TAG = /^\w[\w.-]{0,127}$/;
+/** Passwords shorter than this are not searched for in messages (too likely to hit ordinary words). */
+const MIN_REDACTED_LENGTH = 4;
+
+interface Call extends CallAuth {
+  readonly base: URL;
+}
+
+export function createRegistryClient(options: RegistryClientOptions): RegistryClient {
+  const { timeoutMs } = options;
+  if (!Number.isFinite(timeoutMs) || timeoutMs <= 0) throw new RangeError(`registry timeout must be a positive number of milliseconds, not ${timeoutMs}`);
+  const maxBytes = options.maxBytes ?? DEFAULT_MAX_BYTES;
+  if (!Number.isSafeInteger(maxBytes) || maxBytes <= 0) throw new RangeError(`registry body limit must be a positive integer, not ${maxBytes}`);
+  const insecureHosts = new Set(options.insecureRegistries.map((host) => host.trim().toLowerCase()).filter((host) => host !== ''));
+  const isInsecureHost = (host: string): boolean => insecureHosts.has(host.toLowerCase());
+  const transport = createTransport({ skipVerify: options.skipVerify, insecureHosts, ...(options.ca !== undefined ? { ca: options.ca } : {}) });
+  const auth = new Authenticator({ transport, timeoutMs, maxBytes, isInsecureHost });
+
+  /** Runs one client call: sets up its state and turns every failure into a RegistryError. */
+  async function run<T>(image: ImageReference, credentials: readonly RegistryCredential[], body: (call: Call) => Promise<T>): Promise<T> {
+    const label = safeLabel(image);
+    const registry = image.domain;
+    try {
+      const host = apiHost(image.domain);
+      const base = registryBase(host, isInsecureHost(image.domain) || isInsecureHost(host));
+      if (!PATH.test(image.path)) throw new RegistryFailure('invalid', `invalid repository path ${JSON.stringify(image.path.slice(0, 200))}`);
+      return await body({ host: base.host, base, path: image.path, credentials, deadline: Date.now() + timeoutMs });
+    } catch (err) {
+      if (err instanceof RegistryError) throw err;
+      const failure =
+        err instanceof RegistryFailure ? err : new RegistryFailure('http', `unexpected error: ${err instanceof Error ? err.message : String(err)}`);
+      throw new RegistryError(label, registry, failure.kind, redact(failure.message, credentials), failure.status);
+    }
+  }
+
+  async function get(call: Call, method: 'GET' | 'HEAD', kind: 'manifests' | 'blobs', reference: string, what: string): Promise<HttpResponse> {
+    const url = new URL(`/v2/${call.path}/${kind}/${reference}`, call.base);
+    const headers: Record<string, string> = kind === 'manifests' ? { accept: MANIFEST_ACCEPT } : {};
+    const response = await auth.send(call, (authorization) =>
+      transport.request({
+        method,
+        url,
+        headers,
+        ...(authorization !== undefined ? { authorization } : {}),
+        maxBytes,
+        timeoutMs,
+        deadline: call.deadline,
+        what,
+      }),
+    );
+    if (response.status >= 200 && response.status < 300) return response;
+    throw statusFailure(response.status, what, responseDetail(response));
+  }
+
+  /** GETs a manifest by digest, checks its digest and parses it. */
+  async function manifestAt(call: Call, digest: string, declaredSize?: number): Promise<ReturnType<typeof parseManifest>> {
+    checkSize(declaredSize, 'manifest', maxBytes);
+    const response = await get(call, 'GET', 'manifests', digest, 'manifest');
+    verifyDigest(response.body, digest, `manifest ${digest}`);
+    return parseManifest(response.body, headerText(response.headers['content-type']));
+  }
+
+  return {
+    resolveTag(image, credentials) {
+      return run(image, credentials, async (call) => {
+        if (image.digest !== undefined) return checkDigest(image.digest, 'image');
+        const tag = image.tag ?? 'latest';
+        if (!TAG.test(tag)) throw new RegistryFailure('invalid', `invalid tag ${JSON.stringify(tag.slice(0, 200))}`);
+        let announced: string | undefined;
+        try {
+          const head = await get(call, 'HEAD', 'manifests', tag, 'manifest');
+          announced = headerText(head.headers['docker-content-digest']);
+        } catch (err) {
+          // A registry that does not do HEAD (405 and the like): GET below decides.
+          if (!(err instanceof RegistryFailure && err.kind === 'http')) throw err;
+        }
+        if (announced !== undefined && isVerifiableDigest(announced)) return announced;
+        // No usable Docker-Content-Digest: download the manifest and hash it.
+        const response = await get(call, 'GET', 'manifests', tag, 'manifest');
+        const again = headerText(response.headers['docker-content-digest']);
+        if (again !== undefined && isVerifiableDigest(again)) {
+          verifyDigest(response.body, again, `manifest of tag ${tag}`);
+          return again;
+        }
+        return digestOf(response.body);
+      });
+    },
+
+    imageConfig(image, digest, platform, credentials) {
+      return run(image, credentials, async (call) => {
+        const top = checkDigest(digest, 'manifest');
+        let manifest = await manifestAt(call, top);
+        if (manifest.kind === 'index') {
+          const entry = selectPlatform(manifest.manifests, platform);
+          manifest = await manifestAt(call, checkDigest(entry.digest, 'platform manifest'), entry.size);
+          if (manifest.kind !== 'image') throw new RegistryFailure('unsupported', `the index entry for ${entry.digest} is itself an index`);
+        }
+        const config = await configBlob(call, manifest.config);
+        return { manifestDigest: top, ...config };
+      });
+    },
+  };
+
+  async function configBlob(call: Call, descriptor: Descriptor): Promise<{ entrypoint: string[]; cmd: string[] }> {
+    const digest = checkDigest(descriptor.digest, 'config');
+    checkSize(descriptor.size, 'config blob', maxBytes);
+    const response = await get(call, 'GET', 'blobs', digest, 'config blob');
+    verifyDigest(response.body, digest, `config blob ${digest}`);
+    return parseImageConfig(response.body);
+  }
+}
+
+/** The host to contact for a registry domain: Docker Hub's API lives at `registry-1.docker.io`. */
+export function apiHost(domain: string): string {
+  return domain === DOCKER_HUB ? DOCKER_HUB_API : domain;
+}
+
+function registryBase(host: string, insecure: boolean): URL {
+  let base: URL;
+  try {
+    base = new URL(`${insecure ? 'http' : 'https'}://${host}/`);
+  } catch {
+    throw new RegistryFailure('invalid', `invalid registry host ${JSON.stringify(host.slice(0, 200))}`);
+  }
+  if (base.username !== '' || base.password !== '' || base.pathname !== '/' || base.search !== '' || base.hash !== '') {
+    throw new RegistryFailure('invalid', `invalid registry host ${JSON.stringify(host.slice(0, 200))}`);
+  }
+  return base;
+}
+
+function checkSize(size: number | undefined, what: string, maxBytes: number): void {
+  if (size !== undefined && size > maxBytes) {
+    throw new RegistryFailure('too-large', `the ${what} is larger than the limit of ${maxBytes} bytes (declared size ${size})`);
+  }
+}
+
+function headerText(value: string | string[] | undefined): string | undefined {
+  const text = Array.isArray(value) ? value[0] : value;
+  return text === undefined ? undefined : text.trim();
+}
+
+/** The registry's own error message (`{"errors":[{"code","message"}]}`), printable and short; plus Retry-After. */
+function responseDetail(response: HttpResponse): string | undefined {
+  const parts: string[] = [];
+  try {
+    const parsed: unknown = JSON.parse(response.body.toString('utf8'));
+    const errors = typeof parsed === 'object' && parsed !== null ? (parsed as Record<string, unknown>).errors : undefined;
+    const first: unknown = Array.isArray(errors) ? errors[0] : undefined;
+    if (typeof first === 'object' && first !== null) {
+      const { message, code } = first as Record<string, unknown>;
+      const text = typeof message === 'string' && message !== '' ? message : typeof code === 'string' ? code : undefined;
+      if (text !== undefined) parts.push(printable(text));
+    }
+  } catch {
+    // Not a registry error document.
+  }
+  const retryAfter = headerText(response.headers['retry-after']);
+  if (retryAfter !== undefined && /^\d{1,6}$/.test(retryAfter)) parts.push(`retry after ${retryAfter} s`);
+  return parts.length > 0 ? parts.join('; ') : undefined;
+}
+
+function printable(text: string): string {
+  return text.replace(/[^\x20-\x7e]/g, '?').slice(0, 200);
+}
+
+/** The image for messages, even when a caller built an odd ImageReference by hand. */
+function safeLabel(image: ImageReference): string {
+  return printable(formatImageReference(image));
+}
+
+/** Belt and braces: no password or Basic value may survive into a message, whatever a server echoed. */
+function redact(message: string, credentials: readonly RegistryCredential[]): string {
+  let result = message;
+  for (const { username, password } of credentials) {
+    const secrets = [Buffer.from(`${username}:${password}`, 'utf8').toString('base64'), password];
+    for (const secret of secrets) {
+      if (secret.length >= MIN_REDACTED_LENGTH) result = result.split(secret).join('[redacted]');
+    }
+  }
+  return result;
+}

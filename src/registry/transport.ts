@@ -1,0 +1,254 @@
+import { X509Certificate } from 'node:crypto';
+import http, { type IncomingHttpHeaders } from 'node:http';
+import https from 'node:https';
+import { rootCertificates } from 'node:tls';
+import { RegistryFailure } from './errors.js';
+
+/** Bodies of error responses are read only this far (for the registry's error code). */
+const ERROR_BODY_LIMIT = 64 * 1024;
+const MAX_REDIRECTS = 5;
+const USER_AGENT = 'secrets-init-webhook';
+
+export interface TransportOptions {
+  ca?: string;
+  skipVerify: boolean;
+  /** Hosts (`host` or `host:port`, lowercase) reached over plain http. */
+  insecureHosts: ReadonlySet<string>;
+}
+
+export interface HttpRequest {
+  method: 'GET' | 'HEAD';
+  url: URL;
+  headers?: Readonly<Record<string, string>>;
+  /** Sent to the first origin only: dropped once a redirect leaves it. */
+  authorization?: string;
+  /** Cap on a successful body; bigger is a `too-large` failure. */
+  maxBytes: number;
+  /** Bound on each request (ms). */
+  timeoutMs: number;
+  /** Epoch ms after which nothing more may be sent (the whole call's bound). */
+  deadline: number;
+  /** What is being fetched, for messages: "manifest", "config blob", "token". */
+  what: string;
+}
+
+export interface HttpResponse {
+  status: number;
+  headers: IncomingHttpHeaders;
+  /** Empty for HEAD; at most ERROR_BODY_LIMIT bytes for error statuses. */
+  body: Buffer;
+  /** The URL that answered (after redirects). */
+  url: URL;
+  /** True when a redirect led to another origin (so Authorization was not sent there). */
+  crossOrigin: boolean;
+}
+
+export interface Transport {
+  request(req: HttpRequest): Promise<HttpResponse>;
+}
+
+/** Splits a PEM bundle into certificates; throws if it holds none or one does not parse. */
+export function parseCaBundle(pem: string): string[] {
+  const blocks = pem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? [];
+  if (blocks.length === 0) throw new Error('the registry CA bundle contains no PEM certificate');
+  blocks.forEach((block, index) => {
+    try {
+      new X509Certificate(block);
+    } catch (err) {
+      throw new Error(`certificate ${index + 1} of the registry CA bundle does not parse: ${(err as Error).message}`);
+    }
+  });
+  return blocks;
+}
+
+export function createTransport(options: TransportOptions): Transport {
+  const ca = options.ca !== undefined ? [...rootCertificates, ...parseCaBundle(options.ca)] : undefined;
+  const httpsAgent = new https.Agent({
+    keepAlive: true,
+    maxSockets: 32,
+    timeout: 30_000,
+    rejectUnauthorized: !options.skipVerify,
+    ...(ca !== undefined ? { ca } : {}),
+  });
+  const httpAgent = new http.Agent({ keepAlive: true, maxSockets: 32, timeout: 30_000 });
+
+  function isInsecure(url: URL): boolean {
+    return options.insecureHosts.has(url.host.toLowerCase()) || options.insecureHosts.has(url.hostname.toLowerCase());
+  }
+
+  async function request(req: HttpRequest): Promise<HttpResponse> {
+    let url = req.url;
+    let crossOrigin = false;
+    for (let hop = 0; ; hop++) {
+      const authorization = crossOrigin ? undefined : req.authorization;
+      const response = await exchangeWithRetry(req, url, authorization);
+      const location = response.headers.location;
+      if (!isRedirect(response.status) || location === undefined) {
+        return { ...response, url, crossOrigin };
+      }
+      if (hop >= MAX_REDIRECTS) throw new RegistryFailure('http', `too many redirects fetching the ${req.what}`);
+      let next: URL;
+      try {
+        next = new URL(location, url);
+      } catch {
+        throw new RegistryFailure('http', `invalid redirect location fetching the ${req.what}`);
+      }
+      if (next.protocol !== 'https:' && next.protocol !== 'http:') {
+        throw new RegistryFailure('http', `redirect to unsupported protocol ${next.protocol} fetching the ${req.what}`);
+      }
+      if (url.protocol === 'https:' && next.protocol === 'http:' && !isInsecure(next)) {
+        throw new RegistryFailure('http', `refusing redirect from https to plain http (${next.host}) fetching the ${req.what}`);
+      }
+      if (next.origin !== url.origin) crossOrigin = true;
+      url = next;
+    }
+  }
+
+  async function exchangeWithRetry(req: HttpRequest, url: URL, authorization: string | undefined): Promise<Exchange> {
+    try {
+      return await exchange(req, url, authorization);
+    } catch (err) {
+      // A kept-alive socket that the server closed meanwhile: GET/HEAD are idempotent, retry once.
+      if (err instanceof StaleSocket) return exchange(req, url, authorization);
+      throw err;
+    }
+  }
+
+  function exchange(req: HttpRequest, url: URL, authorization: string | undefined): Promise<Exchange> {
+    const remaining = req.deadline - Date.now();
+    const timeoutMs = Math.min(req.timeoutMs, remaining);
+    if (timeoutMs <= 0) {
+      return Promise.reject(new RegistryFailure('timeout', `timed out after ${req.timeoutMs} ms before fetching the ${req.what} from ${url.host}`));
+    }
+    return new Promise<Exchange>((resolve, reject) => {
+      const headers: Record<string, string> = { 'user-agent': USER_AGENT, ...req.headers };
+      if (authorization !== undefined) headers.authorization = authorization;
+      const secure = url.protocol === 'https:';
+      const client = secure ? https : http;
+      let settled = false;
+      const finish = (outcome: Exchange | Error): void => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        if (outcome instanceof Error) reject(outcome);
+        else resolve(outcome);
+      };
+      const outgoing = client.request(url, { method: req.method, headers, agent: secure ? httpsAgent : httpAgent });
+      const timer = setTimeout(() => {
+        // Either this request took timeoutMs, or the call as a whole reached it: the same bound.
+        finish(new RegistryFailure('timeout', `timed out after ${req.timeoutMs} ms fetching the ${req.what} from ${url.host}`));
+        outgoing.destroy();
+      }, timeoutMs);
+      outgoing.on('error', (err: NodeJS.ErrnoException) => {
+        if (!settled && outgoing.reusedSocket && (err.code === 'ECONNRESET' || err.code === 'EPIPE')) {
+          finish(new StaleSocket());
+          return;
+        }
+        finish(socketFailure(err, url, req.what));
+      });
+      outgoing.on('response', (incoming) => {
+        const status = incoming.statusCode ?? 0;
+        const ok = status >= 200 && status < 300;
+        if (req.method === 'HEAD' || isRedirect(status)) {
+          incoming.resume();
+          finish({ status, headers: incoming.headers, body: Buffer.alloc(0) });
+          return;
+        }
+        const limit = ok ? req.maxBytes : ERROR_BODY_LIMIT;
+        const declared = Number(incoming.headers['content-length']);
+        if (ok && Number.isFinite(declared) && declared > limit) {
+          finish(tooLarge(req.what, limit));
+          outgoing.destroy();
+          return;
+        }
+        const chunks: Buffer[] = [];
+        let total = 0;
+        incoming.on('data', (chunk: Buffer) => {
+          if (settled) return;
+          if (total + chunk.length > limit) {
+            if (ok) {
+              finish(tooLarge(req.what, limit));
+            } else {
+              // An error body is only read for its error code: keep what fits and stop.
+              chunks.push(chunk.subarray(0, limit - total));
+              finish({ status, headers: incoming.headers, body: Buffer.concat(chunks) });
+            }
+            outgoing.destroy();
+            return;
+          }
+          total += chunk.length;
+          chunks.push(chunk);
+        });
+        incoming.on('end', () => finish({ status, headers: incoming.headers, body: Buffer.concat(chunks, total) }));
+        incoming.on('error', (err: NodeJS.ErrnoException) => finish(socketFailure(err, url, req.what)));
+        incoming.on('close', () => {
+          if (!incoming.complete) {
+            finish(new RegistryFailure('network', `connection to ${url.host} closed before the ${req.what} was complete`));
+          }
+        });
+      });
+      outgoing.end();
+    });
+  }
+
+  return { request };
+}
+
+interface Exchange {
+  status: number;
+  headers: IncomingHttpHeaders;
+  body: Buffer;
+}
+
+class StaleSocket extends Error {}
+
+function isRedirect(status: number): boolean {
+  return status === 301 || status === 302 || status === 303 || status === 307 || status === 308;
+}
+
+function tooLarge(what: string, limit: number): RegistryFailure {
+  return new RegistryFailure('too-large', `the ${what} is larger than the limit of ${limit} bytes`);
+}
+
+const CERTIFICATE_CODES = new Set([
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'CERT_HAS_EXPIRED',
+  'CERT_NOT_YET_VALID',
+  'CERT_UNTRUSTED',
+  'CERT_REJECTED',
+  'CERT_SIGNATURE_FAILURE',
+  'INVALID_CA',
+  'INVALID_PURPOSE',
+  'HOSTNAME_MISMATCH',
+  'ERR_TLS_CERT_ALTNAME_INVALID',
+]);
+
+/** Maps a socket/TLS error to a failure whose message is safe to show (no headers, no credentials). */
+function socketFailure(err: NodeJS.ErrnoException & { reason?: unknown }, url: URL, what: string): RegistryFailure {
+  const code = err.code ?? '';
+  const host = url.host;
+  if (CERTIFICATE_CODES.has(code)) {
+    return new RegistryFailure(
+      'tls',
+      `TLS certificate verification failed for ${host}: ${err.message} (${code}); provide the registry's CA bundle, or skip verification`,
+    );
+  }
+  if (code === 'EPROTO' || code.startsWith('ERR_SSL_') || code.startsWith('ERR_TLS_')) {
+    const reason = typeof err.reason === 'string' ? err.reason : code;
+    const hint = url.protocol === 'https:' ? '; if the registry serves plain http, list it as an insecure registry' : '';
+    return new RegistryFailure('tls', `TLS handshake with ${host} failed: ${reason} (${code})${hint}`);
+  }
+  if (code === 'ECONNREFUSED') return new RegistryFailure('network', `connection refused by ${host} (${url.protocol}//${host})`);
+  if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') return new RegistryFailure('network', `cannot resolve host ${url.hostname} (${code})`);
+  if (code === 'ECONNRESET' || code === 'EPIPE') {
+    return new RegistryFailure('network', `connection to ${host} reset while fetching the ${what} (${code})`);
+  }
+  if (code === 'ETIMEDOUT' || code === 'EHOSTUNREACH' || code === 'ENETUNREACH') {
+    return new RegistryFailure('network', `cannot connect to ${host} (${code})`);
+  }
+  return new RegistryFailure('network', `network error fetching the ${what} from ${host}: ${err.message}${code !== '' ? ` (${code})` : ''}`);
+}

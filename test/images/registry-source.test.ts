@@ -1,0 +1,115 @@
+import t from 'tap';
+import type { Test } from 'tap';
+import type { Pod } from '../../src/core/pod.js';
+import { ImageConfigError } from '../../src/images/image-config-source.js';
+import { registryImageSource } from '../../src/images/registry-source.js';
+import type { RegistrySourceOptions } from '../../src/images/registry-source.js';
+import { createKubeObjectReader, loadKubeConfig, perAdmissionReader } from '../../src/kubernetes/object-reader.js';
+import { createRegistryClient } from '../../src/registry/client.js';
+import { pushImage, startRegistry } from '../helpers/registry.js';
+import type { TestRegistry } from '../helpers/registry.js';
+import { startFaultyRegistry } from '../helpers/faulty-registry.js';
+import { startStubApiServer } from '../helpers/stub-apiserver.js';
+import type { StubApiServer } from '../helpers/stub-apiserver.js';
+
+const USER = { username: 'puller', password: 'pull-PASSWORD-77' };
+const NS = 'team-a';
+
+function dockerConfig(host: string, user = USER): Record<string, string> {
+  return { '.dockerconfigjson': JSON.stringify({ auths: { [host]: { auth: Buffer.from(`${user.username}:${user.password}`).toString('base64') } } }) };
+}
+
+function podFor(image: string, fields: Partial<Pod['spec']> = {}): Pod {
+  return { metadata: { name: 'p' }, spec: { containers: [{ name: 'app', image }], ...fields } };
+}
+
+async function setup(t: Test, options: Partial<RegistrySourceOptions> = {}) {
+  const registry: TestRegistry = await startRegistry({ htpasswd: [USER] });
+  t.teardown(() => registry.close());
+  const stub: StubApiServer = await startStubApiServer();
+  t.teardown(() => stub.close());
+  stub.addSecret(NS, 'regcred', dockerConfig(registry.host), 'kubernetes.io/dockerconfigjson');
+  const kubeConfig = loadKubeConfig({ KUBECONFIG: stub.kubeconfigPath });
+  if (kubeConfig === undefined) throw new Error('no kubeconfig');
+  const reader = createKubeObjectReader(kubeConfig, { timeoutMs: 2000 });
+  const source = registryImageSource({
+    client: createRegistryClient({ timeoutMs: 3000, skipVerify: false, insecureRegistries: [registry.host] }),
+    dockerConfigJsonKey: '.dockerconfigjson',
+    cloud: [],
+    defaultArchitecture: 'amd64',
+    tagTtlMs: 60_000,
+    ...options,
+  });
+  const lookup = (pod: Pod) => source.configOf({ image: pod.spec.containers[0]!.image!, container: 'app', namespace: NS, pod, objects: perAdmissionReader(reader) });
+  return { registry, stub, source, lookup };
+}
+
+const registryReads = (registry: TestRegistry, repo: string) =>
+  registry.requests().filter((r) => (r.method === 'GET' || r.method === 'HEAD') && r.path.startsWith(`/v2/${repo}/`) && r.status < 400);
+
+t.test('a burst of lookups for one image costs one tag resolution and one config fetch', async (t) => {
+  const { registry, lookup, source } = await setup(t);
+  await pushImage(registry, 'team/app', '1.0', { entrypoint: ['/entry'], cmd: ['serve'] }, { auth: USER });
+  await registry.waitForRequests(registry.requests().length);
+  const before = registryReads(registry, 'team/app').length;
+  const pod = podFor(`${registry.host}/team/app:1.0`, { imagePullSecrets: [{ name: 'regcred' }] });
+  const results = await Promise.all(Array.from({ length: 50 }, () => lookup(pod)));
+  for (const result of results) t.same(result, { entrypoint: ['/entry'], cmd: ['serve'] });
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  const reads = registryReads(registry, 'team/app').slice(before);
+  t.equal(reads.filter((r) => r.path.includes('/manifests/')).length, 2, 'one tag resolution (HEAD) and one manifest GET by digest');
+  t.equal(reads.filter((r) => r.path.includes('/blobs/')).length, 1, 'one config blob');
+  t.equal(source.cache.stats().tags.misses, 1);
+});
+
+t.test('an unauthorized lookup is not remembered: the next pod with credentials succeeds', async (t) => {
+  const { registry, lookup } = await setup(t);
+  await pushImage(registry, 'team/private', '2', { entrypoint: ['/p'] }, { auth: USER });
+  const image = `${registry.host}/team/private:2`;
+  const error = await lookup(podFor(image)).then(() => undefined, (e: unknown) => e);
+  t.ok(error instanceof ImageConfigError, 'an ImageConfigError');
+  const message = (error as Error).message;
+  t.match(message, `container "app": cannot read image "${image}" from registry ${registry.host}: unauthorized`);
+  t.match(message, 'set "command" on container "app", or the pod annotation secrets-init/command.app, to avoid the registry lookup');
+  t.same(await lookup(podFor(image, { imagePullSecrets: [{ name: 'regcred' }] })), { entrypoint: ['/p'], cmd: [] });
+});
+
+t.test('credential problems are named in the failure, never the secret', async (t) => {
+  const { registry, stub, lookup } = await setup(t);
+  await pushImage(registry, 'team/locked', '1', { cmd: ['x'] }, { auth: USER });
+  stub.forbid('secrets', NS, 'regcred');
+  const error = await lookup(podFor(`${registry.host}/team/locked:1`, { imagePullSecrets: [{ name: 'regcred' }] })).then(() => undefined, (e: unknown) => e as Error);
+  t.match(error?.message, /unauthorized.*credentials not usable: cannot read Secret team-a\/regcred: forbidden/);
+  t.notMatch(error?.message, USER.password);
+});
+
+t.test('transient registry failures are remembered briefly, so a broken registry is not hammered', async (t) => {
+  const faulty = await startFaultyRegistry({ fault: { kind: 'status', status: 503 }, target: 'all' });
+  t.teardown(() => faulty.close());
+  const source = registryImageSource({
+    client: createRegistryClient({ timeoutMs: 2000, skipVerify: false, insecureRegistries: [faulty.host] }),
+    dockerConfigJsonKey: '.dockerconfigjson',
+    cloud: [],
+    defaultArchitecture: 'amd64',
+    tagTtlMs: 60_000,
+    failureTtlMs: 60_000,
+  });
+  const stub = await startStubApiServer();
+  t.teardown(() => stub.close());
+  const reader = createKubeObjectReader(loadKubeConfig({ KUBECONFIG: stub.kubeconfigPath })!, { timeoutMs: 1000 });
+  const pod = podFor(`${faulty.host}/${faulty.repo}:${faulty.tag}`);
+  const lookup = () => source.configOf({ image: pod.spec.containers[0]!.image!, container: 'app', namespace: NS, pod, objects: reader });
+  const first = await lookup().then(() => undefined, (e: unknown) => e as Error);
+  t.match(first?.message, /registry server error \(HTTP 503\)/);
+  const asked = faulty.requests().length;
+  const second = await lookup().then(() => undefined, (e: unknown) => e as Error);
+  t.match(second?.message, /HTTP 503/);
+  t.equal(faulty.requests().length, asked, 'the second lookup did not reach the registry');
+});
+
+t.test('an invalid image reference is a clear failure', async (t) => {
+  const { lookup } = await setup(t);
+  const error = await lookup(podFor('Not A/Valid::image')).then(() => undefined, (e: unknown) => e);
+  t.ok(error instanceof ImageConfigError);
+  t.match((error as Error).message, 'container "app": invalid');
+});
