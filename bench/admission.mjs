@@ -12,7 +12,7 @@ import { toJsonPatch } from '../dist/core/json-patch.js';
 import { buildApp } from '../dist/http/app.js';
 import { readinessFlag } from '../dist/http/health-routes.js';
 import { createMetrics } from '../dist/telemetry/metrics.js';
-import { noRegistryAccess } from '../dist/images/image-config-source.js';
+import { staticImageConfigs } from '../dist/images/image-config-source.js';
 import { unconfiguredReader } from '../dist/kubernetes/object-reader.js';
 
 const review = JSON.parse(readFileSync(new URL('../examples/admission-review.json', import.meta.url), 'utf8'));
@@ -39,7 +39,7 @@ await measure('core: computePodMutation + toJsonPatch', 50_000, () => {
 
 const app = await buildApp({
   logger: pino({ level: 'silent' }),
-  admission: { settings, objects: unconfiguredReader(), images: noRegistryAccess() },
+  admission: { settings, objects: unconfiguredReader(), images: staticImageConfigs({}) },
   metrics: createMetrics({ processMetrics: false }),
   readiness: readinessFlag(),
   maxRequestBytes: 5 * 1024 * 1024,

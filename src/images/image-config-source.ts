@@ -29,17 +29,6 @@ export function staticImageConfigs(configs: Readonly<Record<string, ImageConfig>
   };
 }
 
-/** Used until registry lookups exist: every lookup fails with advice to set `command`. */
-export function noRegistryAccess(): ImageConfigSource {
-  return {
-    async configOf({ image, container }) {
-      throw new ImageConfigError(
-        `cannot learn the ENTRYPOINT/CMD of image "${image}" for container "${container}": registry lookups are not enabled; ${avoidLookup(container)}`,
-      );
-    },
-  };
-}
-
 /** What a user can do to avoid a registry lookup for a container. */
 export function avoidLookup(container: string): string {
   return `set "command" on container "${container}", or the pod annotation secrets-init/command.${container}, to avoid the registry lookup`;

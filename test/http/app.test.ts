@@ -6,7 +6,7 @@ import { STATUS_CODES } from 'node:http';
 import { buildApp, buildTelemetryApp } from '../../src/http/app.js';
 import { readinessFlag } from '../../src/http/health-routes.js';
 import { createMetrics } from '../../src/telemetry/metrics.js';
-import { noRegistryAccess } from '../../src/images/image-config-source.js';
+import { staticImageConfigs } from '../../src/images/image-config-source.js';
 import { unconfiguredReader } from '../../src/kubernetes/object-reader.js';
 
 const ARN = 'arn:aws:ssm:us-east-1:111122223333:parameter/app/token';
@@ -21,7 +21,7 @@ async function makeApp(t: Test, overrides: { maxRequestBytes?: number; serveMetr
     admission: {
       settings: { image: 'ghcr.io/doitintl/secrets-init:0.5.3', pullPolicy: 'IfNotPresent', volumeName: 'secrets-init-bin', volumePath: '/helper/bin', defaultProvider: 'aws' },
       objects: unconfiguredReader(),
-      images: noRegistryAccess(),
+      images: staticImageConfigs({}),
     },
     metrics,
     readiness,
