@@ -1,11 +1,22 @@
 /**
  * A small, faithful stand-in for kube-apiserver, for tests.
  *
- * Serves the core/v1 GET endpoints the webhook uses (Secrets, ConfigMaps,
- * ServiceAccounts) over plain HTTP on 127.0.0.1, with the same JSON shapes,
- * status codes and `Status` error bodies a real API server sends. It also
- * checks the bearer token like a real server would (401 otherwise), and can
- * be told to forbid objects (403), fail the next N requests, or answer slowly.
+ * Serves, over plain HTTP on 127.0.0.1, with the same JSON shapes, status codes and `Status`
+ * error bodies a real API server sends:
+ * - core/v1 Secrets, ConfigMaps and ServiceAccounts: GET, and writes (POST to the collection,
+ *   PUT and PATCH of an object);
+ * - admissionregistration.k8s.io/v1 MutatingWebhookConfigurations (cluster-scoped): GET, POST,
+ *   PUT, PATCH.
+ * Writes follow the API server's rules: one resourceVersion counter for all objects, incremented
+ * on every write; a PUT whose `metadata.resourceVersion` is set and stale is a 409 Conflict; a
+ * POST of an existing name is a 409 AlreadyExists; PATCH takes `application/json-patch+json`
+ * (a failed `test` op is a 422 Invalid, as the API server answers) and
+ * `application/merge-patch+json`. Secrets of type `kubernetes.io/tls` must hold `tls.crt` and
+ * `tls.key`; MutatingWebhookConfigurations get the API server's defaults.
+ *
+ * It checks the bearer token like a real server would (401 otherwise), and can be told to
+ * forbid objects (403), fail the next N requests, answer slowly, or answer the next write with
+ * a 409 (for race tests).
  *
  * Every test that starts one must `await stub.close()` (e.g. in `t.teardown`).
  */
@@ -16,11 +27,15 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import jsonpatch from 'fast-json-patch';
+import type { Operation } from 'fast-json-patch';
 
 /** The plural resource names used in API paths. */
-export type StubResource = 'secrets' | 'configmaps' | 'serviceaccounts';
+export type StubResource = 'secrets' | 'configmaps' | 'serviceaccounts' | 'mutatingwebhookconfigurations';
 /** Either the plural resource name or the object kind. */
-export type StubKind = StubResource | 'Secret' | 'ConfigMap' | 'ServiceAccount';
+export type StubKind = StubResource | 'Secret' | 'ConfigMap' | 'ServiceAccount' | 'MutatingWebhookConfiguration';
+/** The RBAC verbs the stub serves. */
+export type StubVerb = 'get' | 'create' | 'update' | 'patch';
 
 export interface StubRequest {
   method: string;
@@ -33,6 +48,16 @@ export interface StubRawResponse {
   status: number;
   body: string;
   contentType?: string;
+}
+
+export interface StubConflictOptions {
+  /** Only a write of this resource takes the injected conflict (default: the next write of any resource). */
+  resource?: StubKind;
+  /**
+   * Runs when the conflicting write arrives, before the 409 is sent: e.g. store the object the
+   * "other replica" wrote, so that what the client reads next is consistent with the conflict.
+   */
+  beforeReply?: () => void;
 }
 
 export interface StubApiServer {
@@ -61,11 +86,39 @@ export interface StubApiServer {
     binaryData?: Record<string, string | Uint8Array>,
   ): void;
   addServiceAccount(namespace: string, name: string, imagePullSecrets?: string[]): void;
+  /**
+   * Stores a MutatingWebhookConfiguration with these webhooks (given as the API takes them; the
+   * API server's defaults are filled in). Replaces an existing object.
+   */
+  addMutatingWebhookConfiguration(name: string, webhooks: Array<Record<string, unknown>>): void;
+  /**
+   * A deep copy of the stored object, as a GET would return it, or `undefined`. For the
+   * cluster-scoped MutatingWebhookConfiguration the namespace is ignored (pass `''`).
+   */
+  getObject(kind: StubKind, namespace: string, name: string): Record<string, unknown> | undefined;
+  /** For the cluster-scoped MutatingWebhookConfiguration the namespace is ignored (pass `''`). */
   remove(kind: StubKind, namespace: string, name: string): void;
-  /** 403 Forbidden for GETs of that object, or of every object of that resource in the namespace when `name` is omitted. */
-  forbid(kind: StubKind, namespace: string, name?: string): void;
+  /**
+   * 403 Forbidden, like RBAC without the permission. With `name`: the `get`/`update`/`patch` of that
+   * object (a `create` never carries a name for RBAC). Without `name`: every object of that resource
+   * in the namespace (`''` for cluster-scoped resources), `create` included. `verbs` limits it to
+   * those verbs (default: all of them).
+   */
+  forbid(kind: StubKind, namespace: string, name?: string, verbs?: StubVerb[]): void;
   /** The next `times` (default 1) requests, whatever their path, get `status` with a matching `Status` body. */
   failWith(status: number, times?: number): void;
+  /**
+   * The next write (POST, PUT or PATCH, of `options.resource` if given) that passes authentication
+   * and authorization is not applied and gets a 409: AlreadyExists for a POST, Conflict otherwise.
+   * Calls queue up: each injects one conflict.
+   */
+  conflictOnNextWrite(options?: StubConflictOptions): void;
+  /**
+   * Runs `run` when the next write (of `resource` if given) arrives, just before it is applied,
+   * which then proceeds against whatever `run` left: e.g. another writer's change landing between
+   * a client's read and its write. Queues up with `conflictOnNextWrite`, in call order.
+   */
+  beforeNextWrite(options: { resource?: StubKind; run: () => void }): void;
   /** Serve exactly this response for GETs of this exact path (no query string), overriding everything but delays. */
   respondRaw(path: string, response: StubRawResponse): void;
   /** Stops the server, destroys open sockets, cancels pending delays and deletes the kubeconfig. Idempotent. */
@@ -75,10 +128,24 @@ export interface StubApiServer {
 /** The identity the stub names in Forbidden messages (the webhook's service account in the Helm chart). */
 export const STUB_USER = 'system:serviceaccount:secrets-init:secrets-init-webhook';
 
-const RESOURCE_KIND: Record<StubResource, string> = {
-  secrets: 'Secret',
-  configmaps: 'ConfigMap',
-  serviceaccounts: 'ServiceAccount',
+interface ResourceInfo {
+  kind: string;
+  apiVersion: string;
+  /** API group, '' for core. */
+  group: string;
+  namespaced: boolean;
+}
+
+const RESOURCES: Record<StubResource, ResourceInfo> = {
+  secrets: { kind: 'Secret', apiVersion: 'v1', group: '', namespaced: true },
+  configmaps: { kind: 'ConfigMap', apiVersion: 'v1', group: '', namespaced: true },
+  serviceaccounts: { kind: 'ServiceAccount', apiVersion: 'v1', group: '', namespaced: true },
+  mutatingwebhookconfigurations: {
+    kind: 'MutatingWebhookConfiguration',
+    apiVersion: 'admissionregistration.k8s.io/v1',
+    group: 'admissionregistration.k8s.io',
+    namespaced: false,
+  },
 };
 
 const STATUS_REASON: Record<number, { reason: string; message: string }> = {
@@ -89,21 +156,64 @@ const STATUS_REASON: Record<number, { reason: string; message: string }> = {
   405: { reason: 'MethodNotAllowed', message: 'the server does not allow this method on the requested resource' },
   409: { reason: 'Conflict', message: 'the server reported a conflict' },
   410: { reason: 'Expired', message: 'the resource has expired' },
+  422: { reason: 'Invalid', message: 'the server rejected our request due to an error in our request' },
   429: { reason: 'TooManyRequests', message: 'Too many requests, please try again later.' },
   500: { reason: 'InternalError', message: 'Internal error occurred: stub apiserver failure' },
   503: { reason: 'ServiceUnavailable', message: 'the server is currently unable to handle the request' },
   504: { reason: 'Timeout', message: 'the server was unable to return a response in the time allotted' },
 };
 
-const OBJECT_PATH = /^\/api\/v1\/namespaces\/([^/]+)\/(secrets|configmaps|serviceaccounts)\/([^/]+)$/;
+const CORE_OBJECT_PATH = /^\/api\/v1\/namespaces\/([^/]+)\/(secrets|configmaps|serviceaccounts)\/([^/]+)$/;
+const CORE_COLLECTION_PATH = /^\/api\/v1\/namespaces\/([^/]+)\/(secrets|configmaps|serviceaccounts)$/;
+const CLUSTER_OBJECT_PATH = /^\/apis\/admissionregistration\.k8s\.io\/v1\/(mutatingwebhookconfigurations)\/([^/]+)$/;
+const CLUSTER_COLLECTION_PATH = /^\/apis\/admissionregistration\.k8s\.io\/v1\/(mutatingwebhookconfigurations)$/;
+
+/** [namespace, resource, name] of an API path; namespace '' for cluster-scoped, name '' for a collection. */
+function routeOf(pathname: string): [string, string, string] | undefined {
+  const object = CORE_OBJECT_PATH.exec(pathname);
+  if (object !== null) return [object[1] ?? '', object[2] ?? '', object[3] ?? ''];
+  const collection = CORE_COLLECTION_PATH.exec(pathname);
+  if (collection !== null) return [collection[1] ?? '', collection[2] ?? '', ''];
+  const clusterObject = CLUSTER_OBJECT_PATH.exec(pathname);
+  if (clusterObject !== null) return ['', clusterObject[1] ?? '', clusterObject[2] ?? ''];
+  const clusterCollection = CLUSTER_COLLECTION_PATH.exec(pathname);
+  if (clusterCollection !== null) return ['', clusterCollection[1] ?? '', ''];
+  return undefined;
+}
+
+const JSON_PATCH = 'application/json-patch+json';
+const MERGE_PATCH = 'application/merge-patch+json';
+/** Metadata fields the server owns: whatever a client sends for them is replaced. */
+const SERVER_METADATA = ['uid', 'resourceVersion', 'creationTimestamp', 'generation', 'selfLink', 'managedFields'];
+const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
+
+type Json = Record<string, unknown>;
 
 interface StoredObject {
-  body: Record<string, unknown>;
+  body: Json;
+}
+
+interface StatusCause {
+  reason?: string;
+  message?: string;
+  field?: string;
 }
 
 interface StatusDetails {
   name?: string;
+  group?: string;
   kind?: string;
+  causes?: StatusCause[];
+}
+
+/** A request that ends in an error Status. */
+class StatusResponse extends Error {
+  constructor(
+    readonly code: number,
+    readonly body: Json,
+  ) {
+    super(String(body['message']));
+  }
 }
 
 function toResource(kind: StubKind): StubResource {
@@ -117,11 +227,20 @@ function toResource(kind: StubKind): StubResource {
     case 'ServiceAccount':
     case 'serviceaccounts':
       return 'serviceaccounts';
+    case 'MutatingWebhookConfiguration':
+    case 'mutatingwebhookconfigurations':
+      return 'mutatingwebhookconfigurations';
   }
 }
 
 function objectKey(resource: StubResource, namespace: string, name: string): string {
-  return `${resource}\u0000${namespace}\u0000${name}`;
+  return `${resource}\u0000${RESOURCES[resource].namespaced ? namespace : ''}\u0000${name}`;
+}
+
+/** `secrets`, `mutatingwebhookconfigurations.admissionregistration.k8s.io`: how messages name a resource. */
+function qualified(resource: StubResource): string {
+  const { group } = RESOURCES[resource];
+  return group === '' ? resource : `${resource}.${group}`;
 }
 
 function base64(value: string | Uint8Array): string {
@@ -134,13 +253,24 @@ function base64Map(values: Record<string, string | Uint8Array>): Record<string, 
   return out;
 }
 
+/** Where Go's base64 decoder would stop, as in its `illegal base64 data at input byte N`; undefined when valid. */
+function invalidBase64At(value: string): number | undefined {
+  if (BASE64.test(value) && value.length % 4 === 0) return undefined;
+  const bad = /[^A-Za-z0-9+/=]/.exec(value);
+  return bad !== null ? bad.index : value.length - (value.length % 4);
+}
+
+function isRecord(value: unknown): value is Json {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
 /** RFC 3339 with second precision, as the API server formats timestamps. */
 function timestamp(): string {
   return new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
 }
 
-function statusBody(code: number, message: string, reason: string, details?: StatusDetails): Record<string, unknown> {
-  const body: Record<string, unknown> = {
+function statusBody(code: number, message: string, reason: string, details?: StatusDetails): Json {
+  const body: Json = {
     kind: 'Status',
     apiVersion: 'v1',
     metadata: {},
@@ -153,16 +283,113 @@ function statusBody(code: number, message: string, reason: string, details?: Sta
   return body;
 }
 
-function genericStatus(code: number): Record<string, unknown> {
+function genericStatus(code: number): Json {
   const known = STATUS_REASON[code];
   return statusBody(code, known?.message ?? `stub apiserver failure (HTTP ${code})`, known?.reason ?? 'Unknown', {});
 }
 
+/** StatusDetails as the API server fills them for a resource: name, group (omitted for core), kind = the resource. */
+function resourceDetails(resource: StubResource, name: string): StatusDetails {
+  const details: StatusDetails = {};
+  if (name !== '') details.name = name;
+  const { group } = RESOURCES[resource];
+  if (group !== '') details.group = group;
+  details.kind = resource;
+  return details;
+}
+
+function badRequest(message: string): StatusResponse {
+  return new StatusResponse(400, statusBody(400, message, 'BadRequest'));
+}
+
+function notFound(resource: StubResource, name: string): StatusResponse {
+  return new StatusResponse(
+    404,
+    statusBody(404, `${qualified(resource)} "${name}" not found`, 'NotFound', resourceDetails(resource, name)),
+  );
+}
+
+function alreadyExists(resource: StubResource, name: string): StatusResponse {
+  return new StatusResponse(
+    409,
+    statusBody(409, `${qualified(resource)} "${name}" already exists`, 'AlreadyExists', resourceDetails(resource, name)),
+  );
+}
+
+function conflict(resource: StubResource, name: string): StatusResponse {
+  const message =
+    `Operation cannot be fulfilled on ${qualified(resource)} "${name}": ` +
+    'the object has been modified; please apply your changes to the latest version and try again';
+  return new StatusResponse(409, statusBody(409, message, 'Conflict', resourceDetails(resource, name)));
+}
+
+/** 422 Invalid, as field validation reports it: `Kind "name" is invalid: field: problem` (several in brackets). */
+function invalid(resource: StubResource, name: string, causes: Array<Required<StatusCause>>): StatusResponse {
+  const { kind, group } = RESOURCES[resource];
+  const parts = causes.map((c) => `${c.field}: ${c.message}`);
+  const list = parts.length === 1 ? (parts[0] ?? '') : `[${parts.join(', ')}]`;
+  const details: StatusDetails = {};
+  if (name !== '') details.name = name;
+  if (group !== '') details.group = group;
+  details.kind = kind;
+  details.causes = causes;
+  return new StatusResponse(422, statusBody(422, `${kind} "${name}" is invalid: ${list}`, 'Invalid', details));
+}
+
+/** Go's json decoding of a `[]byte` field failed. */
+function undecodable(resource: StubResource, problem: string): StatusResponse {
+  const { kind } = RESOURCES[resource];
+  return badRequest(`${kind} in version "v1" cannot be handled as a ${kind}: ${problem}`);
+}
+
+function forbiddenStatus(resource: StubResource, verb: StubVerb, namespace: string, name: string): Json {
+  const { group, namespaced } = RESOURCES[resource];
+  const scope = namespaced ? `in the namespace "${namespace}"` : 'at the cluster scope';
+  const subject = name === '' ? qualified(resource) : `${qualified(resource)} "${name}"`;
+  const message = `${subject} is forbidden: User "${STUB_USER}" cannot ${verb} resource "${resource}" in API group "${group}" ${scope}`;
+  return statusBody(403, message, 'Forbidden', resourceDetails(resource, name));
+}
+
+/** RFC 7386 JSON merge patch. */
+function mergePatch(target: unknown, patch: unknown): unknown {
+  if (!isRecord(patch)) return structuredClone(patch);
+  const result: Json = isRecord(target) ? { ...target } : {};
+  for (const [key, value] of Object.entries(patch)) {
+    if (value === null) delete result[key];
+    else result[key] = mergePatch(result[key], value);
+  }
+  return result;
+}
+
+/** The API server's defaults for admissionregistration.k8s.io/v1 MutatingWebhook fields. */
+function defaultWebhook(webhook: Json): Json {
+  const out: Json = structuredClone(webhook);
+  const clientConfig = out['clientConfig'];
+  if (isRecord(clientConfig) && isRecord(clientConfig['service']) && clientConfig['service']['port'] === undefined) {
+    clientConfig['service']['port'] = 443;
+  }
+  if (Array.isArray(out['rules'])) {
+    for (const rule of out['rules'] as unknown[]) {
+      if (isRecord(rule) && rule['scope'] === undefined) rule['scope'] = '*';
+    }
+  }
+  out['failurePolicy'] ??= 'Fail';
+  out['matchPolicy'] ??= 'Equivalent';
+  out['namespaceSelector'] ??= {};
+  out['objectSelector'] ??= {};
+  out['reinvocationPolicy'] ??= 'Never';
+  out['timeoutSeconds'] ??= 10;
+  return out;
+}
+
 export async function startStubApiServer(): Promise<StubApiServer> {
   const objects = new Map<string, StoredObject>();
-  const forbidden = new Set<string>(); // objectKey with name, or with '' for a whole namespace
+  /** objectKey with a name, or with '' for a whole namespace/cluster, to the verbs forbidden there (null: all). */
+  const forbidden = new Map<string, Set<StubVerb> | null>();
   const rawResponses = new Map<string, StubRawResponse>();
   const failures: number[] = [];
+  /** Queued interceptions of writes: an injected 409 (`conflict`), or a hook that runs first. */
+  const interceptions: Array<{ resource?: StubResource; run?: () => void; conflict: boolean }> = [];
   const sockets = new Set<Socket>();
   const pendingDelays = new Set<NodeJS.Timeout>();
   const requests: StubRequest[] = [];
@@ -183,7 +410,252 @@ export async function startStubApiServer(): Promise<StubApiServer> {
     send(res, status, JSON.stringify(body), 'application/json', extraHeaders);
   };
 
-  const respond = (req: IncomingMessage, res: ServerResponse): void => {
+  const isForbidden = (resource: StubResource, verb: StubVerb, namespace: string, name: string): boolean => {
+    const matches = (key: string): boolean => {
+      if (!forbidden.has(key)) return false;
+      const verbs = forbidden.get(key);
+      return verbs === null || verbs === undefined || verbs.has(verb);
+    };
+    // RBAC never sees a name on create, so only a resource-wide rule can deny it.
+    if (verb !== 'create' && matches(objectKey(resource, namespace, name))) return true;
+    return matches(objectKey(resource, namespace, ''));
+  };
+
+  const nextMetadata = (namespace: string, name: string, resource: StubResource): Json => {
+    const metadata: Json = { name };
+    if (RESOURCES[resource].namespaced) metadata['namespace'] = namespace;
+    metadata['uid'] = randomUUID();
+    metadata['resourceVersion'] = String(++resourceVersion);
+    if (resource === 'mutatingwebhookconfigurations') metadata['generation'] = 1;
+    metadata['creationTimestamp'] = timestamp();
+    return metadata;
+  };
+
+  /** Checks a written object and turns it into what the server stores (stringData folded in, defaults applied). */
+  const admit = (resource: StubResource, name: string, object: Json, previous: Json | undefined): Json => {
+    const out: Json = structuredClone(object);
+    if (resource === 'secrets') {
+      const data = out['data'] ?? {};
+      if (!isRecord(data)) throw undecodable(resource, 'data: expected a map');
+      for (const value of Object.values(data)) {
+        if (typeof value !== 'string') throw undecodable(resource, 'data: expected a base64 string');
+        const at = invalidBase64At(value);
+        if (at !== undefined) throw undecodable(resource, `illegal base64 data at input byte ${at}`);
+      }
+      const merged: Json = { ...data };
+      const stringData = out['stringData'];
+      if (isRecord(stringData)) {
+        for (const [key, value] of Object.entries(stringData)) merged[key] = base64(String(value));
+      }
+      delete out['stringData'];
+      if (Object.keys(merged).length > 0) out['data'] = merged;
+      else delete out['data'];
+      out['type'] ??= 'Opaque';
+      if (previous !== undefined && previous['type'] !== out['type']) {
+        throw invalid(resource, name, [
+          { reason: 'FieldValueInvalid', message: `Invalid value: ${JSON.stringify(out['type'])}: field is immutable`, field: 'type' },
+        ]);
+      }
+      if (out['type'] === 'kubernetes.io/tls') {
+        const missing = ['tls.crt', 'tls.key'].filter((key) => !(key in merged));
+        if (missing.length > 0) {
+          throw invalid(
+            resource,
+            name,
+            missing.map((key) => ({ reason: 'FieldValueRequired', message: 'Required value', field: `data[${key}]` })),
+          );
+        }
+      }
+    }
+    if (resource === 'mutatingwebhookconfigurations') {
+      const webhooks = out['webhooks'] ?? [];
+      if (!Array.isArray(webhooks)) throw undecodable(resource, 'webhooks: expected a list');
+      const causes: Array<Required<StatusCause>> = [];
+      const names = new Set<string>();
+      const defaulted = (webhooks as unknown[]).map((webhook, i) => {
+        if (!isRecord(webhook)) throw undecodable(resource, `webhooks[${i}]: expected an object`);
+        const field = `webhooks[${i}]`;
+        const webhookName = webhook['name'];
+        if (typeof webhookName !== 'string' || webhookName === '') {
+          causes.push({ reason: 'FieldValueRequired', message: 'Required value', field: `${field}.name` });
+        } else if (names.has(webhookName)) {
+          causes.push({ reason: 'FieldValueDuplicate', message: `Duplicate value: ${JSON.stringify(webhookName)}`, field: `${field}.name` });
+        } else {
+          names.add(webhookName);
+        }
+        const clientConfig = webhook['clientConfig'];
+        if (!isRecord(clientConfig) || (clientConfig['url'] === undefined) === (clientConfig['service'] === undefined)) {
+          causes.push({ reason: 'FieldValueRequired', message: 'Required value: exactly one of url or service is required', field: `${field}.clientConfig` });
+        } else if (clientConfig['caBundle'] !== undefined) {
+          const caBundle = clientConfig['caBundle'];
+          if (typeof caBundle !== 'string') throw undecodable(resource, 'caBundle: expected a base64 string');
+          const at = invalidBase64At(caBundle);
+          if (at !== undefined) throw undecodable(resource, `illegal base64 data at input byte ${at}`);
+        }
+        if (webhook['sideEffects'] === undefined) {
+          causes.push({ reason: 'FieldValueRequired', message: 'Required value', field: `${field}.sideEffects` });
+        }
+        if (!Array.isArray(webhook['admissionReviewVersions']) || webhook['admissionReviewVersions'].length === 0) {
+          causes.push({ reason: 'FieldValueRequired', message: 'Required value', field: `${field}.admissionReviewVersions` });
+        }
+        return defaultWebhook(webhook);
+      });
+      if (causes.length > 0) throw invalid(resource, name, causes);
+      if (defaulted.length > 0) out['webhooks'] = defaulted;
+      else delete out['webhooks'];
+    }
+    return out;
+  };
+
+  /** Stores `object` (already admitted) with server-owned metadata, bumping the resourceVersion. */
+  const store = (resource: StubResource, namespace: string, name: string, object: Json, previous: Json | undefined): Json => {
+    const { kind, apiVersion } = RESOURCES[resource];
+    const given = isRecord(object['metadata']) ? object['metadata'] : {};
+    const metadata = nextMetadata(namespace, name, resource);
+    if (previous !== undefined) {
+      const old = previous['metadata'] as Json;
+      metadata['uid'] = old['uid'];
+      metadata['creationTimestamp'] = old['creationTimestamp'];
+      if (resource === 'mutatingwebhookconfigurations') {
+        const changed = JSON.stringify(previous['webhooks'] ?? []) !== JSON.stringify(object['webhooks'] ?? []);
+        metadata['generation'] = Number(old['generation'] ?? 1) + (changed ? 1 : 0);
+      }
+    }
+    for (const [key, value] of Object.entries(given)) {
+      if (!SERVER_METADATA.includes(key) && key !== 'name' && key !== 'namespace') metadata[key] = value;
+    }
+    const body: Json = { kind, apiVersion, metadata };
+    for (const [key, value] of Object.entries(object)) {
+      if (key !== 'kind' && key !== 'apiVersion' && key !== 'metadata' && key !== 'status') body[key] = value;
+    }
+    objects.set(objectKey(resource, namespace, name), { body });
+    return body;
+  };
+
+  const parseBody = (resource: StubResource, raw: string): Json => {
+    let value: unknown;
+    try {
+      value = JSON.parse(raw);
+    } catch (error) {
+      throw badRequest(`error decoding body: ${error instanceof Error ? error.message : String(error)}`);
+    }
+    if (!isRecord(value)) throw undecodable(resource, 'expected a JSON object');
+    const { kind } = RESOURCES[resource];
+    if (value['kind'] !== undefined && value['kind'] !== kind) {
+      throw badRequest(`the kind in the data (${String(value['kind'])}) does not match the expected kind (${kind})`);
+    }
+    return value;
+  };
+
+  /** Applies the first queued interception for a write of `resource`: true when it is an injected conflict. */
+  const intercept = (resource: StubResource): boolean => {
+    const index = interceptions.findIndex((c) => c.resource === undefined || c.resource === resource);
+    if (index < 0) return false;
+    const [taken] = interceptions.splice(index, 1);
+    taken?.run?.();
+    return taken?.conflict ?? false;
+  };
+
+  const create = (resource: StubResource, namespace: string, raw: string): { status: number; body: Json } => {
+    const object = parseBody(resource, raw);
+    const metadata = isRecord(object['metadata']) ? object['metadata'] : {};
+    const name = typeof metadata['name'] === 'string' ? metadata['name'] : '';
+    if (RESOURCES[resource].namespaced && metadata['namespace'] !== undefined && metadata['namespace'] !== namespace) {
+      throw badRequest('the namespace of the provided object does not match the namespace sent on the request');
+    }
+    if (intercept(resource)) throw alreadyExists(resource, name);
+    if (name === '') {
+      throw invalid(resource, '', [
+        { reason: 'FieldValueRequired', message: 'Required value: name or generateName is required', field: 'metadata.name' },
+      ]);
+    }
+    if (metadata['resourceVersion'] !== undefined && metadata['resourceVersion'] !== '') {
+      throw new StatusResponse(
+        500,
+        statusBody(500, 'Internal error occurred: resourceVersion should not be set on objects to be created', 'InternalError', {
+          causes: [{ message: 'resourceVersion should not be set on objects to be created' }],
+        }),
+      );
+    }
+    if (objects.has(objectKey(resource, namespace, name))) throw alreadyExists(resource, name);
+    return { status: 201, body: store(resource, namespace, name, admit(resource, name, object, undefined), undefined) };
+  };
+
+  const update = (resource: StubResource, namespace: string, name: string, raw: string): { status: number; body: Json } => {
+    const object = parseBody(resource, raw);
+    const metadata = isRecord(object['metadata']) ? object['metadata'] : {};
+    if (metadata['name'] !== name) {
+      throw badRequest(`the name of the object (${String(metadata['name'] ?? '')}) does not match the name on the URL (${name})`);
+    }
+    if (RESOURCES[resource].namespaced && metadata['namespace'] !== undefined && metadata['namespace'] !== namespace) {
+      throw badRequest('the namespace of the provided object does not match the namespace sent on the request');
+    }
+    if (intercept(resource)) throw conflict(resource, name);
+    const stored = objects.get(objectKey(resource, namespace, name));
+    if (stored === undefined) throw notFound(resource, name);
+    const given = metadata['resourceVersion'];
+    // An empty resourceVersion is an unconditional update, which these resources allow.
+    if (given !== undefined && given !== '' && given !== (stored.body['metadata'] as Json)['resourceVersion']) {
+      throw conflict(resource, name);
+    }
+    return { status: 200, body: store(resource, namespace, name, admit(resource, name, object, stored.body), stored.body) };
+  };
+
+  const patch = (
+    resource: StubResource,
+    namespace: string,
+    name: string,
+    raw: string,
+    contentType: string,
+  ): { status: number; body: Json } => {
+    if (contentType !== JSON_PATCH && contentType !== MERGE_PATCH) {
+      throw new StatusResponse(
+        415,
+        statusBody(
+          415,
+          `the body of the request was in an unknown format - accepted media types include: ${JSON_PATCH}, ${MERGE_PATCH}`,
+          'UnsupportedMediaType',
+        ),
+      );
+    }
+    let document: unknown;
+    try {
+      document = JSON.parse(raw);
+    } catch (error) {
+      throw badRequest(`error decoding patch: ${error instanceof Error ? error.message : String(error)}`);
+    }
+    if (intercept(resource)) throw conflict(resource, name);
+    const stored = objects.get(objectKey(resource, namespace, name));
+    if (stored === undefined) throw notFound(resource, name);
+    let patched: unknown;
+    if (contentType === JSON_PATCH) {
+      if (!Array.isArray(document)) throw badRequest('json: cannot unmarshal object into Go value of type jsonpatch.Patch');
+      const invalidOp = jsonpatch.validate(document as Operation[]);
+      if (invalidOp !== undefined) throw badRequest(invalidOp.message.split('\n')[0] ?? 'invalid patch');
+      try {
+        patched = jsonpatch.applyPatch(structuredClone(stored.body), document as Operation[], true, true).newDocument;
+      } catch {
+        // The API server reports any failure to apply a JSON patch (a failed `test` included) like this.
+        throw new StatusResponse(422, genericStatus(422));
+      }
+    } else {
+      if (!isRecord(document)) throw badRequest('error decoding patch: expected a JSON object');
+      patched = mergePatch(stored.body, document);
+    }
+    if (!isRecord(patched)) throw badRequest('the patched object is not an object');
+    const metadata = isRecord(patched['metadata']) ? patched['metadata'] : {};
+    if (metadata['name'] !== name) {
+      throw badRequest(`the name of the object (${String(metadata['name'] ?? '')}) does not match the name on the URL (${name})`);
+    }
+    // A resourceVersion in the patched object is a precondition, as in an update.
+    const given = metadata['resourceVersion'];
+    if (given !== undefined && given !== '' && given !== (stored.body['metadata'] as Json)['resourceVersion']) {
+      throw conflict(resource, name);
+    }
+    return { status: 200, body: store(resource, namespace, name, admit(resource, name, patched, stored.body), stored.body) };
+  };
+
+  const respond = (req: IncomingMessage, res: ServerResponse, requestBody: string): void => {
     const failure = failures.shift();
     if (failure !== undefined) {
       const headers: Record<string, string> = failure === 429 || failure === 503 ? { 'Retry-After': '1' } : {};
@@ -203,42 +675,74 @@ export async function startStubApiServer(): Promise<StubApiServer> {
       return;
     }
 
-    const match = OBJECT_PATH.exec(url.pathname);
-    if (match === null) {
+    const target = routeOf(url.pathname);
+    if (target === undefined) {
       sendJson(res, 404, genericStatus(404));
       return;
     }
-    const [, rawNamespace = '', rawResource = '', rawName = ''] = match;
     let namespace: string;
     let name: string;
     try {
-      namespace = decodeURIComponent(rawNamespace);
-      name = decodeURIComponent(rawName);
+      namespace = decodeURIComponent(target[0]);
+      name = decodeURIComponent(target[2]);
     } catch {
       sendJson(res, 400, genericStatus(400));
       return;
     }
-    const resource = toResource(rawResource as StubResource);
+    const resource = toResource(target[1] as StubResource);
+    const isCollection = target[2] === '';
 
-    if (req.method !== 'GET') {
+    let verb: StubVerb;
+    if (isCollection) {
+      if (req.method === 'GET') {
+        // Lists are not served.
+        sendJson(res, 404, genericStatus(404));
+        return;
+      }
+      if (req.method !== 'POST') {
+        sendJson(res, 405, genericStatus(405));
+        return;
+      }
+      verb = 'create';
+    } else if (req.method === 'GET') {
+      verb = 'get';
+    } else if (req.method === 'PUT') {
+      verb = 'update';
+    } else if (req.method === 'PATCH') {
+      verb = 'patch';
+    } else {
       sendJson(res, 405, genericStatus(405));
       return;
     }
 
-    if (forbidden.has(objectKey(resource, namespace, name)) || forbidden.has(objectKey(resource, namespace, ''))) {
-      const message =
-        `${resource} "${name}" is forbidden: User "${STUB_USER}" cannot get resource "${resource}" ` +
-        `in API group "" in the namespace "${namespace}"`;
-      sendJson(res, 403, statusBody(403, message, 'Forbidden', { name, kind: resource }));
+    if (isForbidden(resource, verb, namespace, name)) {
+      sendJson(res, 403, forbiddenStatus(resource, verb, namespace, name));
       return;
     }
 
-    const stored = objects.get(objectKey(resource, namespace, name));
-    if (stored === undefined) {
-      sendJson(res, 404, statusBody(404, `${resource} "${name}" not found`, 'NotFound', { name, kind: resource }));
-      return;
+    try {
+      let result: { status: number; body: Json };
+      if (verb === 'get') {
+        const stored = objects.get(objectKey(resource, namespace, name));
+        if (stored === undefined) throw notFound(resource, name);
+        result = { status: 200, body: stored.body };
+      } else if (verb === 'create') {
+        result = create(resource, namespace, requestBody);
+      } else if (verb === 'update') {
+        result = update(resource, namespace, name, requestBody);
+      } else {
+        const contentType = (req.headers['content-type'] ?? '').split(';')[0]?.trim().toLowerCase() ?? '';
+        result = patch(resource, namespace, name, requestBody, contentType);
+      }
+      sendJson(res, result.status, result.body);
+    } catch (error) {
+      if (error instanceof StatusResponse) {
+        sendJson(res, error.code, error.body);
+        return;
+      }
+      const message = error instanceof Error ? error.message : String(error);
+      sendJson(res, 500, statusBody(500, `Internal error occurred: ${message}`, 'InternalError', { causes: [{ message }] }));
     }
-    sendJson(res, 200, stored.body);
   };
 
   const server = createServer((req, res) => {
@@ -247,22 +751,25 @@ export async function startStubApiServer(): Promise<StubApiServer> {
       path: req.url ?? '',
       ...(req.headers.authorization !== undefined ? { authorization: req.headers.authorization } : {}),
     });
-    // Drain any request body; GETs have none.
-    req.resume();
-    if (stub.delayMs <= 0) {
-      respond(req, res);
-      return;
-    }
-    const timer = setTimeout(() => {
-      pendingDelays.delete(timer);
-      respond(req, res);
-    }, stub.delayMs);
-    timer.unref();
-    pendingDelays.add(timer);
-    // The client gave up (e.g. its timeout fired): no point answering later.
-    res.on('close', () => {
-      clearTimeout(timer);
-      pendingDelays.delete(timer);
+    const chunks: Buffer[] = [];
+    req.on('data', (chunk: Buffer) => chunks.push(chunk));
+    req.on('end', () => {
+      const body = Buffer.concat(chunks).toString('utf8');
+      if (stub.delayMs <= 0) {
+        respond(req, res, body);
+        return;
+      }
+      const timer = setTimeout(() => {
+        pendingDelays.delete(timer);
+        respond(req, res, body);
+      }, stub.delayMs);
+      timer.unref();
+      pendingDelays.add(timer);
+      // The client gave up (e.g. its timeout fired): no point answering later.
+      res.on('close', () => {
+        clearTimeout(timer);
+        pendingDelays.delete(timer);
+      });
     });
   });
   server.on('connection', (socket: Socket) => {
@@ -294,14 +801,6 @@ export async function startStubApiServer(): Promise<StubApiServer> {
   };
   await writeFile(kubeconfigPath, JSON.stringify(kubeconfig, null, 2), { mode: 0o600 });
 
-  const metadata = (namespace: string, name: string): Record<string, unknown> => ({
-    name,
-    namespace,
-    uid: randomUUID(),
-    resourceVersion: String(++resourceVersion),
-    creationTimestamp: timestamp(),
-  });
-
   const stub: StubApiServer = {
     url,
     kubeconfigPath,
@@ -312,32 +811,55 @@ export async function startStubApiServer(): Promise<StubApiServer> {
       return sockets.size;
     },
     addSecret(namespace, name, data, type = 'Opaque') {
-      const body: Record<string, unknown> = { kind: 'Secret', apiVersion: 'v1', metadata: metadata(namespace, name) };
+      const body: Json = { kind: 'Secret', apiVersion: 'v1', metadata: nextMetadata(namespace, name, 'secrets') };
       // The API server omits an empty `data` map.
       if (Object.keys(data).length > 0) body['data'] = base64Map(data);
       body['type'] = type;
       objects.set(objectKey('secrets', namespace, name), { body });
     },
     addConfigMap(namespace, name, data, binaryData) {
-      const body: Record<string, unknown> = { kind: 'ConfigMap', apiVersion: 'v1', metadata: metadata(namespace, name) };
+      const body: Json = { kind: 'ConfigMap', apiVersion: 'v1', metadata: nextMetadata(namespace, name, 'configmaps') };
       if (Object.keys(data).length > 0) body['data'] = { ...data };
       if (binaryData !== undefined && Object.keys(binaryData).length > 0) body['binaryData'] = base64Map(binaryData);
       objects.set(objectKey('configmaps', namespace, name), { body });
     },
     addServiceAccount(namespace, name, imagePullSecrets = []) {
-      const body: Record<string, unknown> = {
+      const body: Json = {
         kind: 'ServiceAccount',
         apiVersion: 'v1',
-        metadata: metadata(namespace, name),
+        metadata: nextMetadata(namespace, name, 'serviceaccounts'),
       };
       if (imagePullSecrets.length > 0) body['imagePullSecrets'] = imagePullSecrets.map((n) => ({ name: n }));
       objects.set(objectKey('serviceaccounts', namespace, name), { body });
     },
+    addMutatingWebhookConfiguration(name, webhooks) {
+      const resource = 'mutatingwebhookconfigurations';
+      const body: Json = {
+        kind: RESOURCES[resource].kind,
+        apiVersion: RESOURCES[resource].apiVersion,
+        metadata: nextMetadata('', name, resource),
+      };
+      if (webhooks.length > 0) body['webhooks'] = webhooks.map(defaultWebhook);
+      objects.set(objectKey(resource, '', name), { body });
+    },
+    getObject(kind, namespace, name) {
+      const stored = objects.get(objectKey(toResource(kind), namespace, name));
+      return stored === undefined ? undefined : structuredClone(stored.body);
+    },
     remove(kind, namespace, name) {
       objects.delete(objectKey(toResource(kind), namespace, name));
     },
-    forbid(kind, namespace, name) {
-      forbidden.add(objectKey(toResource(kind), namespace, name ?? ''));
+    forbid(kind, namespace, name, verbs) {
+      const key = objectKey(toResource(kind), namespace, name ?? '');
+      if (verbs === undefined) {
+        forbidden.set(key, null);
+        return;
+      }
+      const existing = forbidden.get(key);
+      if (existing === null) return; // already everything
+      const set = existing ?? new Set<StubVerb>();
+      for (const verb of verbs) set.add(verb);
+      forbidden.set(key, set);
     },
     failWith(status, times = 1) {
       if (!Number.isInteger(status) || status < 400 || status > 599) {
@@ -347,6 +869,20 @@ export async function startStubApiServer(): Promise<StubApiServer> {
         throw new RangeError(`failWith: times must be an integer in 1..10000, got ${times}`);
       }
       for (let i = 0; i < times; i++) failures.push(status);
+    },
+    conflictOnNextWrite(options = {}) {
+      interceptions.push({
+        ...(options.resource !== undefined ? { resource: toResource(options.resource) } : {}),
+        ...(options.beforeReply !== undefined ? { run: options.beforeReply } : {}),
+        conflict: true,
+      });
+    },
+    beforeNextWrite(options) {
+      interceptions.push({
+        ...(options.resource !== undefined ? { resource: toResource(options.resource) } : {}),
+        run: options.run,
+        conflict: false,
+      });
     },
     respondRaw(path, response) {
       rawResponses.set(path, { ...response });
