@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import { createRequire } from 'node:module';
+import { constants } from 'node:os';
 import { parseCommandLine } from './cli/parse.js';
 import { createLogger } from './telemetry/logger.js';
 
@@ -20,10 +21,14 @@ async function main(): Promise<number> {
   // Loaded only here: the Kubernetes client takes a while to load, --help should not wait for it.
   const { StartupError, startServer } = await import('./commands/server.js');
   const logger = createLogger(commandLine.global);
-  process.on('unhandledRejection', (reason) => {
-    logger.fatal({ err: reason }, 'unhandled rejection; exiting rather than serving in a broken state');
+  // A bug that escapes every handler leaves the server in an unknown state: log it and exit
+  // non-zero, so Kubernetes restarts the pod, instead of serving on half-broken.
+  const fatal = (what: string) => (reason: unknown) => {
+    logger.fatal({ err: reason }, `${what}; exiting rather than serving in a broken state`);
     process.exit(1);
-  });
+  };
+  process.on('uncaughtException', fatal('uncaught exception'));
+  process.on('unhandledRejection', fatal('unhandled rejection'));
   let server;
   try {
     server = await startServer(commandLine.server, logger, process.env);
@@ -35,19 +40,32 @@ async function main(): Promise<number> {
     throw error;
   }
   const running = server;
-  await new Promise<void>((resolve) => {
-    const stop = (signal: string) => {
-      logger.info({ signal }, 'shutting down: no longer ready, finishing in-flight requests');
-      running.close().then(resolve, (error: unknown) => {
-        logger.error({ err: error }, 'error while closing');
-        resolve();
-      });
+  const { shutdownDrainMs: drainMs, shutdownTimeoutMs: timeoutMs } = commandLine.server;
+  const code = await new Promise<number>((resolve) => {
+    let stopping = false;
+    const onSignal = (signal: NodeJS.Signals) => {
+      if (stopping) {
+        // An impatient operator (or a second Ctrl-C): stop now, as killed by that signal.
+        const exitCode = 128 + (constants.signals[signal] ?? 0);
+        logger.warn({ signal, exitCode }, 'second stop signal: exiting at once');
+        process.exit(exitCode);
+      }
+      stopping = true;
+      logger.info({ signal, drainMs, timeoutMs }, 'shutting down: no longer ready, draining, then finishing in-flight requests');
+      running.shutdown().then(
+        (clean) => resolve(clean ? 0 : 1),
+        (error: unknown) => {
+          logger.error({ err: error }, 'error while shutting down');
+          resolve(1);
+        },
+      );
     };
-    process.once('SIGTERM', () => stop('SIGTERM'));
-    process.once('SIGINT', () => stop('SIGINT'));
+    process.on('SIGTERM', onSignal);
+    process.on('SIGINT', onSignal);
   });
-  logger.info('stopped');
-  return 0;
+  logger.info({ exitCode: code }, 'stopped');
+  // Do not wait for stray handles (API-server keep-alive sockets, timers): the shutdown is done.
+  process.exit(code);
 }
 
 main().then(

@@ -50,6 +50,10 @@ export const DEFAULTS = {
   imageCacheTtl: '5m',
   defaultArchitecture: 'amd64',
   maxRequestBytes: '5Mi',
+  /** --shutdown-drain inside a Kubernetes pod; outside one there are no Service endpoints to drain. */
+  shutdownDrain: '5s',
+  shutdownDrainOutsideKubernetes: '0s',
+  shutdownTimeout: '10s',
   service: 'secrets-init-webhook',
   namespace: 'secrets-init',
   out: 'certs',
@@ -60,6 +64,8 @@ export const DEFAULTS = {
 export const LOOKUP_TIMEOUT_MAX = '30s';
 export const MAX_REQUEST_BYTES_MIN = '1Ki';
 export const MAX_REQUEST_BYTES_MAX = '64Mi';
+export const SHUTDOWN_DRAIN_MAX = '60s';
+export const SHUTDOWN_TIMEOUT_MAX = '60s';
 
 export const GLOBAL_FLAGS: readonly FlagSpec[] = [
   {
@@ -233,6 +239,28 @@ export const COMMAND_FLAGS: Readonly<Record<CommandName, readonly FlagSpec[]>> =
       placeholder: 'size',
       description: `largest accepted admission request body: bytes, or with suffix Ki, Mi, K, M; ${MAX_REQUEST_BYTES_MIN} to ${MAX_REQUEST_BYTES_MAX}`,
       defaultText: DEFAULTS.maxRequestBytes,
+    },
+    {
+      name: 'shutdown-drain',
+      kind: 'string',
+      placeholder: 'duration',
+      description:
+        'on SIGTERM or SIGINT, how long /readyz answers 503 while the webhook keeps serving (and accepting connections), ' +
+        'so Kubernetes takes the pod out of the Service endpoints before it stops listening; ' +
+        `responses carry "Connection: close" meanwhile; 0 to ${SHUTDOWN_DRAIN_MAX}; ` +
+        'a second signal exits at once (exit code 128 + signal number)',
+      defaultText: `${DEFAULTS.shutdownDrain} in a Kubernetes pod (KUBERNETES_SERVICE_HOST set), 0 elsewhere`,
+    },
+    {
+      name: 'shutdown-timeout',
+      kind: 'string',
+      placeholder: 'duration',
+      description:
+        'after the drain, how long in-flight requests may take to finish once the listener is closed; ' +
+        'connections still busy then are cut and the exit code is 1; ' +
+        "keep drain + timeout below the pod's terminationGracePeriodSeconds (30s by default); " +
+        `greater than 0, at most ${SHUTDOWN_TIMEOUT_MAX}`,
+      defaultText: DEFAULTS.shutdownTimeout,
     },
   ],
   certs: [

@@ -11,6 +11,8 @@ import {
   LOG_LEVELS,
   LOOKUP_TIMEOUT_MAX,
   MAX_REQUEST_BYTES_MAX,
+  SHUTDOWN_DRAIN_MAX,
+  SHUTDOWN_TIMEOUT_MAX,
   MAX_REQUEST_BYTES_MIN,
   PULL_POLICIES,
   normalizeArgv,
@@ -53,6 +55,10 @@ export interface ServerOptions {
   registryTimeoutMs: number;
   imageCacheTtlMs: number;
   defaultArchitecture: string;
+  /** --shutdown-drain: time between the stop signal and closing the listener, unready meanwhile. */
+  shutdownDrainMs: number;
+  /** --shutdown-timeout: bound on in-flight requests after the listener closed. */
+  shutdownTimeoutMs: number;
 }
 export interface CertsOptions {
   service: string;
@@ -146,7 +152,7 @@ const DOCKER_CONFIG_KEY = /^[-._a-zA-Z0-9]+$/;
 const DNS1123_LABEL_RULE =
   'must be a DNS-1123 label: at most 63 lowercase letters, digits or "-", starting and ending with a letter or digit';
 
-function serverOptions(command: Command): ServerOptions {
+function serverOptions(command: Command, env: Readonly<Record<string, string | undefined>>): ServerOptions {
   const listenText = stringFlag(command, 'listen-address') ?? DEFAULTS.listenAddress;
   const listenAddress = check(parseListenAddress(listenText), listenText, '--listen-address');
 
@@ -250,6 +256,11 @@ function serverOptions(command: Command): ServerOptions {
     );
   }
 
+  // Draining only matters behind a Service: default it on in a pod, off elsewhere (local runs stop at once).
+  const inPod = (env['KUBERNETES_SERVICE_HOST'] ?? '') !== '';
+  const shutdownDrainMs = durationFlag(command, 'shutdown-drain', inPod ? DEFAULTS.shutdownDrain : DEFAULTS.shutdownDrainOutsideKubernetes, true, SHUTDOWN_DRAIN_MAX);
+  const shutdownTimeoutMs = durationFlag(command, 'shutdown-timeout', DEFAULTS.shutdownTimeout, false, SHUTDOWN_TIMEOUT_MAX);
+
   const server: ServerOptions = {
     listenAddress,
     image,
@@ -266,6 +277,8 @@ function serverOptions(command: Command): ServerOptions {
     registryTimeoutMs: Math.ceil(registryTimeoutMs),
     imageCacheTtlMs: Math.ceil(imageCacheTtlMs),
     defaultArchitecture,
+    shutdownDrainMs: Math.ceil(shutdownDrainMs),
+    shutdownTimeoutMs: Math.ceil(shutdownTimeoutMs),
   };
   if (registryCaFile !== undefined) server.registryCaFile = registryCaFile;
   if (telemetryListenAddress !== undefined) server.telemetryListenAddress = telemetryListenAddress;
@@ -371,7 +384,7 @@ export function parseCommandLine(
 
   try {
     const global = globalOptions(program, env);
-    if (state.name === 'server') return { kind: 'server', global, server: serverOptions(state.command) };
+    if (state.name === 'server') return { kind: 'server', global, server: serverOptions(state.command, env) };
     return { kind: 'certs', global, certs: certsOptions(state.command) };
   } catch (error) {
     if (error instanceof UsageError) return usageExit(error.message);

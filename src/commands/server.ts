@@ -5,13 +5,18 @@ import type { InjectionSettings } from '../core/pod-mutation.js';
 import { buildApp, buildTelemetryApp } from '../http/app.js';
 import { readinessFlag } from '../http/health-routes.js';
 import { readFile } from 'node:fs/promises';
+import type { Socket } from 'node:net';
+import { setTimeout as delay } from 'node:timers/promises';
 import type { ImageConfigSource } from '../images/image-config-source.js';
 import { registryImageSource } from '../images/registry-source.js';
 import { createRegistryClient } from '../registry/client.js';
 import { defaultCloudProviders } from '../registry/credentials.js';
 import { KubeConfigError, createKubeObjectReader, loadKubeConfig, unconfiguredReader } from '../kubernetes/object-reader.js';
 import { createMetrics } from '../telemetry/metrics.js';
-import { loadTlsMaterial, TlsMaterialError } from '../tls/material.js';
+import { watchTlsFiles } from '../tls/file-source.js';
+import { describeCertificate } from '../tls/server-tls.js';
+import { TlsMaterialError } from '../tls/material.js';
+import type { TlsSource } from '../tls/source.js';
 
 /** A failure before serving that is the operator's to fix: exit code 2, one line. */
 export class StartupError extends Error {
@@ -22,7 +27,15 @@ export interface RunningServer {
   /** Where the webhook listens, e.g. `https://127.0.0.1:8443`. */
   url: string;
   telemetryUrl?: string;
-  /** Turns unready, lets in-flight admissions finish, closes listeners. */
+  /**
+   * Graceful stop, as on SIGTERM: /readyz turns 503 at once while both listeners keep
+   * accepting and serving (every response says `Connection: close`) for `shutdownDrainMs`, so
+   * the Service endpoints drop the pod; then the listeners close, idle keep-alive connections
+   * are closed, and in-flight requests get `shutdownTimeoutMs` to finish before the connections
+   * still open are cut. Resolves `true` when everything finished in time. Idempotent.
+   */
+  shutdown(): Promise<boolean>;
+  /** The same without the drain: unready, stop accepting, let in-flight requests finish (bounded). */
   close(): Promise<void>;
 }
 
@@ -36,22 +49,44 @@ export function injectionSettings(options: ServerOptions): InjectionSettings {
   };
 }
 
+/**
+ * Where the serving certificate comes from. Every source (the watched files of
+ * --tls-cert-file/--tls-private-key-file, or a self-managed certificate) is a TlsSource;
+ * the server only ever uses that interface. Undefined: plain HTTP.
+ */
+async function openTlsSource(options: ServerOptions, logger: Logger): Promise<TlsSource | undefined> {
+  const { tlsCertFile: certFile, tlsPrivateKeyFile: keyFile } = options;
+  if (certFile === undefined || keyFile === undefined) {
+    logger.warn('no --tls-cert-file/--tls-private-key-file: serving plain HTTP (the API server requires HTTPS)');
+    return undefined;
+  }
+  try {
+    const source = await watchTlsFiles(certFile, keyFile, { logger });
+    logger.info({ certFile, keyFile, ...describeCertificate(source.current()) }, 'TLS certificate loaded');
+    return source;
+  } catch (error) {
+    if (error instanceof TlsMaterialError) throw new StartupError(error.message);
+    throw error;
+  }
+}
+
 /** Loads TLS material and Kubernetes access, then listens. Rejects with StartupError on operator mistakes. */
 export async function startServer(options: ServerOptions, logger: Logger, env: Readonly<Record<string, string | undefined>>): Promise<RunningServer> {
-  let https: { cert: string; key: string } | undefined;
-  if (options.tlsCertFile !== undefined && options.tlsPrivateKeyFile !== undefined) {
-    try {
-      const material = await loadTlsMaterial(options.tlsCertFile, options.tlsPrivateKeyFile);
-      https = { cert: material.cert, key: material.key };
-      logger.info({ notAfter: material.notAfter.toISOString(), subjectAltNames: material.subjectAltNames }, 'TLS certificate loaded');
-    } catch (error) {
-      if (error instanceof TlsMaterialError) throw new StartupError(error.message);
-      throw error;
-    }
-  } else {
-    logger.warn('no --tls-cert-file/--tls-private-key-file: serving plain HTTP (the API server requires HTTPS)');
+  const tls = await openTlsSource(options, logger);
+  try {
+    return await serve(options, logger, env, tls);
+  } catch (error) {
+    await tls?.close();
+    throw error;
   }
+}
 
+async function serve(
+  options: ServerOptions,
+  logger: Logger,
+  env: Readonly<Record<string, string | undefined>>,
+  tls: TlsSource | undefined,
+): Promise<RunningServer> {
   let kubeConfig;
   try {
     kubeConfig = loadKubeConfig(env);
@@ -66,6 +101,7 @@ export async function startServer(options: ServerOptions, logger: Logger, env: R
   const images = await imageSource(options, logger);
   const metrics = createMetrics();
   const readiness = readinessFlag();
+  let draining = false;
   const app = await buildApp({
     logger,
     admission: { settings: injectionSettings(options), objects, images },
@@ -73,14 +109,18 @@ export async function startServer(options: ServerOptions, logger: Logger, env: R
     readiness,
     maxRequestBytes: options.maxRequestBytes,
     serveMetrics: options.telemetryListenAddress === undefined,
-    ...(https ? { https } : {}),
+    draining: () => draining,
+    ...(tls ? { tls } : {}),
   });
-  const url = await listen(app, options.listenAddress, https ? 'https' : 'http');
+  const appSockets = trackSockets(app);
+  const url = await listen(app, options.listenAddress, tls ? 'https' : 'http');
 
   let telemetry: FastifyInstance | undefined;
   let telemetryUrl: string | undefined;
+  let telemetrySockets: Set<Socket> | undefined;
   if (options.telemetryListenAddress !== undefined) {
     telemetry = await buildTelemetryApp({ logger, metrics, readiness });
+    telemetrySockets = trackSockets(telemetry);
     try {
       telemetryUrl = await listen(telemetry, options.telemetryListenAddress, 'http');
     } catch (error) {
@@ -90,14 +130,60 @@ export async function startServer(options: ServerOptions, logger: Logger, env: R
   }
   readiness.set(true);
   logger.info({ url, telemetryUrl }, 'secrets-init-webhook is serving');
+
+  let stopping: Promise<boolean> | undefined;
+  const stop = (drainMs: number): Promise<boolean> => {
+    stopping ??= (async () => {
+      draining = true;
+      readiness.set(false);
+      if (drainMs > 0) {
+        logger.info({ drainMs }, 'draining: /readyz answers 503 so the pod leaves the Service endpoints; still serving');
+        await delay(drainMs);
+      }
+      const timeoutMs = options.shutdownTimeoutMs;
+      logger.info({ timeoutMs, openConnections: appSockets.size }, 'closing the listener; waiting for in-flight requests');
+      const closing = Promise.all([app.close(), telemetry?.close()]).then(
+        () => true,
+        (error: unknown) => {
+          logger.error({ err: error }, 'error while closing the listeners');
+          return true;
+        },
+      );
+      let timer: NodeJS.Timeout | undefined;
+      const expired = new Promise<false>((resolve) => {
+        timer = setTimeout(() => resolve(false), timeoutMs);
+      });
+      const finished = await Promise.race([closing, expired]);
+      clearTimeout(timer);
+      if (!finished) {
+        const open = appSockets.size + (telemetrySockets?.size ?? 0);
+        logger.warn({ timeoutMs, openConnections: open }, 'requests still in flight after --shutdown-timeout; closing their connections');
+        for (const socket of [...appSockets, ...(telemetrySockets ?? [])]) socket.destroy();
+        await Promise.race([closing, delay(1_000)]);
+      }
+      await tls?.close();
+      return finished;
+    })();
+    return stopping;
+  };
   return {
     url,
     ...(telemetryUrl ? { telemetryUrl } : {}),
+    shutdown: () => stop(options.shutdownDrainMs),
     async close() {
-      readiness.set(false);
-      await Promise.all([app.close(), telemetry?.close()]);
+      await stop(0);
     },
   };
+}
+
+/** Every TCP connection of the app's server (including ones still in the TLS handshake), to cut them when the shutdown bound expires. */
+function trackSockets(app: FastifyInstance): Set<Socket> {
+  const sockets = new Set<Socket>();
+  app.server.on('connection', (socket: Socket) => {
+    sockets.add(socket);
+    socket.once('close', () => sockets.delete(socket));
+  });
+  return sockets;
 }
 
 /** Image configs from registries, as the flags configure them. */

@@ -1,9 +1,12 @@
 import { STATUS_CODES } from 'node:http';
+import type { Server as HttpsServer } from 'node:https';
 import Fastify, { LogController } from 'fastify';
 import type { FastifyError, FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { AdmissionDependencies } from '../admission/handler.js';
 import type { WebhookMetrics } from '../telemetry/metrics.js';
+import { describeCertificate, serverTlsOptions } from '../tls/server-tls.js';
+import type { TlsSource } from '../tls/source.js';
 import { admissionRoutes } from './admission-routes.js';
 import { healthRoutes, metricsRoute } from './health-routes.js';
 import type { Readiness } from './health-routes.js';
@@ -16,8 +19,14 @@ export interface AppOptions {
   maxRequestBytes: number;
   /** Serve /metrics here (no separate telemetry listener). */
   serveMetrics: boolean;
-  /** TLS material; plain HTTP when absent. */
-  https?: { cert: string; key: string };
+  /**
+   * Where the serving certificate comes from; plain HTTP when absent. The server starts with
+   * `tls.current()` and swaps its secure context on every change: new handshakes get the new
+   * certificate, connections already open keep theirs, nothing is restarted.
+   */
+  tls?: TlsSource;
+  /** True once shutdown began: every response then carries `Connection: close`, so keep-alive clients reconnect elsewhere. */
+  draining?: () => boolean;
 }
 
 /** The webhook's HTTP(S) application: POST /pods, GET /healthz, GET /readyz, GET /metrics. */
@@ -31,11 +40,33 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     connectionTimeout: 30_000,
     requestTimeout: 30_000,
     return503OnClosing: true,
+    // close() ends idle keep-alive connections at once; busy ones end after their response.
+    forceCloseConnections: 'idle' as const,
   };
+  const tls = options.tls;
   // One instance type for both transports: routes do not care which one carries them.
-  const app = (options.https
-    ? Fastify({ ...base, https: { cert: options.https.cert, key: options.https.key, minVersion: 'TLSv1.2' } })
+  const app = (tls
+    ? Fastify({ ...base, https: serverTlsOptions(tls.current()) })
     : Fastify(base)) as unknown as FastifyInstance;
+  if (tls) {
+    const server = app.server as unknown as HttpsServer;
+    const unsubscribe = tls.onChange((material) => {
+      try {
+        server.setSecureContext(serverTlsOptions(material));
+        options.logger.info(describeCertificate(material), 'serving the new TLS certificate to new connections');
+      } catch (error) {
+        options.logger.error({ err: error }, 'cannot use the new TLS certificate; still serving the previous one');
+      }
+    });
+    app.addHook('onClose', async () => unsubscribe());
+  }
+  const draining = options.draining;
+  if (draining) {
+    app.addHook('onSend', async (_req, reply, payload) => {
+      if (draining()) void reply.header('connection', 'close');
+      return payload;
+    });
+  }
 
   // Admission reviews are JSON; any other content type is a 415, not a confusing schema error.
   app.removeContentTypeParser('text/plain');

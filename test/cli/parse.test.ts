@@ -88,6 +88,9 @@ const SERVER_DEFAULTS: ServerOptions = {
   registryTimeoutMs: 3000,
   imageCacheTtlMs: 5 * 60 * 1000,
   defaultArchitecture: 'amd64',
+  // No KUBERNETES_SERVICE_HOST in these tests: outside a pod there is nothing to drain.
+  shutdownDrainMs: 0,
+  shutdownTimeoutMs: 10_000,
 };
 
 t.test('server defaults', async (tt) => {
@@ -162,6 +165,8 @@ t.test('every server value flag in every spelling', async (tt) => {
     ['provider', 'google', { provider: 'google' }],
     ['lookup-timeout', '500ms', { lookupTimeoutMs: 500 }],
     ['max-request-bytes', '1Mi', { maxRequestBytes: 1024 * 1024 }],
+    ['shutdown-drain', '1500ms', { shutdownDrainMs: 1500 }],
+    ['shutdown-timeout', '1m', { shutdownTimeoutMs: 60_000 }],
   ];
   for (const [name, value, expected] of cases) {
     for (const spelling of valueSpellings(name, value)) {
@@ -534,6 +539,8 @@ const SERVER_FLAG_NAMES = [
   '-p,',
   '--lookup-timeout',
   '--max-request-bytes',
+  '--shutdown-drain',
+  '--shutdown-timeout',
 ];
 const SERVER_DEFAULT_TEXTS = [
   ':8443',
@@ -545,6 +552,8 @@ const SERVER_DEFAULT_TEXTS = [
   '(default: aws)',
   '(default: 2s)',
   '(default: 5Mi)',
+  '(default: 5s in a Kubernetes pod (KUBERNETES_SERVICE_HOST set), 0 elsewhere)',
+  '(default: 10s)',
 ];
 const CERTS_FLAG_NAMES = ['--service', '--namespace', '--out', '--host', '--days'];
 const CERTS_DEFAULT_TEXTS = ['secrets-init-webhook)', 'secrets-init)', '(default: certs)', 'localhost,127.0.0.1', '365'];
@@ -679,4 +688,28 @@ t.test('registry flags', async (tt) => {
   usageError(tt, ['server', '--image-cache-ttl=-1m'], ['--image-cache-ttl', 'must not be negative']);
   usageError(tt, ['server', '--insecure-registries=good.example,https://bad.example'], ['--insecure-registries', 'https://bad.example']);
   usageError(tt, ['server', '--default-architecture=ARM 64'], ['--default-architecture']);
+});
+
+t.test('shutdown flags', async (tt) => {
+  const inPod = { KUBERNETES_SERVICE_HOST: '10.96.0.1' };
+  tt.equal(server(tt, ['server'], inPod).server.shutdownDrainMs, 5_000, 'drain defaults to 5s in a Kubernetes pod');
+  tt.equal(server(tt, ['server'], { KUBERNETES_SERVICE_HOST: '' }).server.shutdownDrainMs, 0, 'an empty KUBERNETES_SERVICE_HOST is not a pod');
+  tt.equal(server(tt, ['server']).server.shutdownDrainMs, 0, 'and to 0 elsewhere');
+  tt.equal(server(tt, ['server', '--shutdown-drain=0'], inPod).server.shutdownDrainMs, 0, 'an explicit 0 wins in a pod');
+  tt.equal(server(tt, ['server', '--shutdown-drain=20s']).server.shutdownDrainMs, 20_000, 'an explicit value wins outside a pod');
+  tt.equal(server(tt, ['server', '--shutdown-drain=60s']).server.shutdownDrainMs, 60_000);
+  tt.equal(server(tt, ['server', '--shutdown-drain=1.5s']).server.shutdownDrainMs, 1_500);
+  tt.equal(server(tt, ['server', '--shutdown-drain=1us']).server.shutdownDrainMs, 1, 'sub-millisecond rounds up');
+  tt.equal(server(tt, ['server'], inPod).server.shutdownTimeoutMs, 10_000);
+  tt.equal(server(tt, ['server', '--shutdown-timeout=250ms']).server.shutdownTimeoutMs, 250);
+  tt.equal(server(tt, ['server', '-shutdown-timeout', '60s']).server.shutdownTimeoutMs, 60_000);
+  usageError(tt, ['server', '--shutdown-drain=61s'], ['--shutdown-drain', '"61s"', 'at most 60s']);
+  usageError(tt, ['server', '--shutdown-drain=-1s'], ['--shutdown-drain', 'must not be negative']);
+  usageError(tt, ['server', '--shutdown-drain=5'], ['--shutdown-drain', '"5"']);
+  usageError(tt, ['server', '--shutdown-drain='], ['--shutdown-drain']);
+  usageError(tt, ['server', '--shutdown-drain'], ['missing value', '--shutdown-drain']);
+  usageError(tt, ['server', '--shutdown-timeout=0'], ['--shutdown-timeout', 'greater than 0']);
+  usageError(tt, ['server', '--shutdown-timeout=2m'], ['--shutdown-timeout', 'at most 60s']);
+  usageError(tt, ['--shutdown-drain=1s', 'server'], ['--shutdown-drain', 'after the server command']);
+  usageError(tt, ['certs', '--shutdown-timeout=1s'], ['unknown flag', '"--shutdown-timeout"']);
 });
