@@ -4,10 +4,20 @@ import { constants } from 'node:os';
 import { parseCommandLine } from './cli/parse.js';
 import { createLogger } from './telemetry/logger.js';
 
-const { version } = createRequire(import.meta.url)('../package.json') as { version: string };
+const packageVersion = (createRequire(import.meta.url)('../package.json') as { version: string }).version;
+
+/** The package version, or the image's build metadata (Dockerfile build args) where set. */
+function versionText(env: NodeJS.ProcessEnv): string {
+  const version = env['SECRETS_INIT_WEBHOOK_VERSION'] || packageVersion;
+  const details = [
+    env['SECRETS_INIT_WEBHOOK_REVISION'] ? `revision ${env['SECRETS_INIT_WEBHOOK_REVISION']}` : '',
+    env['SECRETS_INIT_WEBHOOK_BUILD_DATE'] ? `built ${env['SECRETS_INIT_WEBHOOK_BUILD_DATE']}` : '',
+  ].filter((detail) => detail !== '');
+  return details.length > 0 ? `${version} (${details.join(', ')})` : version;
+}
 
 async function main(): Promise<number> {
-  const commandLine = parseCommandLine(process.argv.slice(2), process.env, version);
+  const commandLine = parseCommandLine(process.argv.slice(2), process.env, versionText(process.env));
   if (commandLine.kind === 'exit') {
     process.stdout.write(commandLine.stdout);
     process.stderr.write(commandLine.stderr);
@@ -35,7 +45,7 @@ async function main(): Promise<number> {
   } catch (error) {
     if (error instanceof StartupError) {
       process.stderr.write(`secrets-init-webhook: ${error.message}\n`);
-      return 2;
+      return error.exitCode;
     }
     throw error;
   }

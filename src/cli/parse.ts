@@ -55,6 +55,8 @@ export interface ServerOptions {
   registryTimeoutMs: number;
   imageCacheTtlMs: number;
   defaultArchitecture: string;
+  /** --self-bootstrap: where the certificate lives and whose caBundle to keep. */
+  selfBootstrap?: { secret: string; webhookConfiguration: string; service: string; namespace?: string };
   /** --shutdown-drain: time between the stop signal and closing the listener, unready meanwhile. */
   shutdownDrainMs: number;
   /** --shutdown-timeout: bound on in-flight requests after the listener closed. */
@@ -261,6 +263,26 @@ function serverOptions(command: Command, env: Readonly<Record<string, string | u
   const shutdownDrainMs = durationFlag(command, 'shutdown-drain', inPod ? DEFAULTS.shutdownDrain : DEFAULTS.shutdownDrainOutsideKubernetes, true, SHUTDOWN_DRAIN_MAX);
   const shutdownTimeoutMs = durationFlag(command, 'shutdown-timeout', DEFAULTS.shutdownTimeout, false, SHUTDOWN_TIMEOUT_MAX);
 
+  let selfBootstrap: ServerOptions['selfBootstrap'];
+  if (boolFlag(command, 'self-bootstrap') === true) {
+    if (tlsCertFile !== undefined || tlsPrivateKeyFile !== undefined) {
+      throw new UsageError('--self-bootstrap makes its own certificate; it cannot be combined with --tls-cert-file/--tls-private-key-file');
+    }
+    const names: Array<[string, string]> = [
+      ['bootstrap-secret', DEFAULTS.bootstrapSecret],
+      ['webhook-configuration', DEFAULTS.webhookConfiguration],
+      ['bootstrap-service', DEFAULTS.bootstrapService],
+    ];
+    const [secret, webhookConfiguration, service] = names.map(([name, fallback]) => {
+      const value = stringFlag(command, name) ?? fallback;
+      if (!isDns1123Subdomain(value)) throw invalid(value, `--${name}`, 'must be a Kubernetes object name: a DNS-1123 subdomain');
+      return value;
+    }) as [string, string, string];
+    const namespace = optionalString(command, 'bootstrap-namespace');
+    if (namespace !== undefined && !isDns1123Label(namespace)) throw invalid(namespace, '--bootstrap-namespace', 'must be a namespace name: a DNS-1123 label');
+    selfBootstrap = { secret, webhookConfiguration, service, ...(namespace !== undefined ? { namespace } : {}) };
+  }
+
   const server: ServerOptions = {
     listenAddress,
     image,
@@ -281,6 +303,7 @@ function serverOptions(command: Command, env: Readonly<Record<string, string | u
     shutdownTimeoutMs: Math.ceil(shutdownTimeoutMs),
   };
   if (registryCaFile !== undefined) server.registryCaFile = registryCaFile;
+  if (selfBootstrap !== undefined) server.selfBootstrap = selfBootstrap;
   if (telemetryListenAddress !== undefined) server.telemetryListenAddress = telemetryListenAddress;
   if (tlsCertFile !== undefined) server.tlsCertFile = tlsCertFile;
   if (tlsPrivateKeyFile !== undefined) server.tlsPrivateKeyFile = tlsPrivateKeyFile;

@@ -11,7 +11,10 @@ import type { ImageConfigSource } from '../images/image-config-source.js';
 import { registryImageSource } from '../images/registry-source.js';
 import { createRegistryClient } from '../registry/client.js';
 import { defaultCloudProviders } from '../registry/credentials.js';
-import { KubeConfigError, createKubeObjectReader, loadKubeConfig, unconfiguredReader } from '../kubernetes/object-reader.js';
+import type { KubeConfig } from '@kubernetes/client-node';
+import { join } from 'node:path';
+import { KubeConfigError, SERVICE_ACCOUNT_DIR, createKubeObjectReader, loadKubeConfig, unconfiguredReader } from '../kubernetes/object-reader.js';
+import { BootstrapError, bootstrapCertificates } from '../bootstrap/index.js';
 import { createMetrics } from '../telemetry/metrics.js';
 import { watchTlsFiles } from '../tls/file-source.js';
 import { describeCertificate } from '../tls/server-tls.js';
@@ -21,6 +24,10 @@ import type { TlsSource } from '../tls/source.js';
 /** A failure before serving that is the operator's to fix: exit code 2, one line. */
 export class StartupError extends Error {
   override readonly name = 'StartupError';
+  /** 2 for the operator's mistakes (flags, files), 1 for failures of what it depends on. */
+  constructor(message: string, readonly exitCode: 1 | 2 = 2) {
+    super(message);
+  }
 }
 
 export interface RunningServer {
@@ -54,7 +61,8 @@ export function injectionSettings(options: ServerOptions): InjectionSettings {
  * --tls-cert-file/--tls-private-key-file, or a self-managed certificate) is a TlsSource;
  * the server only ever uses that interface. Undefined: plain HTTP.
  */
-async function openTlsSource(options: ServerOptions, logger: Logger): Promise<TlsSource | undefined> {
+async function openTlsSource(options: ServerOptions, logger: Logger, kubeConfig: KubeConfig | undefined): Promise<TlsSource | undefined> {
+  if (options.selfBootstrap !== undefined) return bootstrapTls(options.selfBootstrap, logger, kubeConfig);
   const { tlsCertFile: certFile, tlsPrivateKeyFile: keyFile } = options;
   if (certFile === undefined || keyFile === undefined) {
     logger.warn('no --tls-cert-file/--tls-private-key-file: serving plain HTTP (the API server requires HTTPS)');
@@ -71,10 +79,48 @@ async function openTlsSource(options: ServerOptions, logger: Logger): Promise<Tl
 }
 
 /** Loads TLS material and Kubernetes access, then listens. Rejects with StartupError on operator mistakes. */
-export async function startServer(options: ServerOptions, logger: Logger, env: Readonly<Record<string, string | undefined>>): Promise<RunningServer> {
-  const tls = await openTlsSource(options, logger);
+/** --self-bootstrap: the certificate comes from (and is renewed into) the shared Secret. */
+async function bootstrapTls(bootstrap: NonNullable<ServerOptions['selfBootstrap']>, logger: Logger, kubeConfig: KubeConfig | undefined): Promise<TlsSource> {
+  if (kubeConfig === undefined) throw new StartupError('--self-bootstrap needs Kubernetes API access (run in a cluster, or set KUBECONFIG)');
+  let namespace = bootstrap.namespace;
+  if (namespace === undefined) {
+    try {
+      namespace = (await readFile(join(SERVICE_ACCOUNT_DIR, 'namespace'), 'utf8')).trim();
+    } catch {
+      throw new StartupError(`--self-bootstrap: cannot tell the webhook's namespace (no ${join(SERVICE_ACCOUNT_DIR, 'namespace')}); set --bootstrap-namespace`);
+    }
+  }
   try {
-    return await serve(options, logger, env, tls);
+    const source = await bootstrapCertificates({
+      kubeConfig,
+      namespace,
+      service: bootstrap.service,
+      secretName: bootstrap.secret,
+      webhookConfigurationName: bootstrap.webhookConfiguration,
+      logger,
+    });
+    logger.info({ secret: `${namespace}/${bootstrap.secret}`, webhookConfiguration: bootstrap.webhookConfiguration, ...describeCertificate(source.current()) }, 'TLS certificate bootstrapped');
+    return source;
+  } catch (error) {
+    if (error instanceof BootstrapError) throw new StartupError(`--self-bootstrap: ${error.message}`, 1);
+    throw error;
+  }
+}
+
+function kubernetesAccess(env: Readonly<Record<string, string | undefined>>): KubeConfig | undefined {
+  try {
+    return loadKubeConfig(env);
+  } catch (error) {
+    if (error instanceof KubeConfigError) throw new StartupError(error.message);
+    throw error;
+  }
+}
+
+export async function startServer(options: ServerOptions, logger: Logger, env: Readonly<Record<string, string | undefined>>): Promise<RunningServer> {
+  const kubeConfig = kubernetesAccess(env);
+  const tls = await openTlsSource(options, logger, kubeConfig);
+  try {
+    return await serve(options, logger, kubeConfig, tls);
   } catch (error) {
     await tls?.close();
     throw error;
@@ -84,16 +130,9 @@ export async function startServer(options: ServerOptions, logger: Logger, env: R
 async function serve(
   options: ServerOptions,
   logger: Logger,
-  env: Readonly<Record<string, string | undefined>>,
+  kubeConfig: KubeConfig | undefined,
   tls: TlsSource | undefined,
 ): Promise<RunningServer> {
-  let kubeConfig;
-  try {
-    kubeConfig = loadKubeConfig(env);
-  } catch (error) {
-    if (error instanceof KubeConfigError) throw new StartupError(error.message);
-    throw error;
-  }
   if (kubeConfig === undefined) logger.warn('no Kubernetes API access configured (KUBECONFIG or in-cluster): pods whose env reads Secrets or ConfigMaps will be denied');
   else logger.info({ server: kubeConfig.getCurrentCluster()?.server }, 'Kubernetes API configured');
   const objects = kubeConfig === undefined ? unconfiguredReader() : createKubeObjectReader(kubeConfig, { timeoutMs: options.lookupTimeoutMs });

@@ -713,3 +713,20 @@ t.test('shutdown flags', async (tt) => {
   usageError(tt, ['--shutdown-drain=1s', 'server'], ['--shutdown-drain', 'after the server command']);
   usageError(tt, ['certs', '--shutdown-timeout=1s'], ['unknown flag', '"--shutdown-timeout"']);
 });
+
+t.test('self-bootstrap flags', async (tt) => {
+  const plain = server(tt, ['server']).server;
+  tt.notOk('selfBootstrap' in plain, 'off unless asked for');
+  tt.strictSame(server(tt, ['server', '--self-bootstrap']).server.selfBootstrap, {
+    secret: 'secrets-init-webhook-tls',
+    webhookConfiguration: 'secrets-init-webhook',
+    service: 'secrets-init-webhook',
+  });
+  tt.strictSame(
+    server(tt, ['server', '--self-bootstrap', '--bootstrap-secret=tls', '--webhook-configuration', 'mwc', '--bootstrap-service=svc', '--bootstrap-namespace=ops']).server.selfBootstrap,
+    { secret: 'tls', webhookConfiguration: 'mwc', service: 'svc', namespace: 'ops' },
+  );
+  usageError(tt, ['server', '--self-bootstrap', '--tls-cert-file=c', '--tls-private-key-file=k'], ['--self-bootstrap', '--tls-cert-file']);
+  usageError(tt, ['server', '--self-bootstrap', '--bootstrap-secret=Bad_Name'], ['--bootstrap-secret']);
+  usageError(tt, ['server', '--self-bootstrap', '--bootstrap-namespace=a.b'], ['--bootstrap-namespace']);
+});
