@@ -193,27 +193,8 @@ function serverOptions(command: Command, env: Readonly<Record<string, string | u
     );
   }
 
-  // The hyphenated spelling wins over the reference's hidden underscore spelling.
-  let defaultImagePullSecret: string | undefined;
-  for (const name of ['default-image-pull-secret', 'default_image_pull_secret']) {
-    const value = optionalString(command, name);
-    if (value !== undefined && defaultImagePullSecret === undefined) {
-      if (!isDns1123Subdomain(value)) {
-        throw invalid(value, `--${name}`, 'must be a Secret name: a DNS-1123 subdomain');
-      }
-      defaultImagePullSecret = value;
-    }
-  }
-  let defaultImagePullSecretNamespace: string | undefined;
-  for (const name of ['default-image-pull-secret-namespace', 'default_image_pull_secret_namespace']) {
-    const value = optionalString(command, name);
-    if (value !== undefined && defaultImagePullSecretNamespace === undefined) {
-      if (!isDns1123Label(value)) {
-        throw invalid(value, `--${name}`, 'must be a namespace name: a DNS-1123 label');
-      }
-      defaultImagePullSecretNamespace = value;
-    }
-  }
+  const defaultImagePullSecret = aliasedFlag(command, ['default-image-pull-secret', 'default_image_pull_secret'], isDns1123Subdomain, 'must be a Secret name: a DNS-1123 subdomain');
+  const defaultImagePullSecretNamespace = aliasedFlag(command, ['default-image-pull-secret-namespace', 'default_image_pull_secret_namespace'], isDns1123Label, 'must be a namespace name: a DNS-1123 label');
 
   const volumeName = stringFlag(command, 'volume-name') ?? DEFAULTS.volumeName;
   if (!isDns1123Label(volumeName)) throw invalid(volumeName, '--volume-name', DNS1123_LABEL_RULE);
@@ -316,6 +297,17 @@ function serverOptions(command: Command, env: Readonly<Record<string, string | u
 
 /** A registry host as written in an image reference: name or IPv4 or [IPv6], optional port. */
 const REGISTRY_HOST = /^(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*|\[[0-9a-fA-F:.]+\])(?::[0-9]{1,5})?$/;
+
+/** The first spelling given (the hyphenated one wins over the reference's hidden underscore one), checked. */
+function aliasedFlag(command: Command, names: readonly string[], valid: (value: string) => boolean, rule: string): string | undefined {
+  for (const name of names) {
+    const value = optionalString(command, name);
+    if (value === undefined) continue;
+    if (!valid(value)) throw invalid(value, `--${name}`, rule);
+    return value;
+  }
+  return undefined;
+}
 
 /** A Go duration flag within (0 or more, per `zeroAllowed`) .. `max`. */
 function durationFlag(command: Command, name: string, fallback: string, zeroAllowed: boolean, max: string): number {
