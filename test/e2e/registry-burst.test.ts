@@ -5,12 +5,11 @@
  * ENTRYPOINT/CMD, the registry is asked for the tag and the config blob once, and the pull
  * secret is read at most once per admission.
  */
-import { request as httpRequest } from 'node:http';
 import { Agent, request as httpsRequest } from 'node:https';
 import t from 'tap';
 import { makeTestCertificates } from '../helpers/certs.js';
-import { pushImage, startRegistry } from '../helpers/registry.js';
-import type { LoggedRequest, TestRegistry, User } from '../helpers/registry.js';
+import { flushLog, pushImage, startRegistry } from '../helpers/registry.js';
+import type { LoggedRequest, User } from '../helpers/registry.js';
 import { startStubApiServer } from '../helpers/stub-apiserver.js';
 import { startWebhook } from '../helpers/webhook-process.js';
 import { containerNamed, parseAnswer, patchedPod, reviewOf } from './fixtures/support.js';
@@ -73,29 +72,6 @@ function post(review: unknown, timeoutMs: number): Promise<HttpResult> {
   });
 }
 
-/** Waits (bounded) until our own request's line is in the registry's access log: all earlier requests are then logged. */
-let sentinels = 0;
-async function flushLog(target: TestRegistry): Promise<LoggedRequest[]> {
-  sentinels += 1;
-  const path = `/v2/sentinel-${process.pid}-${sentinels}/tags/list`;
-  await new Promise<void>((resolve, reject) => {
-    const req = httpRequest(`http://${target.host}${path}`, { agent: false, timeout: 5_000 }, (res) => {
-      res.resume();
-      res.on('end', resolve);
-    });
-    req.on('timeout', () => req.destroy(new Error('sentinel request timed out')));
-    req.on('error', reject);
-    req.end();
-  });
-  const until = Date.now() + 5_000;
-  for (;;) {
-    const logged = target.requests();
-    const at = logged.findIndex((r) => r.path === path);
-    if (at >= 0) return logged.slice(0, at);
-    if (Date.now() > until) throw new Error(`the registry did not log ${path} within 5 s`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
 
 function podNumber(i: number): Pod {
   const name = `app-7d9f8c6b5-${String(i).padStart(5, '0')}`;

@@ -7,12 +7,10 @@
  * (logged, old certificate kept) until a good one arrives.
  */
 import { X509Certificate } from 'node:crypto';
-import { mkdir, mkdtemp, rename, rm, symlink, writeFile } from 'node:fs/promises';
 import { request } from 'node:https';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import type { TLSSocket } from 'node:tls';
 import t from 'tap';
+import { secretVolume } from '../helpers/secret-volume.js';
 import { generateCertificates } from '../../src/tls/generate.js';
 import { makeTestCertificates } from '../helpers/certs.js';
 import { startWebhook } from '../helpers/webhook-process.js';
@@ -43,36 +41,6 @@ const REVIEW_BODY = JSON.stringify(exampleReview());
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
-/** A Kubernetes Secret volume, updated as the kubelet's AtomicWriter does. */
-async function secretVolume(first: Pair): Promise<{ dir: string; certFile: string; keyFile: string; install(cert: string, key: string): Promise<void> }> {
-  const dir = await mkdtemp(join(tmpdir(), 'rotation-volume-'));
-  t.teardown(() => rm(dir, { recursive: true, force: true }));
-  let generation = 0;
-  let current: string | undefined;
-  const volume = {
-    dir,
-    certFile: join(dir, 'cert.pem'),
-    keyFile: join(dir, 'key.pem'),
-    async install(cert: string, key: string) {
-      generation++;
-      const data = `..2024_06_01_12_00_${String(generation).padStart(2, '0')}.${process.pid}`;
-      await mkdir(join(dir, data));
-      await writeFile(join(dir, data, 'cert.pem'), cert);
-      await writeFile(join(dir, data, 'key.pem'), key, { mode: 0o600 });
-      await symlink(data, join(dir, '..data_tmp'));
-      await rename(join(dir, '..data_tmp'), join(dir, '..data'));
-      if (current === undefined) {
-        await symlink(join('..data', 'cert.pem'), join(dir, 'cert.pem'));
-        await symlink(join('..data', 'key.pem'), join(dir, 'key.pem'));
-      } else {
-        await rm(join(dir, current), { recursive: true, force: true });
-      }
-      current = data;
-    },
-  };
-  await volume.install(first.cert, first.key);
-  return volume;
-}
 
 interface Outcome {
   startedAt: number;
@@ -136,7 +104,7 @@ async function waitForErrorLog(hook: RunningWebhook, from: number): Promise<Reco
 
 t.test('rotating a Secret-volume certificate under load: no failed request', async (t) => {
   const first = pairs[0] as Pair;
-  const volume = await secretVolume(first);
+  const volume = await secretVolume(t, first.cert, first.key);
   const hook = await startWebhook(['server', `--tls-cert-file=${volume.certFile}`, `--tls-private-key-file=${volume.keyFile}`], {}, { t });
   t.equal((await call(hook.port, 'health')).fingerprint, first.fingerprint, 'serves the initial certificate');
 
@@ -188,7 +156,7 @@ t.test('rotating a Secret-volume certificate under load: no failed request', asy
 
 t.test('broken pairs in the volume are refused; the old certificate stays until a good pair arrives', async (t) => {
   const [good, other, third] = pairs.slice(1) as [Pair, Pair, Pair];
-  const volume = await secretVolume(good);
+  const volume = await secretVolume(t, good.cert, good.key);
   const hook = await startWebhook(['server', `--tls-cert-file=${volume.certFile}`, `--tls-private-key-file=${volume.keyFile}`], {}, { t });
 
   let mark = hook.jsonLogs().length;

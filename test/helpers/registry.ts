@@ -579,3 +579,38 @@ export async function pushIndex(
   const indexDigest = await putManifest(registry, repo, tag, media.index, index, options.auth);
   return { indexDigest, manifests };
 }
+
+/** The path of every request flushLog sends (not made by the code under test). */
+export const SENTINEL_PATH = /^\/v2\/sentinel-\d+-\d+\/tags\/list$/;
+
+let sentinels = 0;
+/**
+ * Sends our own request to the registry and waits (bounded) until its log line shows up: every
+ * request the webhook finished before now has been logged by then (the access log is written
+ * in completion order, asynchronously). Returns the log up to the sentinel.
+ */
+export async function flushLog(target: TestRegistry): Promise<LoggedRequest[]> {
+  sentinels += 1;
+  const path = `/v2/sentinel-${process.pid}-${sentinels}/tags/list`;
+  await new Promise<void>((resolve, reject) => {
+    const onResponse = (res: IncomingMessage): void => {
+      res.resume();
+      res.on('end', resolve);
+    };
+    const req =
+      target.caPem === undefined
+        ? http.request(`http://${target.host}${path}`, { agent: false, timeout: 5_000 }, onResponse)
+        : https.request(`https://${target.host}${path}`, { agent: false, timeout: 5_000, ca: target.caPem }, onResponse);
+    req.on('timeout', () => req.destroy(new Error('sentinel request timed out')));
+    req.on('error', reject);
+    req.end();
+  });
+  const until = Date.now() + 5_000;
+  for (;;) {
+    const logged = target.requests();
+    const at = logged.findIndex((r) => r.path === path);
+    if (at >= 0) return logged.slice(0, at);
+    if (Date.now() > until) throw new Error(`the registry did not log ${path} within 5 s`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}

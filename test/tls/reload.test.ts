@@ -6,7 +6,7 @@
  * pairs are rejected with an error log while the previous certificate stays in use.
  */
 import { X509Certificate } from 'node:crypto';
-import { mkdir, mkdtemp, rename, rm, symlink, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { request } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -16,6 +16,7 @@ import { connect } from 'node:tls';
 import type { ConnectionOptions, TLSSocket } from 'node:tls';
 import { pino } from 'pino';
 import t from 'tap';
+import { secretVolume } from '../helpers/secret-volume.js';
 import type { Test } from 'tap';
 import { buildApp } from '../../src/http/app.js';
 import { readinessFlag } from '../../src/http/health-routes.js';
@@ -108,38 +109,9 @@ async function rewriteLayout(t: Test, pair: Pair): Promise<Layout> {
   return layout;
 }
 
-/**
- * What the kubelet does for a Secret volume (AtomicWriter): the files live in a timestamped
- * directory, `..data` points at it, `cert.pem -> ..data/cert.pem`; an update writes a new
- * directory, points `..data_tmp` at it, renames `..data_tmp` over `..data` and removes the old one.
- */
+/** A Kubernetes Secret volume (`..data` symlink swaps). */
 async function secretVolumeLayout(t: Test, pair: Pair): Promise<Layout> {
-  const dir = await mkdtemp(join(tmpdir(), 'tls-reload-volume-'));
-  t.teardown(() => rm(dir, { recursive: true, force: true }));
-  let generation = 0;
-  let current: string | undefined;
-  const layout: Layout = {
-    certFile: join(dir, 'cert.pem'),
-    keyFile: join(dir, 'key.pem'),
-    async install(cert, key) {
-      generation++;
-      const data = `..2024_01_01_00_00_${String(generation).padStart(2, '0')}.${process.pid}`;
-      await mkdir(join(dir, data));
-      await writeFile(join(dir, data, 'cert.pem'), cert);
-      await writeFile(join(dir, data, 'key.pem'), key, { mode: 0o600 });
-      await symlink(data, join(dir, '..data_tmp'));
-      await rename(join(dir, '..data_tmp'), join(dir, '..data'));
-      if (current === undefined) {
-        await symlink(join('..data', 'cert.pem'), join(dir, 'cert.pem'));
-        await symlink(join('..data', 'key.pem'), join(dir, 'key.pem'));
-      } else {
-        await rm(join(dir, current), { recursive: true, force: true });
-      }
-      current = data;
-    },
-  };
-  await layout.install(pair.cert, pair.key);
-  return layout;
+  return secretVolume(t, pair.cert, pair.key);
 }
 
 // ---------------------------------------------------------------------------------------------
