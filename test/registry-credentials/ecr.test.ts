@@ -3,7 +3,6 @@
 import t from 'tap';
 import type { Test } from 'tap';
 import {
-  CloudCredentialError,
   ECR_PROVIDER_NAME,
   ecrCredentialProvider,
   parseEcrRegistry,
@@ -15,6 +14,7 @@ import {
   TEST_SESSION_TOKEN,
   closedPort,
   manualClock,
+  rejection,
   startFakeEcr,
 } from './fixtures/fakes.js';
 import type { FakeEcr } from './fixtures/fakes.js';
@@ -51,18 +51,6 @@ async function fakeEcr(t: Test): Promise<FakeEcr> {
 
 function provider(fake: FakeEcr, extra: EcrCredentialProviderOptions = {}): ReturnType<typeof ecrCredentialProvider> {
   return ecrCredentialProvider({ endpoint: fake.url, timeoutMs: 3000, maxAttempts: 1, ...extra });
-}
-
-async function rejection(t: Test, promise: Promise<unknown>): Promise<CloudCredentialError> {
-  try {
-    await promise;
-  } catch (error) {
-    if (error instanceof CloudCredentialError) return error;
-    t.fail(`rejected with something else: ${String(error)}`);
-    throw error;
-  }
-  t.fail('expected a rejection');
-  throw new Error('expected a rejection');
 }
 
 t.test('parseEcrRegistry / matches: ECR hosts only', async (t) => {

@@ -2,13 +2,12 @@
 import t from 'tap';
 import type { Test } from 'tap';
 import {
-  CloudCredentialError,
   GOOGLE_PROVIDER_NAME,
   googleCredentialProvider,
   isGoogleRegistry,
 } from '../../src/registry/credentials.js';
 import type { GoogleCredentialProviderOptions } from '../../src/registry/credentials.js';
-import { TOKEN_PATH, closedPort, manualClock, startFakeMetadata } from './fixtures/fakes.js';
+import { TOKEN_PATH, closedPort, manualClock, rejection, startFakeMetadata } from './fixtures/fakes.js';
 import type { FakeMetadata } from './fixtures/fakes.js';
 
 const DOMAIN = 'europe-west1-docker.pkg.dev';
@@ -21,18 +20,6 @@ async function fakeMetadata(t: Test): Promise<FakeMetadata> {
 
 function provider(fake: FakeMetadata, extra: GoogleCredentialProviderOptions = {}): ReturnType<typeof googleCredentialProvider> {
   return googleCredentialProvider({ env: { GCE_METADATA_HOST: fake.host }, timeoutMs: 2000, ...extra });
-}
-
-async function rejection(t: Test, promise: Promise<unknown>): Promise<CloudCredentialError> {
-  try {
-    await promise;
-  } catch (error) {
-    if (error instanceof CloudCredentialError) return error;
-    t.fail(`rejected with something else: ${String(error)}`);
-    throw error;
-  }
-  t.fail('expected a rejection');
-  throw new Error('expected a rejection');
 }
 
 t.test('isGoogleRegistry / matches: gcr.io, *.gcr.io, *-docker.pkg.dev', async (t) => {
