@@ -3,16 +3,9 @@
  * each bounded by a timeout that really aborts the request, and each failure turned into a
  * {@link BootstrapError} that names the object (and, for a 403, the RBAC that is missing).
  */
-import { AdmissionregistrationV1Api, ApiException, CoreV1Api, Observable } from '@kubernetes/client-node';
-import type {
-  ConfigurationOptions,
-  KubeConfig,
-  ObservableMiddleware,
-  RequestContext,
-  ResponseContext,
-  V1MutatingWebhookConfiguration,
-  V1Secret,
-} from '@kubernetes/client-node';
+import { AdmissionregistrationV1Api, ApiException, CoreV1Api } from '@kubernetes/client-node';
+import type { ConfigurationOptions, KubeConfig, V1MutatingWebhookConfiguration, V1Secret } from '@kubernetes/client-node';
+import { boundedCall, networkReason, oneLine } from '../kubernetes/bounded-call.js';
 import { parseStatus } from '../kubernetes/errors.js';
 import { BootstrapError, describeObject, rbacFor } from './errors.js';
 import type { BootstrapObject } from './errors.js';
@@ -47,25 +40,13 @@ type Verb = 'get' | 'create' | 'update' | 'patch';
 const MAX_DETAIL = 300;
 
 function clean(text: string): string {
-  const oneLine = text.replace(/[\u0000-\u001f\u007f]+/g, ' ').trim();
-  return oneLine.length > MAX_DETAIL ? `${oneLine.slice(0, MAX_DETAIL)}...` : oneLine;
-}
-
-function passThrough<T>(value: T): Observable<T> {
-  return new Observable(Promise.resolve(value));
+  return oneLine(text, MAX_DETAIL);
 }
 
 function errorName(error: unknown): string | undefined {
   return error instanceof Error ? error.name : undefined;
 }
 
-/** `connect ECONNREFUSED 127.0.0.1:1` out of node-fetch's `request to URL failed, reason: ...`. */
-function networkReason(error: Error): string {
-  const match = /, reason: (.*)$/s.exec(error.message);
-  if (match?.[1] !== undefined && match[1] !== '') return clean(match[1]);
-  const code = (error as { code?: unknown }).code;
-  return typeof code === 'string' ? code : 'network error';
-}
 
 function failure(verb: Verb, object: BootstrapObject, error: unknown, responseStatus: number | undefined): BootstrapError {
   const what = `cannot ${verb} ${describeObject(object)}`;
@@ -135,47 +116,15 @@ export function createBootstrapApi(kubeConfig: KubeConfig, options: BootstrapApi
   ): Promise<T> {
     const what = `cannot ${verb} ${describeObject(object)}`;
     if (signal.aborted) throw new BootstrapError('closed', `${what}: certificate bootstrap closed`);
-    const controller = new AbortController();
-    let responseStatus: number | undefined;
-    const middleware: ObservableMiddleware = {
-      pre(context: RequestContext): Observable<RequestContext> {
-        context.setSignal(controller.signal);
-        if (contentType !== undefined) context.setHeaderParam('Content-Type', contentType);
-        return passThrough(context);
-      },
-      post(context: ResponseContext): Observable<ResponseContext> {
-        responseStatus = context.httpStatusCode;
-        return passThrough(context);
-      },
-    };
-    let timer: NodeJS.Timeout | undefined;
-    let onAbort: (() => void) | undefined;
-    const deadline = new Promise<never>((_resolve, reject) => {
-      timer = setTimeout(() => {
-        controller.abort();
-        reject(new BootstrapError('timeout', `${what}: timed out after ${timeoutMs}ms`));
-      }, timeoutMs);
-      onAbort = () => {
-        controller.abort();
-        reject(new BootstrapError('closed', `${what}: certificate bootstrap closed`));
-      };
-      signal.addEventListener('abort', onAbort, { once: true });
-    });
-    const pending = new Promise<T>((resolve) => {
-      resolve(send({ middleware: [middleware], middlewareMergeStrategy: 'append' }));
-    });
-    try {
-      return await Promise.race([pending, deadline]);
-    } catch (error) {
-      if (error instanceof BootstrapError) throw error;
-      throw failure(verb, object, error, responseStatus);
-    } finally {
-      clearTimeout(timer);
-      if (onAbort !== undefined) signal.removeEventListener('abort', onAbort);
-      // After a timeout the aborted call still settles; nobody is waiting for it.
-      pending.catch(() => undefined);
-      deadline.catch(() => undefined);
+    const result = await boundedCall(send, { timeoutMs, signal, ...(contentType !== undefined ? { contentType } : {}) });
+    if (result.ok) return result.value;
+    if (result.reason !== 'failed') {
+      throw result.reason === 'timeout'
+        ? new BootstrapError('timeout', `${what}: timed out after ${timeoutMs}ms`)
+        : new BootstrapError('closed', `${what}: certificate bootstrap closed`);
     }
+    if (result.error instanceof BootstrapError) throw result.error;
+    throw failure(verb, object, result.error, result.status);
   }
 
   async function read<T>(verbObject: BootstrapObject, send: (o: ConfigurationOptions) => Promise<T>): Promise<Read<T>> {

@@ -2,18 +2,12 @@
  * Reads Secrets, ConfigMaps and ServiceAccounts through `@kubernetes/client-node`,
  * one HTTP GET per call, each bounded by a timeout that really aborts the request.
  */
-import { CoreV1Api, Observable } from '@kubernetes/client-node';
-import type {
-  ConfigurationOptions,
-  KubeConfig,
-  ObservableMiddleware,
-  RequestContext,
-  ResponseContext,
-} from '@kubernetes/client-node';
+import { CoreV1Api } from '@kubernetes/client-node';
+import type { ConfigurationOptions, KubeConfig } from '@kubernetes/client-node';
+import { boundedCall } from './bounded-call.js';
 import { decodeConfigMap, decodeSecret, decodeServiceAccount } from './decode.js';
 import type { Decoded } from './decode.js';
 import { badResponse, isNotFound, timeoutError, toLookupError } from './errors.js';
-import type { ExchangeState } from './errors.js';
 import type { DataObjectRef, KubeObjectReader, ObjectLookup, ObjectRef, ServiceAccountLookup } from './lookup.js';
 
 export interface KubeReaderOptions {
@@ -33,10 +27,6 @@ function isPossibleName(name: string): boolean {
   return name !== '' && name !== '.' && name !== '..' && !name.includes('/') && !name.includes('%');
 }
 
-function passThrough<T>(value: T): Observable<T> {
-  return new Observable(Promise.resolve(value));
-}
-
 export function createKubeObjectReader(kubeConfig: KubeConfig, options: KubeReaderOptions): KubeObjectReader {
   const { timeoutMs } = options;
   if (!Number.isFinite(timeoutMs) || timeoutMs <= 0) {
@@ -51,44 +41,11 @@ export function createKubeObjectReader(kubeConfig: KubeConfig, options: KubeRead
   ): Promise<Fetched> {
     if (!isPossibleName(ref.namespace) || !isPossibleName(ref.name)) return { found: false };
 
-    const controller = new AbortController();
-    const exchange: ExchangeState = {};
-    // ObjectParamAPI methods (what `CoreV1Api` is) take Observable middleware, not PromiseMiddleware.
-    const middleware: ObservableMiddleware = {
-      pre(context: RequestContext): Observable<RequestContext> {
-        context.setSignal(controller.signal);
-        return passThrough(context);
-      },
-      post(context: ResponseContext): Observable<ResponseContext> {
-        exchange.responseStatus = context.httpStatusCode;
-        return passThrough(context);
-      },
-    };
-
-    let timer: NodeJS.Timeout | undefined;
-    // Also bounds the steps before the HTTP request exists (reading a token file, exec credential plugins).
-    const deadline = new Promise<never>((_resolve, reject) => {
-      timer = setTimeout(() => {
-        controller.abort();
-        reject(timeoutError(ref, timeoutMs));
-      }, timeoutMs);
-    });
-    // A synchronous throw becomes a rejection like any other.
-    const call = new Promise<unknown>((resolve) => {
-      resolve(send({ middleware: [middleware], middlewareMergeStrategy: 'append' }));
-    });
-    try {
-      const body = await Promise.race([call, deadline]);
-      return { found: true, body, status: exchange.responseStatus };
-    } catch (error) {
-      if (controller.signal.aborted) throw timeoutError(ref, timeoutMs);
-      if (isNotFound(error)) return { found: false };
-      throw toLookupError(ref, error, exchange);
-    } finally {
-      clearTimeout(timer);
-      // After a timeout the aborted call still rejects; nobody is waiting for it.
-      call.catch(() => undefined);
-    }
+    const result = await boundedCall(send, { timeoutMs });
+    if (result.ok) return { found: true, body: result.value, status: result.status };
+    if (result.reason !== 'failed') throw timeoutError(ref, timeoutMs);
+    if (isNotFound(result.error)) return { found: false };
+    throw toLookupError(ref, result.error, { responseStatus: result.status });
   }
 
   function unwrap<T>(ref: ObjectRef, fetched: { body: unknown; status: number | undefined }, decoded: Decoded<T>): T {

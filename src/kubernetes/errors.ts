@@ -17,6 +17,7 @@
 import { AbortError, ApiException, FetchError } from '@kubernetes/client-node';
 import { LookupError } from './lookup.js';
 import type { ObjectRef } from './lookup.js';
+import { networkReason, oneLine } from './bounded-call.js';
 
 const MAX_DETAIL = 500;
 
@@ -26,8 +27,7 @@ export interface ExchangeState {
 }
 
 function clean(text: string): string {
-  const oneLine = text.replace(/[\u0000-\u001f\u007f]+/g, ' ').trim();
-  return oneLine.length > MAX_DETAIL ? `${oneLine.slice(0, MAX_DETAIL)}...` : oneLine;
+  return oneLine(text, MAX_DETAIL);
 }
 
 interface KubeStatus {
@@ -100,12 +100,6 @@ function isAbortError(error: unknown): boolean {
   return error instanceof AbortError || (error instanceof Error && error.name === 'AbortError');
 }
 
-/** `connect ECONNREFUSED 127.0.0.1:1` out of node-fetch's `request to URL failed, reason: ...`. */
-function networkReason(error: FetchError): string {
-  const match = /, reason: (.*)$/s.exec(error.message);
-  if (match?.[1] !== undefined && match[1] !== '') return clean(match[1]);
-  return error.code ?? clean(error.message);
-}
 
 export function timeoutError(ref: ObjectRef, timeoutMs: number): LookupError {
   return new LookupError(ref, 'timeout', `timed out after ${timeoutMs}ms`);
@@ -125,7 +119,7 @@ export function toLookupError(ref: ObjectRef, error: unknown, exchange: Exchange
   }
   if (isFetchError(error)) {
     if (error.type === 'system') {
-      return new LookupError(ref, 'unreachable', `API server unreachable (${networkReason(error)})`);
+      return new LookupError(ref, 'unreachable', `API server unreachable (${networkReason(error, MAX_DETAIL)})`);
     }
     if (error.type === 'body-timeout' || error.type === 'request-timeout') {
       return new LookupError(ref, 'timeout', `timed out (${error.type})`, exchange.responseStatus);

@@ -1,0 +1,89 @@
+/**
+ * One `@kubernetes/client-node` call with a deadline that really aborts the HTTP request
+ * (and also bounds what comes before it: token files, exec credential plugins), the
+ * response status recorded for error messages. Callers map the outcome to their errors.
+ */
+import { Observable } from '@kubernetes/client-node';
+import type { ConfigurationOptions, ObservableMiddleware, RequestContext, ResponseContext } from '@kubernetes/client-node';
+
+export type BoundedCallResult<T> =
+  | { ok: true; value: T; status: number | undefined }
+  | { ok: false; reason: 'timeout' | 'aborted' }
+  | { ok: false; reason: 'failed'; error: unknown; status: number | undefined };
+
+export interface BoundedCallOptions {
+  timeoutMs: number;
+  /** Aborts the call from outside (e.g. on shutdown): reason 'aborted'. */
+  signal?: AbortSignal;
+  /** Content-Type of the request body, where the generated client would choose another (JSON patch). */
+  contentType?: string;
+}
+
+function passThrough<T>(value: T): Observable<T> {
+  return new Observable(Promise.resolve(value));
+}
+
+/** `send` is given the per-call options to pass to the generated API method. Never rejects. */
+export async function boundedCall<T>(send: (callOptions: ConfigurationOptions) => Promise<T>, options: BoundedCallOptions): Promise<BoundedCallResult<T>> {
+  const controller = new AbortController();
+  let status: number | undefined;
+  // ObjectParamAPI methods (what CoreV1Api is) take Observable middleware, not PromiseMiddleware.
+  const middleware: ObservableMiddleware = {
+    pre(context: RequestContext): Observable<RequestContext> {
+      context.setSignal(controller.signal);
+      if (options.contentType !== undefined) context.setHeaderParam('Content-Type', options.contentType);
+      return passThrough(context);
+    },
+    post(context: ResponseContext): Observable<ResponseContext> {
+      status = context.httpStatusCode;
+      return passThrough(context);
+    },
+  };
+  let timer: NodeJS.Timeout | undefined;
+  let onAbort: (() => void) | undefined;
+  const stopped = new Promise<'timeout' | 'aborted'>((resolve) => {
+    timer = setTimeout(() => {
+      controller.abort();
+      resolve('timeout');
+    }, options.timeoutMs);
+    onAbort = () => {
+      controller.abort();
+      resolve('aborted');
+    };
+    if (options.signal?.aborted) onAbort();
+    else options.signal?.addEventListener('abort', onAbort, { once: true });
+  });
+  // A synchronous throw becomes a rejection like any other.
+  const pending = new Promise<T>((resolve) => {
+    resolve(send({ middleware: [middleware], middlewareMergeStrategy: 'append' }));
+  });
+  try {
+    const outcome = await Promise.race([
+      pending.then((value) => ({ done: true as const, value }), (error: unknown) => ({ done: false as const, error })),
+      stopped.then((reason) => ({ stopped: reason })),
+    ]);
+    if ('stopped' in outcome) return { ok: false, reason: outcome.stopped };
+    // An abort also rejects the call itself; report why it was aborted.
+    if (controller.signal.aborted) return { ok: false, reason: options.signal?.aborted ? 'aborted' : 'timeout' };
+    return outcome.done ? { ok: true, value: outcome.value, status } : { ok: false, reason: 'failed', error: outcome.error, status };
+  } finally {
+    clearTimeout(timer);
+    if (onAbort !== undefined) options.signal?.removeEventListener('abort', onAbort);
+    // After a timeout the aborted call still settles; nobody is waiting for it.
+    pending.catch(() => undefined);
+  }
+}
+
+/** Control characters folded to spaces, and cut at `max` characters: server text made safe for a one-line message. */
+export function oneLine(text: string, max: number): string {
+  const folded = text.replace(/[\u0000-\u001f\u007f]+/g, ' ').trim();
+  return folded.length > max ? `${folded.slice(0, max)}...` : folded;
+}
+
+/** `connect ECONNREFUSED 127.0.0.1:1` out of node-fetch's `request to URL failed, reason: ...`. */
+export function networkReason(error: Error, max = 300): string {
+  const match = /, reason: (.*)$/s.exec(error.message);
+  if (match?.[1] !== undefined && match[1] !== '') return oneLine(match[1], max);
+  const code = (error as { code?: unknown }).code;
+  return typeof code === 'string' ? code : oneLine(error.message, max);
+}
