@@ -1,6 +1,7 @@
 import type { BaseLogger } from 'pino';
 import type { ImageConfig } from '../core/original-command.js';
-import type { InjectionSettings, MutationOutcome } from '../core/pod-mutation.js';
+import type { MutationOutcome } from '../core/pod-mutation.js';
+import type { InjectionSettings } from '../core/settings.js';
 import { computePodMutation, imageConfigsNeeded } from '../core/pod-mutation.js';
 import { referencedObjects } from '../core/env-sources.js';
 import { toJsonPatch } from '../core/json-patch.js';
@@ -77,7 +78,7 @@ export async function decideAdmission(request: AdmissionRequest, deps: Admission
 
 async function mutationOf(pod: Pod, namespace: string, deps: AdmissionDependencies): Promise<MutationOutcome> {
   const reader = perAdmissionReader(deps.objects);
-  const objects = await resolveObjectFacts(referencedObjects(pod, deps.settings.volumePath), namespace, reader);
+  const objects = await resolveObjectFacts(referencedObjects(pod, deps.settings), namespace, reader);
   const needs = imageConfigsNeeded(pod, { namespace, objects }, deps.settings);
   const imageConfigs = new Map<string, ImageConfig>();
   const failures: string[] = [];

@@ -12,6 +12,7 @@ const keySelector = {
   required: ['key'],
   properties: { name: { type: 'string' }, key: { type: 'string' }, optional: { type: 'boolean' } },
 };
+const execHandler = { type: 'object', properties: { exec: { type: 'object', properties: { command: strings } } } };
 const objectSelector = { type: 'object', properties: { name: { type: 'string' }, optional: { type: 'boolean' } } };
 const container = {
   type: 'object',
@@ -21,6 +22,11 @@ const container = {
     image: { type: 'string' },
     command: strings,
     args: strings,
+    stdin: { type: 'boolean' },
+    livenessProbe: execHandler,
+    readinessProbe: execHandler,
+    startupProbe: execHandler,
+    lifecycle: { type: 'object', properties: { postStart: execHandler, preStop: execHandler } },
     env: {
       type: 'array',
       items: {
@@ -61,6 +67,8 @@ const podSchema = {
       required: ['containers'],
       properties: {
         containers: { type: 'array', items: container },
+        os: { type: 'object', properties: { name: { type: 'string' } } },
+        nodeSelector: { type: 'object', additionalProperties: { type: 'string' } },
         initContainers: { type: 'array', items: container },
         volumes: {
           type: 'array',

@@ -10,6 +10,8 @@
  * version requests cut the argument list short (like Go's flag.ErrHelp).
  */
 import { parseBool } from './values.js';
+import { LOG_FORMATS } from '../core/runtime-options.js';
+import { ARGO_EMISSARY } from '../core/supervisor.js';
 
 export type FlagKind = 'string' | 'bool' | 'list';
 
@@ -193,8 +195,43 @@ export const COMMAND_FLAGS: Readonly<Record<CommandName, readonly FlagSpec[]>> =
       short: 'p',
       kind: 'string',
       placeholder: 'name',
-      description: 'secrets-init provider for containers whose references do not decide one: aws (Secrets Manager, SSM Parameter Store) or google (Secret Manager); a container with only arn:aws… references gets aws, one with only gcp:secretmanager: references gets google, and the pod annotation secrets-init/provider overrides',
+      description:
+        'accepted for compatibility with kube-secrets-init (aws or google) and has no effect: every secret reference names its provider ' +
+        '(arn:aws… gives aws, gcp:secretmanager: gives google), so each wrapped container gets the provider of its own references; ' +
+        'the pod annotation secrets-init/provider overrides that',
       defaultText: DEFAULTS.provider,
+    },
+    {
+      name: 'exit-early',
+      kind: 'bool',
+      description:
+        'pass --exit-early to secrets-init (release 0.4.8 or later): stop the container instead of starting the app when a secret cannot be read; ' +
+        'the pod annotation secrets-init/exit-early: "true"|"false" overrides it',
+      defaultText: 'false',
+    },
+    {
+      name: 'google-project',
+      kind: 'string',
+      placeholder: 'id',
+      description:
+        'pass --google-project=ID to secrets-init (0.4.8 or later) in containers whose provider is google: the project of secrets named without one; ' +
+        'the pod annotation secrets-init/google-project overrides it',
+    },
+    {
+      name: 'secrets-init-log-format',
+      kind: 'string',
+      placeholder: 'format',
+      description:
+        `pass --log-format to secrets-init (0.4.5 or later): ${LOG_FORMATS.join(' or ')}; the pod annotation secrets-init/log-format overrides it`,
+    },
+    {
+      name: 'supervisor-command',
+      kind: 'list',
+      placeholder: 'words',
+      description:
+        'a command that starts the real command as its child, as the words it begins with, ending with "--" (quote them: "/sbin/tini --"); ' +
+        'a container whose command line starts with it gets secrets-init after it instead of around it; repeat the flag for more; ' +
+        `always known: "${ARGO_EMISSARY.join(' ')}" (Argo Workflows)`,
     },
     {
       name: 'lookup-timeout',

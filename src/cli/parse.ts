@@ -5,6 +5,9 @@
  */
 import { CommanderError, type Command } from 'commander';
 import { PROVIDERS, isProvider, type Provider } from '../core/provider.js';
+import { LOG_FORMATS, googleProjectProblem, isLogFormat, unsupportedMessage, unsupportedOptions, type RuntimeOptions } from '../core/runtime-options.js';
+import { DEFAULT_SUPERVISORS, parseSupervisorCommand, type SupervisorCommand } from '../core/supervisor.js';
+import { ImageReferenceError, parseImageReference } from '../core/image-reference.js';
 import { parseDurationMs } from './duration.js';
 import {
   DEFAULTS,
@@ -47,7 +50,12 @@ export interface ServerOptions {
   defaultImagePullSecretNamespace?: string;
   volumeName: string;
   volumePath: string;
+  /** Accepted for compatibility; every reference names its provider. */
   provider: Provider;
+  /** secrets-init options for every pod: --exit-early, --google-project, --secrets-init-log-format. */
+  runtime: RuntimeOptions;
+  /** Argo's executor, then every --supervisor-command. */
+  supervisors: SupervisorCommand[];
   lookupTimeoutMs: number;
   maxRequestBytes: number;
   registryCaFile?: string;
@@ -174,8 +182,11 @@ function serverOptions(command: Command, env: Readonly<Record<string, string | u
   }
 
   const image = stringFlag(command, 'image') ?? DEFAULTS.image;
-  if (image === '' || /\s/.test(image)) {
-    throw invalid(image, '--image', 'must be a non-empty image reference without whitespace');
+  try {
+    parseImageReference(image);
+  } catch (error) {
+    if (!(error instanceof ImageReferenceError)) throw error;
+    throw invalid(image, '--image', 'must be an image reference such as ghcr.io/doitintl/secrets-init:0.5.3');
   }
 
   const pullPolicyText = stringFlag(command, 'pull-policy') ?? DEFAULTS.pullPolicy;
@@ -204,11 +215,21 @@ function serverOptions(command: Command, env: Readonly<Record<string, string | u
     throw invalid(volumePathText, '--volume-path', 'must be an absolute path');
   }
   if (volumePathText.includes(':')) throw invalid(volumePathText, '--volume-path', 'must not contain ":"');
+  // The wrapper's path goes into `command`, where the kubelet would expand a `$`.
+  if (volumePathText.includes('$')) throw invalid(volumePathText, '--volume-path', 'must not contain "$"');
   const volumePath = volumePathText.replace(/\/+$/, '');
   if (volumePath === '') throw invalid(volumePathText, '--volume-path', 'must not be the root directory');
 
   const providerText = stringFlag(command, 'provider') ?? DEFAULTS.provider;
   if (!isProvider(providerText)) throw invalid(providerText, '--provider', oneOf(PROVIDERS));
+
+  const runtime = runtimeOptions(command, image);
+  const supervisors = [...DEFAULT_SUPERVISORS];
+  for (const text of listFlag(command, 'supervisor-command') ?? []) {
+    const parsed = parseSupervisorCommand(text);
+    if ('problem' in parsed) throw invalid(text, '--supervisor-command', parsed.problem);
+    supervisors.push(parsed.command);
+  }
 
   const timeoutMs = durationFlag(command, 'lookup-timeout', DEFAULTS.lookupTimeout, false, LOOKUP_TIMEOUT_MAX);
   const registryTimeoutMs = durationFlag(command, 'registry-timeout', DEFAULTS.registryTimeout, false, '30s');
@@ -273,6 +294,8 @@ function serverOptions(command: Command, env: Readonly<Record<string, string | u
     volumeName,
     volumePath,
     provider: providerText,
+    runtime,
+    supervisors,
     // Whole milliseconds for timers; a positive sub-millisecond duration becomes 1ms.
     lookupTimeoutMs: Math.ceil(timeoutMs),
     maxRequestBytes,
@@ -293,6 +316,28 @@ function serverOptions(command: Command, env: Readonly<Record<string, string | u
     server.defaultImagePullSecretNamespace = defaultImagePullSecretNamespace;
   }
   return server;
+}
+
+/** The secrets-init options of the server flags; each must be one the --image release has. */
+function runtimeOptions(command: Command, image: string): RuntimeOptions {
+  const runtime: RuntimeOptions = { exitEarly: boolFlag(command, 'exit-early') ?? false };
+  const project = optionalString(command, 'google-project');
+  if (project !== undefined) {
+    const problem = googleProjectProblem(project);
+    if (problem !== undefined) throw invalid(project, '--google-project', problem);
+    runtime.googleProject = project;
+  }
+  const format = optionalString(command, 'secrets-init-log-format');
+  if (format !== undefined) {
+    if (!isLogFormat(format)) throw invalid(format, '--secrets-init-log-format', oneOf(LOG_FORMATS));
+    runtime.logFormat = format;
+  }
+  const [unsupported] = unsupportedOptions(image, runtime);
+  if (unsupported !== undefined) {
+    const flag = unsupported === 'log-format' ? 'secrets-init-log-format' : unsupported;
+    throw usage(`--${flag}: ${unsupportedMessage(unsupported, image)}; use a newer --image or drop the flag`);
+  }
+  return runtime;
 }
 
 /** A registry host as written in an image reference: name or IPv4 or [IPv6], optional port. */

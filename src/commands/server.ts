@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { ListenAddress, ServerOptions } from '../cli/parse.js';
-import type { InjectionSettings } from '../core/pod-mutation.js';
+import type { InjectionSettings } from '../core/settings.js';
 import { buildApp, buildTelemetryApp } from '../http/app.js';
 import { readinessFlag } from '../http/health-routes.js';
 import { readFile } from 'node:fs/promises';
@@ -52,7 +52,8 @@ export function injectionSettings(options: ServerOptions): InjectionSettings {
     pullPolicy: options.pullPolicy,
     volumeName: options.volumeName,
     volumePath: options.volumePath,
-    defaultProvider: options.provider,
+    runtime: options.runtime,
+    supervisors: options.supervisors,
   };
 }
 

@@ -4,8 +4,13 @@ import type { Provider } from './provider.js';
 import { isProvider } from './provider.js';
 import type { ObjectFacts } from './object-facts.js';
 import { referenceProvider } from './secret-reference.js';
-import { envSources, expandedVariables, isWrapped, objectKey } from './env-sources.js';
-import { ANNOTATION_INJECT, ANNOTATION_PROVIDER } from './annotations.js';
+import { envSources, expandedVariables, objectKey } from './env-sources.js';
+import { isWrapped } from './wrapping.js';
+import { ANNOTATION_INJECT, ANNOTATION_PROVIDER, ANNOTATION_WRAP_EXEC, booleanAnnotation } from './annotations.js';
+import type { InjectionSettings } from './settings.js';
+import type { RuntimeOptions } from './runtime-options.js';
+import { podRuntimeOptions } from './runtime-options.js';
+import { runsOnWindows } from './platform.js';
 
 /** A variable whose value secrets-init will resolve, and where that value comes from. */
 export interface SecretReference {
@@ -27,6 +32,10 @@ export interface ContainerAnalysis {
 export interface PodAnalysis {
   optedOut: boolean;
   containers: ContainerAnalysis[];
+  /** secrets-init's options for this pod: the server's, overridden by the pod's annotations. */
+  options: RuntimeOptions;
+  /** Wrap exec probes and lifecycle hooks too (annotation secrets-init/wrap-exec). */
+  wrapExec: boolean;
   denials: string[];
   warnings: string[];
 }
@@ -35,14 +44,13 @@ export interface AnalysisContext {
   /** Namespace of the pod; referenced objects live there. */
   namespace: string;
   objects: ReadonlyMap<string, ObjectFacts>;
-  volumePath: string;
-  defaultProvider: Provider;
+  settings: InjectionSettings;
 }
 
 const PROVIDER_LABEL: Record<Provider, string> = { aws: 'AWS', google: 'Google' };
 
 export function analyzePod(pod: Pod, context: AnalysisContext): PodAnalysis {
-  const analysis: PodAnalysis = { optedOut: false, containers: [], denials: [], warnings: [] };
+  const analysis: PodAnalysis = { optedOut: false, containers: [], options: context.settings.runtime, wrapExec: false, denials: [], warnings: [] };
   const annotations = pod.metadata?.annotations ?? {};
   if ((annotations[ANNOTATION_INJECT] ?? '').toLowerCase() === 'false') {
     analysis.optedOut = true;
@@ -53,16 +61,32 @@ export function analyzePod(pod: Pod, context: AnalysisContext): PodAnalysis {
   for (const slot of containerSlots(pod)) {
     const container = analyzeContainer(slot, context, analysis);
     if (container.references.length > 0 && !container.wrapped) {
-      const provider = chooseProvider(container, requested, context.defaultProvider, analysis);
+      const provider = chooseProvider(container, requested, analysis);
       if (provider !== undefined) container.provider = provider;
     }
     analysis.containers.push(container);
   }
-  if (annotated !== undefined && requested === undefined) {
-    // A typo must not let references go unresolved; it matters only where something is injected.
-    const problem = `annotation ${ANNOTATION_PROVIDER} must be "aws" or "google", not "${annotated}"`;
-    if (analysis.containers.some((c) => c.references.length > 0 && !c.wrapped)) analysis.denials.push(problem);
-    else analysis.warnings.push(`${problem}; ignored: no container holds a reference`);
+  // The pod's own settings matter only where something is injected: elsewhere a typo is a warning.
+  const problems: string[] = [];
+  if (annotated !== undefined && requested === undefined) problems.push(`annotation ${ANNOTATION_PROVIDER} must be "aws" or "google", not "${annotated}"`);
+  const runtime = podRuntimeOptions(annotations, context.settings.runtime, context.settings.image);
+  analysis.options = runtime.options;
+  problems.push(...runtime.problems);
+  const wrapExec = booleanAnnotation(annotations, ANNOTATION_WRAP_EXEC);
+  if (typeof wrapExec === 'object') problems.push(wrapExec.problem);
+  else analysis.wrapExec = wrapExec === true;
+
+  if (analysis.containers.some((c) => c.references.length > 0 && !c.wrapped)) {
+    analysis.denials.push(...problems);
+    if (runsOnWindows(pod)) {
+      analysis.denials.push(
+        'the pod runs on Windows, and secrets-init runs on Linux only: resolve its secrets another way ' +
+          '(for example the Secrets Store CSI driver, or a Kubernetes Secret synchronised from the cloud), ' +
+          `or set the annotation ${ANNOTATION_INJECT}: "false" to start it with the references as they are`,
+      );
+    }
+  } else {
+    for (const problem of problems) analysis.warnings.push(`${problem}; ignored: no container holds a reference`);
   }
   return analysis;
 }
@@ -76,7 +100,7 @@ export function analyzePod(pod: Pod, context: AnalysisContext): PodAnalysis {
  */
 function analyzeContainer(slot: ContainerSlot, context: AnalysisContext, analysis: PodAnalysis): ContainerAnalysis {
   const name = slot.container.name;
-  const result: ContainerAnalysis = { slot, wrapped: isWrapped(slot.container, context.volumePath), references: [] };
+  const result: ContainerAnalysis = { slot, wrapped: isWrapped(slot.container, context.settings), references: [] };
   if (result.wrapped) return result;
   const environment = new Map<string, SecretReference | undefined>();
   for (const source of envSources(slot.container)) {
@@ -130,16 +154,11 @@ function valueReference(variable: string, value: string, environment: ReadonlyMa
 }
 
 /**
- * One secrets-init process resolves one provider. The references decide it; the pod
- * annotation overrides (references of the other provider then stay as they are, with a
- * warning); the --provider flag stands only where nothing else decides.
+ * One secrets-init process resolves one provider. The references decide it (each names
+ * its own, so the --provider flag never has to); the pod annotation overrides
+ * (references of the other provider then stay as they are, with a warning).
  */
-function chooseProvider(
-  container: ContainerAnalysis,
-  requested: Provider | undefined,
-  fallback: Provider,
-  analysis: PodAnalysis,
-): Provider | undefined {
+function chooseProvider(container: ContainerAnalysis, requested: Provider | undefined, analysis: PodAnalysis): Provider | undefined {
   const name = container.slot.container.name;
   const byProvider = new Map<Provider, string[]>();
   for (const reference of container.references) {
@@ -163,5 +182,5 @@ function chooseProvider(
     );
     return undefined;
   }
-  return byProvider.keys().next().value ?? fallback;
+  return byProvider.keys().next().value;
 }

@@ -2,3 +2,17 @@
 export const ANNOTATION_INJECT = 'secrets-init/inject';
 export const ANNOTATION_PROVIDER = 'secrets-init/provider';
 export const ANNOTATION_STATUS = 'secrets-init/status';
+export const ANNOTATION_EXIT_EARLY = 'secrets-init/exit-early';
+export const ANNOTATION_GOOGLE_PROJECT = 'secrets-init/google-project';
+export const ANNOTATION_LOG_FORMAT = 'secrets-init/log-format';
+export const ANNOTATION_WRAP_EXEC = 'secrets-init/wrap-exec';
+
+/** A `"true"`/`"false"` annotation (any case); undefined when absent, a problem when it is something else. */
+export function booleanAnnotation(annotations: Readonly<Record<string, string>>, name: string): boolean | undefined | { problem: string } {
+  const value = annotations[name];
+  if (value === undefined) return undefined;
+  const lower = value.toLowerCase();
+  if (lower === 'true') return true;
+  if (lower === 'false') return false;
+  return { problem: `annotation ${name} must be "true" or "false", not ${JSON.stringify(value)}` };
+}

@@ -1,6 +1,7 @@
 import type { Container, Pod } from './pod.js';
 import { containerSlots } from './pod.js';
-import { wrapperPath } from './init-container.js';
+import type { WrapSettings } from './wrapping.js';
+import { isWrapped } from './wrapping.js';
 
 export type EnvObjectKind = 'Secret' | 'ConfigMap';
 export interface EnvObject { kind: EnvObjectKind; name: string }
@@ -48,19 +49,14 @@ export function envSources(container: Container): EnvSource[] {
   return sources;
 }
 
-/** A container already wrapped by a previous injection. */
-export function isWrapped(container: Container, volumePath: string): boolean {
-  return container.command?.[0] === wrapperPath(volumePath);
-}
-
 /**
  * The distinct Secrets and ConfigMaps the pod's not-yet-wrapped containers read
  * their environment from: what must be looked up before the pod can be mutated.
  */
-export function referencedObjects(pod: Pod, volumePath: string): EnvObject[] {
+export function referencedObjects(pod: Pod, settings: WrapSettings): EnvObject[] {
   const found = new Map<string, EnvObject>();
   for (const { container } of containerSlots(pod)) {
-    if (isWrapped(container, volumePath)) continue;
+    if (isWrapped(container, settings)) continue;
     for (const source of envSources(container)) {
       if (source.type === 'key' || source.type === 'object') found.set(objectKey(source.object), source.object);
     }

@@ -19,6 +19,9 @@ export function toJsonPatch(pod: Pod, mutation: PodMutation): Operation[] {
     const at = `/spec/${wrap.role}/${wrap.index}`;
     ops.push({ op: 'add', path: `${at}/command`, value: wrap.command });
     ops.push({ op: 'add', path: `${at}/args`, value: wrap.args });
+    for (const { handler, command } of wrap.handlers) {
+      ops.push({ op: 'add', path: `${at}/${handler.path.map(pointerSegment).join('/')}`, value: command });
+    }
   }
   for (const mount of mutation.mounts) {
     const at = `/spec/${mount.role}/${mount.index}/volumeMounts`;

@@ -4,7 +4,7 @@ import type { Container } from './pod.js';
 export interface ImageConfig { entrypoint: string[]; cmd: string[] }
 
 /** Kubernetes treats an empty list like an absent one. */
-function given(list: string[] | undefined): list is string[] {
+export function given(list: readonly string[] | undefined): list is string[] {
   return list !== undefined && list.length > 0;
 }
 
@@ -13,11 +13,24 @@ export function needsImageConfig(container: Container): boolean {
 }
 
 /**
- * What the container would run without injection, by Kubernetes' rules:
- * command+args; command alone; image ENTRYPOINT + args (CMD ignored); ENTRYPOINT + CMD.
+ * A word from an image's config, written so that the kubelet, which expands `$(NAME)`
+ * and turns `$$` into `$` in `command`/`args` (never in an image's config), passes it
+ * on unchanged: every `$` doubled.
+ */
+export function escapeForKubelet(word: string): string {
+  return word.replaceAll('$', () => '$$');
+}
+
+/**
+ * What the container would run without injection, by Kubernetes' rules
+ * (command+args; command alone; image ENTRYPOINT + args, CMD ignored; ENTRYPOINT + CMD),
+ * written for the container's `args`: the container's own words as they stand (the
+ * kubelet expands them, as it always did), the image's escaped so that they stay as
+ * the image would have run them.
  */
 export function originalCommand(container: Container, image: ImageConfig | undefined): string[] | undefined {
   if (given(container.command)) return [...container.command, ...(container.args ?? [])];
   if (image === undefined) return undefined;
-  return [...image.entrypoint, ...(given(container.args) ? container.args : image.cmd)];
+  const entrypoint = image.entrypoint.map(escapeForKubelet);
+  return [...entrypoint, ...(given(container.args) ? container.args : image.cmd.map(escapeForKubelet))];
 }

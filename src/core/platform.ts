@@ -1,33 +1,51 @@
 import type { Pod } from './pod.js';
 
 const ARCH_LABEL = 'kubernetes.io/arch';
+const OS_LABEL = 'kubernetes.io/os';
 
 /**
- * The CPU architecture the pod will run on, when the pod pins one: its nodeSelector's
- * `kubernetes.io/arch`, else a required node affinity whose every term allows exactly
- * the same single architecture. Otherwise the cluster default.
+ * The CPU architecture the pod will run on, when the pod pins one (see pinnedNodeLabel).
+ * Otherwise the cluster default.
  */
 export function podArchitecture(pod: Pod, fallback: string): string {
-  const selector = record(pod.spec['nodeSelector']);
-  const selected = selector?.[ARCH_LABEL];
-  if (typeof selected === 'string' && selected !== '') return selected;
-  const terms = record(record(record(record(pod.spec['affinity'])?.['nodeAffinity'])?.['requiredDuringSchedulingIgnoredDuringExecution']))?.['nodeSelectorTerms'];
-  if (!Array.isArray(terms) || terms.length === 0) return fallback;
-  const perTerm = terms.map(termArchitecture);
-  const first = perTerm[0];
-  return first !== undefined && perTerm.every((arch) => arch === first) ? first : fallback;
+  return pinnedNodeLabel(pod, ARCH_LABEL) ?? fallback;
 }
 
-/** The single architecture a node selector term requires, if it pins exactly one. */
-function termArchitecture(term: unknown): string | undefined {
+/**
+ * Whether the pod can only run on Windows nodes: `spec.os.name: windows`, or a pinned
+ * `kubernetes.io/os: windows` (see pinnedNodeLabel).
+ */
+export function runsOnWindows(pod: Pod): boolean {
+  const os = record(pod.spec['os'])?.['name'];
+  if (typeof os === 'string' && os !== '') return os === 'windows';
+  return pinnedNodeLabel(pod, OS_LABEL) === 'windows';
+}
+
+/**
+ * The one value a node label must have for the pod to be scheduled: its nodeSelector's,
+ * else that of a required node affinity whose every term allows exactly that one value.
+ */
+function pinnedNodeLabel(pod: Pod, label: string): string | undefined {
+  const selected = record(pod.spec['nodeSelector'])?.[label];
+  if (typeof selected === 'string' && selected !== '') return selected;
+  const terms = record(record(record(record(pod.spec['affinity'])?.['nodeAffinity'])?.['requiredDuringSchedulingIgnoredDuringExecution']))?.['nodeSelectorTerms'];
+  if (!Array.isArray(terms) || terms.length === 0) return undefined;
+  const perTerm = terms.map((term) => termPinnedValue(term, label));
+  const first = perTerm[0];
+  return first !== undefined && perTerm.every((value) => value === first) ? first : undefined;
+}
+
+/** The single value of `label` a node selector term requires, if it pins exactly one. */
+function termPinnedValue(term: unknown, label: string): string | undefined {
   const expressions = record(term)?.['matchExpressions'];
   if (!Array.isArray(expressions)) return undefined;
   for (const expression of expressions) {
     const e = record(expression);
     const values = e?.['values'];
-    if (e?.['key'] === ARCH_LABEL && e['operator'] === 'In' && Array.isArray(values) && values.length === 1 && typeof values[0] === 'string') {
-      return values[0];
-    }
+    if (e?.['key'] !== label || e['operator'] !== 'In' || !Array.isArray(values)) continue;
+    const distinct = new Set(values);
+    const [only] = distinct;
+    if (distinct.size === 1 && typeof only === 'string') return only;
   }
   return undefined;
 }

@@ -4,16 +4,16 @@ import type { ObjectFacts } from './object-facts.js';
 import type { ImageConfig } from './original-command.js';
 import { needsImageConfig, originalCommand } from './original-command.js';
 import { commandOverride } from './command-override.js';
-import type { InitContainerSettings } from './init-container.js';
-import { INIT_CONTAINER_NAME, buildInitContainer, buildVolume, wrapperPath } from './init-container.js';
+import { INIT_CONTAINER_NAME, buildInitContainer, buildVolume } from './init-container.js';
 import type { ContainerAnalysis, PodAnalysis } from './analysis.js';
 import { analyzePod } from './analysis.js';
-import { ANNOTATION_STATUS } from './annotations.js';
-
-export interface InjectionSettings extends InitContainerSettings {
-  /** Provider for containers whose references do not decide one (the --provider flag). */
-  defaultProvider: Provider;
-}
+import { ANNOTATION_STATUS, ANNOTATION_WRAP_EXEC } from './annotations.js';
+import type { InjectionSettings } from './settings.js';
+import { runtimeArgs } from './runtime-options.js';
+import { imageSupports, introducedIn } from './runtime-release.js';
+import { wrapCommandLine, wrapperPath } from './wrapping.js';
+import type { ExecHandler } from './exec-handlers.js';
+import { execCommands, referredVariables } from './exec-handlers.js';
 
 /** Everything the mutation depends on that needs I/O to learn, already learned. */
 export interface ResolvedFacts {
@@ -31,6 +31,8 @@ export interface ContainerWrap {
   provider: Provider;
   command: string[];
   args: string[];
+  /** Exec probes and lifecycle hooks that run under secrets-init too, with their new command. */
+  handlers: Array<{ handler: ExecHandler; command: string[] }>;
 }
 
 export interface ContainerMount { role: ContainerRole; index: number; name: string; mount: VolumeMount }
@@ -56,7 +58,7 @@ export type MutationOutcome =
 export interface ImageConfigNeed { container: string; image: string }
 
 function analysisContext(facts: Pick<ResolvedFacts, 'namespace' | 'objects'>, settings: InjectionSettings) {
-  return { namespace: facts.namespace, objects: facts.objects, volumePath: settings.volumePath, defaultProvider: settings.defaultProvider };
+  return { namespace: facts.namespace, objects: facts.objects, settings };
 }
 
 function toWrap(analysis: ContainerAnalysis): boolean {
@@ -84,6 +86,7 @@ export function computePodMutation(pod: Pod, facts: ResolvedFacts, settings: Inj
   const wraps: ContainerWrap[] = [];
   const mounts: ContainerMount[] = [];
   const audit: Record<string, string[]> = {};
+  const warnings = [...analysis.warnings];
   for (const container of analysis.containers) {
     const { slot } = container;
     const name = slot.container.name;
@@ -103,7 +106,14 @@ export function computePodMutation(pod: Pod, facts: ResolvedFacts, settings: Inj
         denials.push(`container "${name}" has no command and image "${slot.container.image ?? ''}" has neither ENTRYPOINT nor CMD; set "command" on the container`);
         continue;
       }
-      wraps.push({ role: slot.role, index: slot.index, name, provider: container.provider, command: [wrapperPath(settings.volumePath)], args: [`--provider=${container.provider}`, ...original] });
+      const wrapped = wrapCommandLine(original, runtimeArgs(container.provider, analysis.options, interactive(slot.container, settings, warnings)), settings);
+      if ('problem' in wrapped) {
+        denials.push(`container "${name}" ${wrapped.problem}`);
+        continue;
+      }
+      const handlers = analysis.wrapExec ? wrapHandlers(slot.container, container.provider, analysis, settings) : [];
+      if (!analysis.wrapExec) warnings.push(...handlerWarnings(container));
+      wraps.push({ role: slot.role, index: slot.index, name, provider: container.provider, ...wrapped, handlers });
       audit[name] = [...new Set(container.references.map((r) => r.origin))];
     }
     if (toWrap(container) || container.wrapped) {
@@ -112,16 +122,16 @@ export function computePodMutation(pod: Pod, facts: ResolvedFacts, settings: Inj
       else if (mount !== 'present') denials.push(mount);
     }
   }
-  if (denials.length > 0) return { allowed: false, reason: denials.join('; '), warnings: analysis.warnings };
+  if (denials.length > 0) return { allowed: false, reason: denials.join('; '), warnings };
 
   const injected = analysis.containers.filter((c) => c.wrapped || toWrap(c));
-  if (injected.length === 0) return { allowed: true, warnings: analysis.warnings };
+  if (injected.length === 0) return { allowed: true, warnings };
 
   const mutation: PodMutation = { wraps, mounts, audit };
   const initContainers = pod.spec.initContainers ?? [];
   const ours = initContainers.findIndex((c) => c.name === INIT_CONTAINER_NAME);
   const clash = reservedNameClash(pod, ours, settings);
-  if (clash !== undefined) return { allowed: false, reason: clash, warnings: analysis.warnings };
+  if (clash !== undefined) return { allowed: false, reason: clash, warnings };
   if (ours < 0) {
     mutation.initContainer = { add: buildInitContainer(settings) };
   } else {
@@ -132,12 +142,47 @@ export function computePodMutation(pod: Pod, facts: ResolvedFacts, settings: Inj
   if (volume === undefined) {
     mutation.volume = buildVolume(settings.volumeName);
   } else if (volume.emptyDir === undefined) {
-    return { allowed: false, reason: `the pod already has a volume "${settings.volumeName}" that is not an emptyDir; secrets-init needs that name for its own volume`, warnings: analysis.warnings };
+    return { allowed: false, reason: `the pod already has a volume "${settings.volumeName}" that is not an emptyDir; secrets-init needs that name for its own volume`, warnings };
   }
   const status = statusAnnotation(injected);
   if (pod.metadata?.annotations?.[ANNOTATION_STATUS] !== status) mutation.status = status;
   const changed = mutation.initContainer !== undefined || mutation.volume !== undefined || wraps.length > 0 || mounts.length > 0 || mutation.status !== undefined;
-  return changed ? { allowed: true, mutation, warnings: analysis.warnings } : { allowed: true, warnings: analysis.warnings };
+  return changed ? { allowed: true, mutation, warnings } : { allowed: true, warnings };
+}
+
+/**
+ * `--interactive` for a container that keeps stdin open (`stdin: true`): without it the
+ * app gets no stdin. Left out, with a warning, when the injected image predates it.
+ */
+function interactive(container: Container, settings: InjectionSettings, warnings: string[]): boolean {
+  if (container['stdin'] !== true) return false;
+  if (imageSupports(settings.image, 'interactive')) return true;
+  warnings.push(
+    `container "${container.name}" has stdin: true, but the injected secrets-init (${settings.image}) predates --interactive ` +
+      `(${introducedIn('interactive')}): the app starts without stdin`,
+  );
+  return false;
+}
+
+/** Exec probes and hooks run under secrets-init too (annotation wrap-exec), except those that already do. */
+function wrapHandlers(container: Container, provider: Provider, analysis: PodAnalysis, settings: InjectionSettings): ContainerWrap['handlers'] {
+  const wrapper = wrapperPath(settings.volumePath);
+  return execCommands(container)
+    .filter(({ command }) => command[0] !== wrapper)
+    .map(({ handler, command }) => ({ handler, command: [wrapper, ...runtimeArgs(provider, analysis.options, false), ...command] }));
+}
+
+/** One warning for each exec probe or hook that uses a variable holding a reference: it sees the reference itself. */
+function handlerWarnings(container: ContainerAnalysis): string[] {
+  const holding = new Set(container.references.map((r) => r.variable));
+  return execCommands(container.slot.container).flatMap(({ handler, command }) => {
+    const used = [...referredVariables(command)].filter((name) => holding.has(name));
+    if (used.length === 0) return [];
+    return [
+      `container "${container.slot.container.name}": the ${handler.label} uses ${used.join(', ')}, which hold${used.length === 1 ? 's' : ''} a secret reference; ` +
+        `probes and hooks do not run under secrets-init and see the reference itself (annotation ${ANNOTATION_WRAP_EXEC}: "true" wraps them)`,
+    ];
+  });
 }
 
 /** Our init container's name may be taken only by our own init container (one that mounts our volume). */

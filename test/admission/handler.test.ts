@@ -6,10 +6,11 @@ import type { AdmissionDependencies } from '../../src/admission/handler.js';
 import type { AdmissionRequest } from '../../src/admission/review.js';
 import type { Pod } from '../../src/core/pod.js';
 import { staticImageConfigs } from '../../src/images/image-config-source.js';
+import { SETTINGS } from '../helpers/pods.js';
 import type { DataObjectRef, KubeObjectReader, ObjectLookup } from '../../src/kubernetes/object-reader.js';
 import { LookupError } from '../../src/kubernetes/object-reader.js';
 
-const settings = { image: 'ghcr.io/doitintl/secrets-init:0.5.3', pullPolicy: 'IfNotPresent' as const, volumeName: 'secrets-init-bin', volumePath: '/helper/bin', defaultProvider: 'aws' as const };
+const settings = SETTINGS;
 const ARN = 'arn:aws:secretsmanager:eu-west-1:111122223333:secret:db-AbCdEf';
 
 /** An in-memory reader that records what it was asked. */

@@ -82,6 +82,8 @@ const SERVER_DEFAULTS: ServerOptions = {
   volumeName: 'secrets-init-bin',
   volumePath: '/helper/bin',
   provider: 'aws',
+  runtime: { exitEarly: false },
+  supervisors: [['/var/run/argo/argoexec', 'emissary', '--']],
   lookupTimeoutMs: 2000,
   maxRequestBytes: 5 * 1024 * 1024,
   insecureRegistries: [],
@@ -729,4 +731,56 @@ t.test('self-bootstrap flags', async (tt) => {
   usageError(tt, ['server', '--self-bootstrap', '--tls-cert-file=c', '--tls-private-key-file=k'], ['--self-bootstrap', '--tls-cert-file']);
   usageError(tt, ['server', '--self-bootstrap', '--bootstrap-secret=Bad_Name'], ['--bootstrap-secret']);
   usageError(tt, ['server', '--self-bootstrap', '--bootstrap-namespace=a.b'], ['--bootstrap-namespace']);
+});
+
+t.test('secrets-init runtime flags', async (tt) => {
+  tt.strictSame(server(tt, ['server', '--exit-early']).server.runtime, { exitEarly: true });
+  tt.strictSame(server(tt, ['server', '--exit-early=false']).server.runtime, { exitEarly: false });
+  for (const spelling of valueSpellings('google-project', 'my-project')) {
+    tt.strictSame(server(tt, ['server', ...spelling]).server.runtime, { exitEarly: false, googleProject: 'my-project' }, spelling.join(' '));
+  }
+  for (const format of ['text', 'json'] as const) {
+    tt.strictSame(server(tt, ['server', `--secrets-init-log-format=${format}`]).server.runtime, { exitEarly: false, logFormat: format });
+  }
+  tt.strictSame(
+    server(tt, ['server', '--exit-early', '--google-project=example.com:team-project', '--secrets-init-log-format', 'json']).server.runtime,
+    { exitEarly: true, googleProject: 'example.com:team-project', logFormat: 'json' },
+  );
+  tt.strictSame(server(tt, ['server', '--google-project=', '--secrets-init-log-format=']).server.runtime, { exitEarly: false }, 'empty means unset');
+  usageError(tt, ['server', '--secrets-init-log-format=xml'], ['"xml"', '--secrets-init-log-format', 'text, json']);
+  usageError(tt, ['server', '--google-project=My_Project'], ['"My_Project"', '--google-project', 'project ID']);
+  usageError(tt, ['server', '--exit-early=maybe'], ['--exit-early']);
+});
+
+t.test('runtime flags the --image release predates are startup errors', async (tt) => {
+  usageError(tt, ['server', '--image=ghcr.io/doitintl/secrets-init:0.4.7', '--exit-early'], ['--exit-early: secrets-init --exit-early needs release 0.4.8 or later', 'ghcr.io/doitintl/secrets-init:0.4.7 is older']);
+  usageError(tt, ['server', '--image=registry:5000/secrets-init:0.4.7', '--google-project=my-project'], ['--google-project', '0.4.8']);
+  usageError(tt, ['server', '--image=secrets-init:0.4.4', '--secrets-init-log-format=json'], ['--secrets-init-log-format: secrets-init --log-format needs release 0.4.5']);
+  tt.strictSame(server(tt, ['server', '--image=secrets-init:0.4.5', '--secrets-init-log-format=json']).server.runtime, { exitEarly: false, logFormat: 'json' });
+  tt.strictSame(server(tt, ['server', '--image=registry:5000/secrets-init', '--exit-early']).server.runtime, { exitEarly: true }, 'no tag: current');
+  tt.strictSame(server(tt, ['server', `--image=secrets-init@sha256:${'b'.repeat(64)}`, '--exit-early']).server.runtime, { exitEarly: true }, 'digest: current');
+  tt.strictSame(server(tt, ['server', '--image=secrets-init:0.4.0', '--exit-early=false']).server.runtime, { exitEarly: false }, 'an option turned off needs nothing');
+  usageError(tt, ['server', '--image=Secrets-Init:!'], ['--image', 'image reference']);
+});
+
+t.test('--supervisor-command adds to Argo\'s executor; repeatable', async (tt) => {
+  const argo = ['/var/run/argo/argoexec', 'emissary', '--'];
+  tt.strictSame(server(tt, ['server']).server.supervisors, [argo]);
+  tt.strictSame(server(tt, ['server', '--supervisor-command', '/sbin/tini --', '--supervisor-command=dumb-init --single-child --']).server.supervisors, [
+    argo,
+    ['/sbin/tini', '--'],
+    ['dumb-init', '--single-child', '--'],
+  ]);
+  usageError(tt, ['server', '--supervisor-command=/sbin/tini'], ['--supervisor-command', 'ending with "--"']);
+  usageError(tt, ['server', '--supervisor-command=run $(X) --'], ['--supervisor-command', 'must not contain "$"']);
+});
+
+t.test('--volume-path must not contain $, which the kubelet would expand in command', async (tt) => {
+  usageError(tt, ['server', '--volume-path=/opt/$(X)'], ['--volume-path', 'must not contain "$"']);
+});
+
+t.test('--help says what --provider does and lists the new flags', async (tt) => {
+  const help = informational(tt, ['server', '--help']).replace(/\s+/g, ' ');
+  tt.match(help, /--provider <name> accepted for compatibility with kube-secrets-init \(aws or google\) and has no effect/);
+  for (const flag of ['--exit-early', '--google-project <id>', '--secrets-init-log-format <format>', '--supervisor-command <words>']) tt.ok(help.includes(flag), flag);
 });

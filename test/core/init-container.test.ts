@@ -1,5 +1,6 @@
 import t from 'tap';
-import { INIT_CONTAINER_NAME, buildInitContainer, buildVolume, initContainerArgs, wrapperPath } from '../../src/core/init-container.js';
+import { INIT_CONTAINER_NAME, buildInitContainer, buildVolume, initContainerArgs } from '../../src/core/init-container.js';
+import { wrapperPath } from '../../src/core/wrapping.js';
 import { ImageReferenceError } from '../../src/core/image-reference.js';
 
 const HEX = 'abcdef0123456789'.repeat(4);

@@ -1,5 +1,5 @@
 import t from 'tap';
-import { needsImageConfig, originalCommand } from '../../src/core/original-command.js';
+import { escapeForKubelet, needsImageConfig, originalCommand } from '../../src/core/original-command.js';
 import type { Container } from '../../src/core/pod.js';
 
 const IMAGE = { entrypoint: ['/docker-entrypoint.sh'], cmd: ['nginx', '-g', 'daemon off;'] };
@@ -48,4 +48,13 @@ t.test('the container is not modified', async (t) => {
   const result = originalCommand(container, IMAGE);
   result?.push('mutated');
   t.strictSame(container, before);
+});
+
+t.test('words from the image are escaped for the kubelet; the container\'s own are not', async (t) => {
+  const image = { entrypoint: ['/bin/sh', '-c', 'echo $HOME $(HOSTNAME) $$ cost: 5$'], cmd: ['$(A)', '$$B', '$'] };
+  t.strictSame(originalCommand(c({}), image), ['/bin/sh', '-c', 'echo $$HOME $$(HOSTNAME) $$$$ cost: 5$$', '$$(A)', '$$$$B', '$$']);
+  t.strictSame(originalCommand(c({ args: ['$(A)', '$$'] }), image), ['/bin/sh', '-c', 'echo $$HOME $$(HOSTNAME) $$$$ cost: 5$$', '$(A)', '$$'], 'container args stay as written');
+  t.strictSame(originalCommand(c({ command: ['/bin/echo', '$(A)'], args: ['$$'] }), image), ['/bin/echo', '$(A)', '$$'], 'container command and args stay as written');
+  t.equal(escapeForKubelet('no dollar'), 'no dollar');
+  t.equal(escapeForKubelet('$$$'), '$$$$$$');
 });

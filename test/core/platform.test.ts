@@ -1,5 +1,5 @@
 import t from 'tap';
-import { podArchitecture } from '../../src/core/platform.js';
+import { podArchitecture, runsOnWindows } from '../../src/core/platform.js';
 import { container, pod } from '../helpers/pods.js';
 
 const base = { containers: [container('app')] };
@@ -17,4 +17,19 @@ t.test('the pod pins an architecture by nodeSelector or required affinity', asyn
   t.equal(podArchitecture(pod({ ...base, affinity: affinity({ matchExpressions: [{ key: 'kubernetes.io/arch', operator: 'NotIn', values: ['amd64'] }] }) }), 'amd64'), 'amd64');
   t.equal(podArchitecture(pod({ ...base, nodeSelector: { 'kubernetes.io/arch': 'arm64' }, affinity: affinity(archTerm('amd64')) }), 'x'), 'arm64', 'nodeSelector first');
   t.equal(podArchitecture(pod({ ...base, nodeSelector: 'junk', affinity: { nodeAffinity: 3 } }), 'amd64'), 'amd64', 'malformed fields are ignored');
+});
+
+t.test('runsOnWindows: spec.os, nodeSelector, or a required affinity that allows only windows', async (t) => {
+  const osTerm = (operator: string, ...values: string[]) => ({ matchExpressions: [{ key: 'kubernetes.io/os', operator, values }] });
+  t.equal(runsOnWindows(pod(base)), false, 'nothing pinned');
+  t.equal(runsOnWindows(pod({ ...base, os: { name: 'windows' } })), true, 'spec.os.name');
+  t.equal(runsOnWindows(pod({ ...base, os: { name: 'linux' }, nodeSelector: { 'kubernetes.io/os': 'windows' } })), false, 'spec.os.name decides first');
+  t.equal(runsOnWindows(pod({ ...base, nodeSelector: { 'kubernetes.io/os': 'windows' } })), true, 'nodeSelector');
+  t.equal(runsOnWindows(pod({ ...base, nodeSelector: { 'kubernetes.io/os': 'linux' } })), false);
+  t.equal(runsOnWindows(pod({ ...base, affinity: affinity(osTerm('In', 'windows')) })), true, 'affinity In [windows]');
+  t.equal(runsOnWindows(pod({ ...base, affinity: affinity(osTerm('In', 'windows', 'windows'), osTerm('In', 'windows')) })), true, 'every term allows windows only');
+  t.equal(runsOnWindows(pod({ ...base, affinity: affinity(osTerm('In', 'windows'), osTerm('In', 'linux')) })), false, 'one term allows linux');
+  t.equal(runsOnWindows(pod({ ...base, affinity: affinity(osTerm('In', 'windows', 'linux')) })), false, 'a term allows both');
+  t.equal(runsOnWindows(pod({ ...base, affinity: affinity(osTerm('NotIn', 'linux')) })), false, 'NotIn pins nothing');
+  t.equal(runsOnWindows(pod({ ...base, os: 'junk', nodeSelector: [], affinity: { nodeAffinity: { requiredDuringSchedulingIgnoredDuringExecution: 'x' } } })), false, 'malformed fields are ignored');
 });

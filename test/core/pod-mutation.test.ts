@@ -68,7 +68,7 @@ t.test('a direct env reference wraps the container and adds the init container a
 });
 
 t.test('settings decide the image, pull policy, volume name and path', async (t) => {
-  const settings = { ...SETTINGS, image: 'registry:5000/secrets-init:0.3.2', pullPolicy: 'Always' as const, volumeName: 'si', volumePath: '/opt/si', defaultProvider: 'google' as const };
+  const settings = { ...SETTINGS, image: 'registry:5000/secrets-init:0.3.2', pullPolicy: 'Always' as const, volumeName: 'si', volumePath: '/opt/si' };
   const input = pod({ containers: [container('app', { command: ['/app'], env: [{ name: 'A', value: AWS_REFS[2] }] })] });
   const { result } = mutateAndApply(input, facts(), settings);
   const app = result.spec.containers[0]!;
@@ -183,14 +183,14 @@ t.test('a pod without references is left alone', async (t) => {
 });
 
 t.test('providers are chosen per container', async (t) => {
-  t.test('google-only container gets --provider=google on an aws-configured webhook', async (t) => {
+  t.test('a google-only container gets --provider=google', async (t) => {
     const input = pod({ containers: [container('app', { command: ['/app'], env: [{ name: 'G', value: GOOGLE_REFS[0] }, { name: 'H', value: GOOGLE_REFS[1] }] })] });
-    const { result } = mutateAndApply(input, facts(), { ...SETTINGS, defaultProvider: 'aws' });
+    const { result } = mutateAndApply(input, facts());
     t.strictSame(result.spec.containers[0]!.args, ['--provider=google', '/app']);
   });
-  t.test('aws-only container gets --provider=aws on a google-configured webhook', async (t) => {
+  t.test('an aws-only container gets --provider=aws', async (t) => {
     const input = pod({ containers: [container('app', { command: ['/app'], env: [{ name: 'A', value: AWS_REFS[2] }] })] });
-    const { result } = mutateAndApply(input, facts(), { ...SETTINGS, defaultProvider: 'google' });
+    const { result } = mutateAndApply(input, facts());
     t.strictSame(result.spec.containers[0]!.args, ['--provider=aws', '/app']);
   });
   t.test('one pod, two containers, two providers', async (t) => {
@@ -243,7 +243,7 @@ t.test('providers are chosen per container', async (t) => {
   });
   t.test('the annotation naming the provider the references already use adds no warning', async (t) => {
     const input = pod({ containers: [container('app', { command: ['/app'], env: [{ name: 'A', value: AWS_REFS[0] }] })] }, { 'secrets-init/provider': 'aws' });
-    const { result, outcome } = mutateAndApply(input, facts(), { ...SETTINGS, defaultProvider: 'google' });
+    const { result, outcome } = mutateAndApply(input, facts());
     t.strictSame(result.spec.containers[0]!.args?.[0], '--provider=aws');
     t.strictSame(outcome.warnings, []);
   });

@@ -1,8 +1,13 @@
 /**
  * Property tests of the pod mutation over generated pods and facts. An independent
  * model of the contract (reference-behaviour.md §2) predicts which containers hold
- * references, with which providers, and whether the pod must be denied; the
- * properties compare the code to it and check the patched pod itself.
+ * references, with which providers and options, and whether the pod must be denied;
+ * the properties compare the code to it and check the patched pod itself, down to the
+ * process the kubelet starts: the model expands `$(NAME)` and `$$` in the patched
+ * `command`/`args` by the kubelet's rules and compares the result with what the
+ * container ran before (its own words expanded, the image's taken as they are).
+ * Generated values, commands and image configs hold `$(…)`, `$$` and plain `$`;
+ * pods hold native sidecars, Argo steps, stdin, exec probes and odd keys.
  */
 import t from 'tap';
 import assert from 'node:assert/strict';
@@ -15,11 +20,54 @@ import type { ImageConfig } from '../../src/core/original-command.js';
 import type { Container, EnvFromSource, EnvVar, Pod, Volume, VolumeMount } from '../../src/core/pod.js';
 import type { Provider } from '../../src/core/provider.js';
 import type { EnvObjectKind } from '../../src/core/env-sources.js';
-import { AWS_REFS, GOOGLE_REFS, NAMESPACE, NEAR_MISSES, SETTINGS, applyOps, deepClone, objects, validatePod } from '../helpers/pods.js';
+import type { InjectionSettings } from '../../src/core/settings.js';
+import { AWS_REFS, GOOGLE_REFS, NAMESPACE, NEAR_MISSES, SETTINGS as BASE_SETTINGS, applyOps, deepClone, objects, validatePod } from '../helpers/pods.js';
 
 const NUM_RUNS = 200;
+const ARGO = ['/var/run/argo/argoexec', 'emissary', '--'];
+const TINI = ['/usr/bin/tini', '--'];
+const SERVER_PROJECT = 'server-project';
+/** The server as these properties run it: Argo's executor and tini as supervisors, a Google project for every pod. */
+const SETTINGS: InjectionSettings = { ...BASE_SETTINGS, supervisors: [ARGO, TINI], runtime: { exitEarly: false, googleProject: SERVER_PROJECT } };
 const WRAPPER = `${SETTINGS.volumePath}/secrets-init`;
 const OUR_MOUNT: VolumeMount = { name: SETTINGS.volumeName, mountPath: SETTINGS.volumePath };
+
+// ---------------------------------------------------------------- the kubelet's expansion
+
+/**
+ * The kubelet's expansion of `command`, `args` and env values, written from its
+ * documented rules: `$(NAME)` becomes the variable's value (left as written when the
+ * name is not defined), `$$` becomes `$`, any other `$` (an unclosed `$(` included)
+ * stays. `lookup` answers for the defined names.
+ */
+function kubeletExpand(text: string, lookup: (name: string) => string | undefined): string {
+  let out = '';
+  let i = 0;
+  while (i < text.length) {
+    const char = text[i]!;
+    const next = text[i + 1];
+    if (char !== '$' || next === undefined) {
+      out += char;
+      i++;
+    } else if (next === '$') {
+      out += '$';
+      i += 2;
+    } else if (next === '(' && text.indexOf(')', i + 2) >= 0) {
+      const close = text.indexOf(')', i + 2);
+      const name = text.slice(i + 2, close);
+      out += lookup(name) ?? `$(${name})`;
+      i = close + 1;
+    } else {
+      out += `$${next}`;
+      i += 2;
+    }
+  }
+  return out;
+}
+
+/** Every name is defined, as a marker no generated word contains: what expands shows. */
+const symbolic = (name: string) => `\u27e8${name}\u27e9`;
+const expandWords = (words: readonly string[]) => words.map((word) => kubeletExpand(word, symbolic));
 
 // ---------------------------------------------------------------- values
 
@@ -45,8 +93,11 @@ type CaseFlavour = Flavour | 'any';
 const caseFlavourArb = fc.constantFrom<CaseFlavour>('aws', 'google', 'any');
 const itemFlavourArb = (flavour: CaseFlavour): fc.Arbitrary<Flavour> => (flavour === 'any' ? flavourArb : fc.constant(flavour));
 const REFERENCES: Record<Flavour, readonly string[]> = { aws: AWS_REFS, google: GOOGLE_REFS, both: [...AWS_REFS, ...GOOGLE_REFS] };
+/** Values and words with `$` in every form the kubelet treats apart. */
+const DOLLAR_VALUES = ['$(A)', 'x$(TOKEN)y', '$$(DB_URL)', '$', '$$', 'cost 5$', '$(', '$(my.key-1)', '$(UNDEFINED)', '$$$(A)'] as const;
 const plainArb = fc.oneof(
   fc.constantFrom<string>(...NEAR_MISSES),
+  fc.constantFrom<string>(...DOLLAR_VALUES),
   // Random text; nothing starting like a cloud reference.
   fc.string({ maxLength: 16 }).filter((s) => !/^(arn|gcp)/i.test(s)),
 );
@@ -56,7 +107,7 @@ const valueArb = (flavour: Flavour) => fc.oneof(fc.constantFrom(...REFERENCES[fl
 
 const OBJECT_NAMES = ['o0', 'o1', 'o2'] as const;
 const KINDS: readonly EnvObjectKind[] = ['Secret', 'ConfigMap'];
-const KEYS = ['K0', 'K1', 'K2'] as const;
+const KEYS = ['K0', 'K1', 'my.key-1'] as const;
 
 /** Data of every object in the universe; undefined = does not exist. */
 type Universe = Record<string, Record<string, string> | undefined>;
@@ -99,7 +150,7 @@ const volumesArb: fc.Arbitrary<Volume[] | undefined> = fc.oneof(
 
 const selectorFields = fc.record({ name: fc.constantFrom(...OBJECT_NAMES), optional: fc.boolean() }, { requiredKeys: ['name'], noNullPrototype: true });
 
-const envVarArb = (flavour: Flavour): fc.Arbitrary<EnvVar> => fc.constantFrom('A', 'B', 'DB_URL', 'TOKEN').chain((name) =>
+const envVarArb = (flavour: Flavour): fc.Arbitrary<EnvVar> => fc.constantFrom('A', 'B', 'DB_URL', 'TOKEN', 'my.key-1').chain((name) =>
   fc.oneof(
     { arbitrary: valueArb(flavour).map((value): EnvVar => ({ name, value })), weight: 4 },
     { arbitrary: fc.constant<EnvVar>({ name, value: '' }), weight: 1 },
@@ -123,9 +174,32 @@ const envFromArb: fc.Arbitrary<EnvFromSource> = fc
     return source;
   });
 
-const wordsArb = fc.option(fc.array(fc.constantFrom('/bin/app', 'serve', '--verbose', '-c', 'x y'), { maxLength: 3 }), { nil: undefined });
+const WORDS = ['/bin/app', 'serve', '--verbose', '-c', 'x y', ...DOLLAR_VALUES] as const;
+const wordsArb = fc.option(fc.array(fc.constantFrom<string>(...WORDS), { maxLength: 3 }), { nil: undefined });
+/** A container command: sometimes an Argo step, or the bare executor line. */
+const commandArb = fc.oneof(
+  { arbitrary: wordsArb, weight: 6 },
+  { arbitrary: fc.array(fc.constantFrom<string>(...WORDS), { maxLength: 2 }).map((words) => [...ARGO, ...words]), weight: 1 },
+);
+/** An exec handler: a liveness probe or a preStop hook, with a command that may use variables. */
+const HANDLER_PATHS = { probe: ['livenessProbe', 'exec', 'command'], hook: ['lifecycle', 'preStop', 'exec', 'command'] } as const;
+type HandlerKind = keyof typeof HANDLER_PATHS;
+const handlerArb = fc.option(
+  fc.record({
+    kind: fc.constantFrom<HandlerKind>('probe', 'hook'),
+    command: fc.array(fc.constantFrom<string>('check', '$A', '${TOKEN}', '$(DB_URL)', '$$'), { minLength: 1, maxLength: 2 }),
+  }, { noNullPrototype: true }),
+  { nil: undefined },
+);
 
-function containerArb(name: string, volumes: readonly Volume[], caseFlavour: CaseFlavour = 'any'): fc.Arbitrary<Container> {
+/** The command of a handler, if the container has it. */
+function handlerCommand(container: Container, kind: HandlerKind): string[] | undefined {
+  let value: unknown = container;
+  for (const key of HANDLER_PATHS[kind]) value = typeof value === 'object' && value !== null ? (value as Record<string, unknown>)[key] : undefined;
+  return Array.isArray(value) ? (value as string[]) : undefined;
+}
+
+function containerArb(name: string, volumes: readonly Volume[], caseFlavour: CaseFlavour = 'any', init = false): fc.Arbitrary<Container> {
   const mountsArb: fc.Arbitrary<VolumeMount[] | undefined> =
     volumes.length === 0
       ? fc.constant(undefined)
@@ -140,13 +214,22 @@ function containerArb(name: string, volumes: readonly Volume[], caseFlavour: Cas
     .record({
       env: fc.option(fc.array(envVarArb(flavour), { maxLength: 3 }), { nil: undefined }),
       envFrom: fc.option(fc.array(envFromArb, { maxLength: 2 }), { nil: undefined }),
-      command: wordsArb,
+      command: commandArb,
       args: wordsArb,
       volumeMounts: mountsArb,
+      stdin: fc.option(fc.boolean(), { nil: undefined }),
+      // Native sidecars: init containers that keep running.
+      restartPolicy: init ? fc.option(fc.constant('Always'), { nil: undefined }) : fc.constant(undefined),
+      handler: handlerArb,
     }, { noNullPrototype: true })
-    .map((fields) => {
+    .map(({ handler, ...fields }) => {
       const built: Container = { name, image: `registry.example.com/team/${name}:1.0` };
       for (const [key, value] of Object.entries(fields)) if (value !== undefined) built[key] = value;
+      // Ordinary init containers may have neither probes nor hooks.
+      if (handler !== undefined && !(init && fields.restartPolicy === undefined)) {
+        if (handler.kind === 'probe') built['livenessProbe'] = { exec: { command: handler.command }, periodSeconds: 5 };
+        else built['lifecycle'] = { preStop: { exec: { command: handler.command } } };
+      }
       return built;
     }));
 }
@@ -158,11 +241,21 @@ const imageConfigArb: fc.Arbitrary<ImageConfig | undefined> = fc.oneof(
   { arbitrary: fc.constant(undefined), weight: 1 },
   {
     arbitrary: fc.record({
-      entrypoint: fc.array(fc.constantFrom('/entrypoint.sh', '/usr/bin/tini', '--'), { maxLength: 2 }),
-      cmd: fc.array(fc.constantFrom('run', '--port=80', 'server'), { maxLength: 2 }),
+      entrypoint: fc.oneof(
+        fc.array(fc.constantFrom('/entrypoint.sh', '/usr/bin/tini', '--', 'run $HOME', '$(A)', '$$'), { maxLength: 2 }),
+        fc.constant(TINI),
+      ),
+      cmd: fc.array(fc.constantFrom('run', '--port=80', 'server', '$(TOKEN)', '$$', '5$', '$(my.key-1)'), { maxLength: 2 }),
     }, { noNullPrototype: true }),
     weight: 6,
   },
+);
+
+/** An option annotation: mostly absent, else mostly valid, seldom malformed (which denies). */
+const optionAnnotationArb = (valid: string[], malformed: string) => fc.oneof(
+  { arbitrary: fc.constant(undefined), weight: 6 },
+  { arbitrary: fc.constantFrom(...valid), weight: 3 },
+  { arbitrary: fc.constant(malformed), weight: 1 },
 );
 
 const annotationsArb: fc.Arbitrary<Record<string, string> | undefined> = fc.oneof(
@@ -172,13 +265,15 @@ const annotationsArb: fc.Arbitrary<Record<string, string> | undefined> = fc.oneo
       .record({
         provider: fc.oneof({ arbitrary: fc.constant(undefined), weight: 5 }, { arbitrary: fc.constantFrom('aws', 'google', 'azure'), weight: 2 }),
         inject: fc.oneof({ arbitrary: fc.constant(undefined), weight: 6 }, { arbitrary: fc.constantFrom('false', 'False', 'true'), weight: 1 }),
+        'exit-early': optionAnnotationArb(['true', 'False'], 'soon'),
+        'log-format': optionAnnotationArb(['json', 'text'], 'xml'),
+        'wrap-exec': optionAnnotationArb(['true', 'TRUE', 'false'], 'maybe'),
         other: fc.boolean(),
       }, { noNullPrototype: true })
-      .map(({ provider, inject, other }) => {
+      .map(({ other, ...ours }) => {
         const annotations: Record<string, string> = {};
         if (other) annotations['example.com/owner'] = 'team-a';
-        if (provider !== undefined) annotations['secrets-init/provider'] = provider;
-        if (inject !== undefined) annotations['secrets-init/inject'] = inject;
+        for (const [key, value] of Object.entries(ours)) if (value !== undefined) annotations[`secrets-init/${key}`] = value;
         return annotations;
       }),
     weight: 4,
@@ -198,13 +293,14 @@ const caseArb: fc.Arbitrary<Case> = caseFlavourArb.chain((flavour) => fc
     volumes: volumesArb,
     annotations: annotationsArb,
     metadata: fc.oneof({ arbitrary: fc.constant(true), weight: 9 }, { arbitrary: fc.constant(false), weight: 1 }),
+    os: fc.oneof({ arbitrary: fc.constant(undefined), weight: 12 }, { arbitrary: fc.constantFrom('linux', 'windows'), weight: 1 }),
     universe: universeArb(flavour),
   }, { noNullPrototype: true })
   .chain((base) =>
     fc.uniqueArray(containerNameArb, { minLength: base.containerCount + base.initCount, maxLength: base.containerCount + base.initCount }).chain((names) =>
       fc
         .record({
-          initContainers: fc.tuple(...names.slice(0, base.initCount).map((n) => containerArb(n, base.volumes ?? [], flavour))),
+          initContainers: fc.tuple(...names.slice(0, base.initCount).map((n) => containerArb(n, base.volumes ?? [], flavour, true))),
           containers: fc.tuple(...names.slice(base.initCount).map((n) => containerArb(n, base.volumes ?? [], flavour))),
           configs: fc.tuple(...names.map(() => imageConfigArb)),
           emptyInit: fc.boolean(),
@@ -213,6 +309,7 @@ const caseArb: fc.Arbitrary<Case> = caseFlavourArb.chain((flavour) => fc
           const spec: Pod['spec'] = { containers };
           if (initContainers.length > 0 || emptyInit) spec.initContainers = initContainers;
           if (base.volumes !== undefined) spec.volumes = base.volumes;
+          if (base.os !== undefined) spec['os'] = { name: base.os };
           const pod: Pod = { apiVersion: 'v1', kind: 'Pod', spec };
           if (base.metadata) {
             pod.metadata = { generateName: 'app-', namespace: NAMESPACE };
@@ -269,7 +366,12 @@ function modelContainer(container: Container, universe: Universe): ContainerMode
     const selector = secret ?? variable.valueFrom?.configMapKeyRef;
     if (selector === undefined) {
       const value = variable.value ?? '';
-      const expanded = [...value.matchAll(/\$\(([^)]*)\)/g)].map((m) => environment.get(m[1]!)).find((p) => p !== undefined);
+      // Which variables holding references the kubelet expands into this value.
+      let expanded: Provider | undefined;
+      kubeletExpand(value, (name) => {
+        expanded ??= environment.get(name);
+        return '';
+      });
       environment.set(variable.name, variable.valueFrom !== undefined ? undefined : (modelProvider(value) ?? expanded));
       continue;
     }
@@ -288,6 +390,10 @@ interface PodModel {
   optedOut: boolean;
   /** The provider annotation, when valid. */
   requested?: Provider;
+  /** The pod's secrets-init options, from the annotations over the server's. */
+  exitEarly: boolean;
+  logFormat?: string;
+  wrapExec: boolean;
   denied: boolean;
   /** Containers holding references, by name. */
   holders: Map<string, ContainerModel>;
@@ -298,7 +404,7 @@ interface PodModel {
 function modelPod(c: Case): PodModel {
   const annotations = c.pod.metadata?.annotations ?? {};
   const holders = new Map<string, ContainerModel>();
-  const model: PodModel = { optedOut: false, denied: false, holders, needImage: [] };
+  const model: PodModel = { optedOut: false, exitEarly: false, wrapExec: false, denied: false, holders, needImage: [] };
   if (annotations['secrets-init/inject']?.toLowerCase() === 'false') {
     model.optedOut = true;
     return model;
@@ -306,6 +412,16 @@ function modelPod(c: Case): PodModel {
   const annotated = annotations['secrets-init/provider'];
   const requested = annotated === 'aws' || annotated === 'google' ? annotated : undefined;
   if (requested !== undefined) model.requested = requested;
+  let badAnnotation = annotated !== undefined && requested === undefined;
+  const exitEarly = annotations['secrets-init/exit-early']?.toLowerCase();
+  if (exitEarly !== undefined && exitEarly !== 'true' && exitEarly !== 'false') badAnnotation = true;
+  model.exitEarly = exitEarly === 'true';
+  const logFormat = annotations['secrets-init/log-format'];
+  if (logFormat !== undefined && logFormat !== 'text' && logFormat !== 'json') badAnnotation = true;
+  else if (logFormat !== undefined) model.logFormat = logFormat;
+  const wrapExec = annotations['secrets-init/wrap-exec']?.toLowerCase();
+  if (wrapExec !== undefined && wrapExec !== 'true' && wrapExec !== 'false') badAnnotation = true;
+  model.wrapExec = wrapExec === 'true';
   const all = [...(c.pod.spec.initContainers ?? []), ...c.pod.spec.containers].map((container) => modelContainer(container, c.universe));
   for (const m of all) {
     if (m.broken) model.denied = true;
@@ -313,23 +429,57 @@ function modelPod(c: Case): PodModel {
     holders.set(m.container.name, m);
     if (m.providers.size > 1 && requested === undefined) model.denied = true;
     if (!given(m.container.command)) model.needImage.push(m.container.name);
-    // Unknown (no image config) or empty: nothing to hand to secrets-init.
-    if ((expectedCommand(m.container, c.imageConfigs[m.container.name]) ?? []).length === 0) model.denied = true;
+    // Unknown (no image config), empty, or a supervisor with nothing after it: nothing to hand to secrets-init.
+    const line = processLine(m.container, c.imageConfigs[m.container.name]);
+    if (line === undefined || line.length === 0 || line.length === supervisorOf(line).length) model.denied = true;
     const atPath = (m.container.volumeMounts ?? []).find((mount) => mount.mountPath === SETTINGS.volumePath);
     if (atPath !== undefined && atPath.name !== SETTINGS.volumeName) model.denied = true;
   }
-  // A mistyped provider annotation denies only a pod that needs injection.
-  if (annotated !== undefined && requested === undefined && holders.size > 0) model.denied = true;
+  // A mistyped annotation, or a Windows pod, is denied only when it needs injection.
+  if (badAnnotation && holders.size > 0) model.denied = true;
+  if ((c.pod.spec['os'] as { name?: string } | undefined)?.name === 'windows' && holders.size > 0) model.denied = true;
   const ours = (c.pod.spec.volumes ?? []).find((v) => v.name === SETTINGS.volumeName);
   if (holders.size > 0 && ours !== undefined && ours.emptyDir === undefined) model.denied = true;
   return model;
 }
 
-/** Kubernetes' rule for what a container runs; undefined when the image config is needed and unknown. */
-function expectedCommand(container: Container, image: ImageConfig | undefined): string[] | undefined {
-  if (given(container.command)) return [...container.command, ...(container.args ?? [])];
+/**
+ * The process the kubelet starts for a container, by Kubernetes' rule for what runs
+ * (command+args; command; image ENTRYPOINT + args; ENTRYPOINT + CMD), the container's
+ * own words expanded and the image's taken as they are. Undefined when the image
+ * config is needed and unknown.
+ */
+function processLine(container: Container, image: ImageConfig | undefined): string[] | undefined {
+  if (given(container.command)) return expandWords([...container.command, ...(container.args ?? [])]);
   if (image === undefined) return undefined;
-  return [...image.entrypoint, ...(given(container.args) ? container.args : image.cmd)];
+  return [...image.entrypoint, ...(given(container.args) ? expandWords(container.args) : image.cmd)];
+}
+
+/** The supervisor a process line starts with, as the model knows them; empty when none. */
+function supervisorOf(line: readonly string[]): readonly string[] {
+  return [ARGO, TINI].find((prefix) => prefix.length <= line.length && prefix.every((word, i) => line[i] === word)) ?? [];
+}
+
+/** The options secrets-init gets, in the documented order, for a container of this provider. */
+function expectedOptions(model: PodModel, provider: Provider, stdin: boolean): string[] {
+  const options = [`--provider=${provider}`];
+  if (model.exitEarly) options.push('--exit-early');
+  if (provider === 'google') options.push(`--google-project=${SERVER_PROJECT}`);
+  if (model.logFormat !== undefined) options.push(`--log-format=${model.logFormat}`);
+  if (stdin) options.push('--interactive');
+  return options;
+}
+
+/** The process the kubelet starts for a wrapped container: secrets-init, under the supervisor if any, then the line. */
+function expectedWrappedLine(model: PodModel, provider: Provider, container: Container, image: ImageConfig | undefined): string[] {
+  const line = processLine(container, image)!;
+  const supervisor = supervisorOf(line);
+  return [...supervisor, WRAPPER, ...expectedOptions(model, provider, container['stdin'] === true), ...line.slice(supervisor.length)];
+}
+
+/** What the kubelet runs for a container after the patch: its `command` and `args`, expanded. */
+function runsAfter(container: Container): string[] {
+  return expandWords([...(container.command ?? []), ...(container.args ?? [])]);
 }
 
 // ---------------------------------------------------------------- checks
@@ -387,7 +537,7 @@ function run(c: Case): Run {
   return { model, outcome, ops, result: applyOps(c.pod, ops) };
 }
 
-const stats = { denied: 0, allowedNoMutation: 0, mutated: 0, optedOut: 0, reinvokedMutated: 0 };
+const stats = { denied: 0, allowedNoMutation: 0, mutated: 0, optedOut: 0, reinvokedMutated: 0, supervised: 0, handlersWrapped: 0 };
 
 t.test('(f) outcomes match the model; nothing throws', async (t) => {
   fc.assert(
@@ -474,16 +624,24 @@ t.test('(d)(e) only containers holding references change, and they run secrets-i
           continue;
         }
         wrapped++;
-        assert.deepEqual(after.command, [WRAPPER], `${before.name} runs secrets-init`);
-        const expected = model.requested ?? [...holder.providers][0];
+        const provider = model.requested ?? [...holder.providers][0]!;
         assert.ok(model.requested !== undefined || holder.providers.size === 1);
-        assert.equal(after.args?.[0], `--provider=${expected}`, `${before.name}: provider of its references`);
-        assert.deepEqual(after.args?.slice(1), expectedCommand(before, c.imageConfigs[before.name]), `${before.name} then runs what it ran before`);
+        const expected = expectedWrappedLine(model, provider, before, c.imageConfigs[before.name]);
+        assert.deepEqual(runsAfter(after), expected, `${before.name}: the kubelet starts secrets-init with its provider and options, then what ran before`);
+        assert.equal(after.command?.at(-1), WRAPPER, `${before.name}: command ends with the wrapper, args hold the rest`);
+        if (supervisorOf(expected).length > 0) stats.supervised++;
+        for (const kind of ['probe', 'hook'] as const) {
+          const handlerBefore = handlerCommand(before, kind);
+          if (handlerBefore === undefined) continue;
+          const handlerExpected = model.wrapExec ? [WRAPPER, ...expectedOptions(model, provider, false), ...handlerBefore] : handlerBefore;
+          assert.deepEqual(handlerCommand(after, kind), handlerExpected, `${before.name}: ${kind} ${model.wrapExec ? 'wrapped' : 'left as it is'}`);
+          if (model.wrapExec) stats.handlersWrapped++;
+        }
         assert.equal((after.volumeMounts ?? []).filter((m) => m.mountPath === SETTINGS.volumePath && m.name === SETTINGS.volumeName).length, 1);
         assert.deepEqual((after.volumeMounts ?? []).filter((m) => m.mountPath !== SETTINGS.volumePath), (before.volumeMounts ?? []).filter((m) => m.mountPath !== SETTINGS.volumePath));
-        const { command: _c, args: _a, volumeMounts: _v, ...restAfter } = after;
-        const { command: _c2, args: _a2, volumeMounts: _v2, ...restBefore } = before;
-        assert.deepEqual(restAfter, restBefore, `${before.name}: only command, args and mounts change`);
+        const { command: _c, args: _a, volumeMounts: _v, livenessProbe: _l, lifecycle: _h, ...restAfter } = after;
+        const { command: _c2, args: _a2, volumeMounts: _v2, livenessProbe: _l2, lifecycle: _h2, ...restBefore } = before;
+        assert.deepEqual(restAfter, restBefore, `${before.name}: only command, args, mounts and exec handlers change (restartPolicy, stdin… stay)`);
       }
       const status = JSON.parse(result.metadata?.annotations?.['secrets-init/status'] ?? 'null') as { containers: string[]; initContainers: string[] };
       assert.deepEqual(
@@ -498,6 +656,8 @@ t.test('(d)(e) only containers holding references change, and they run secrets-i
     { numRuns: NUM_RUNS },
   );
   t.ok(wrapped > 0, `${wrapped} wrapped containers checked`);
+  t.ok(stats.supervised > 0, `${stats.supervised} of them under a supervisor`);
+  t.ok(stats.handlersWrapped > 0, `${stats.handlersWrapped} exec handlers wrapped`);
 });
 
 t.test('reinvocation: a container added after injection is wrapped without a second init container or volume', async (t) => {
@@ -532,12 +692,12 @@ t.test('reinvocation: a container added after injection is wrapped without a sec
         const mutation = mutationOf(outcome);
         if (!outcome.allowed) {
           const requested = c.pod.metadata?.annotations?.['secrets-init/provider'];
-          const command = expectedCommand(late, lateConfig);
+          const line = processLine(late, lateConfig) ?? [];
           const atPath = (late.volumeMounts ?? []).find((m) => m.mountPath === SETTINGS.volumePath);
           assert.ok(
             lateModel.broken ||
               (lateModel.providers.size > 1 && requested === undefined) ||
-              (lateModel.providers.size > 0 && (command ?? []).length === 0) ||
+              (lateModel.providers.size > 0 && line.length === supervisorOf(line).length) ||
               (lateModel.providers.size > 0 && atPath !== undefined && atPath.name !== SETTINGS.volumeName),
             `denied only because of the late container: ${outcome.reason}`,
           );
@@ -560,8 +720,8 @@ t.test('reinvocation: a container added after injection is wrapped without a sec
         checkPodInvariants(after, 'reinvoked');
         for (const before of allContainers(result)) assert.deepEqual(byName(after, before.name), before, `${before.name} is not wrapped again`);
         const lateAfter = byName(after, LATE);
-        assert.deepEqual(lateAfter.command, [WRAPPER]);
-        assert.deepEqual(lateAfter.args?.slice(1), expectedCommand(late, lateConfig));
+        const lateProvider = modelPod(c).requested ?? [...lateModel.providers][0]!;
+        assert.deepEqual(runsAfter(lateAfter), expectedWrappedLine(modelPod(reCase), lateProvider, late, lateConfig));
         assert.ok((lateAfter.volumeMounts ?? []).some((m) => m.name === OUR_MOUNT.name && m.mountPath === OUR_MOUNT.mountPath));
         const statusBefore = JSON.parse(result.metadata?.annotations?.['secrets-init/status'] ?? 'null') as Record<string, string[]>;
         const statusAfter = JSON.parse(after.metadata?.annotations?.['secrets-init/status'] ?? 'null') as Record<string, string[]>;

@@ -10,7 +10,10 @@ import { objectKey } from '../../src/core/env-sources.js';
 import type { ObjectFacts } from '../../src/core/object-facts.js';
 import { deriveObjectFacts } from '../../src/core/object-facts.js';
 import type { ImageConfig } from '../../src/core/original-command.js';
-import type { InjectionSettings, MutationOutcome, PodMutation, ResolvedFacts } from '../../src/core/pod-mutation.js';
+import type { MutationOutcome, PodMutation, ResolvedFacts } from '../../src/core/pod-mutation.js';
+import type { InjectionSettings } from '../../src/core/settings.js';
+import { DEFAULT_SUPERVISORS } from '../../src/core/supervisor.js';
+import { NO_RUNTIME_OPTIONS } from '../../src/core/runtime-options.js';
 import { computePodMutation } from '../../src/core/pod-mutation.js';
 import { toJsonPatch } from '../../src/core/json-patch.js';
 
@@ -21,7 +24,8 @@ export const SETTINGS: InjectionSettings = {
   pullPolicy: 'IfNotPresent',
   volumeName: 'secrets-init-bin',
   volumePath: '/helper/bin',
-  defaultProvider: 'aws',
+  runtime: NO_RUNTIME_OPTIONS,
+  supervisors: DEFAULT_SUPERVISORS,
 };
 
 export const NAMESPACE = 'team-a';

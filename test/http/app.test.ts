@@ -7,6 +7,7 @@ import { buildApp, buildTelemetryApp } from '../../src/http/app.js';
 import { readinessFlag } from '../../src/http/health-routes.js';
 import { createMetrics } from '../../src/telemetry/metrics.js';
 import { staticImageConfigs } from '../../src/images/image-config-source.js';
+import { SETTINGS } from '../helpers/pods.js';
 import { unconfiguredReader } from '../../src/kubernetes/object-reader.js';
 
 const ARN = 'arn:aws:ssm:us-east-1:111122223333:parameter/app/token';
@@ -19,7 +20,7 @@ async function makeApp(t: Test, overrides: { maxRequestBytes?: number; serveMetr
   const app = await buildApp({
     logger,
     admission: {
-      settings: { image: 'ghcr.io/doitintl/secrets-init:0.5.3', pullPolicy: 'IfNotPresent', volumeName: 'secrets-init-bin', volumePath: '/helper/bin', defaultProvider: 'aws' },
+      settings: SETTINGS,
       objects: unconfiguredReader(),
       images: staticImageConfigs({}),
     },

@@ -21,6 +21,7 @@ import type { Test } from 'tap';
 import { buildApp } from '../../src/http/app.js';
 import { readinessFlag } from '../../src/http/health-routes.js';
 import { staticImageConfigs } from '../../src/images/image-config-source.js';
+import { SETTINGS } from '../helpers/pods.js';
 import { unconfiguredReader } from '../../src/kubernetes/object-reader.js';
 import { createMetrics } from '../../src/telemetry/metrics.js';
 import { watchTlsFiles } from '../../src/tls/file-source.js';
@@ -123,7 +124,7 @@ async function startHttps(t: Test, source: TlsSource, logger: pino.Logger): Prom
   const app = await buildApp({
     logger,
     admission: {
-      settings: { image: 'ghcr.io/doitintl/secrets-init:0.5.3', pullPolicy: 'IfNotPresent', volumeName: 'secrets-init-bin', volumePath: '/helper/bin', defaultProvider: 'aws' },
+      settings: SETTINGS,
       objects: unconfiguredReader(),
       images: staticImageConfigs({}),
     },

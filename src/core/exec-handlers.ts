@@ -1,0 +1,51 @@
+import type { Container } from './pod.js';
+
+/**
+ * The commands the kubelet runs inside a container besides its main process: exec
+ * probes and lifecycle hooks. They do not run under secrets-init, so their environment
+ * holds the raw references.
+ */
+export interface ExecHandler {
+  /** How people name it: `livenessProbe`, `postStart hook`. */
+  label: string;
+  /** Where its `command` is in the container. */
+  path: readonly string[];
+}
+
+export const EXEC_HANDLERS: readonly ExecHandler[] = [
+  { label: 'livenessProbe', path: ['livenessProbe', 'exec', 'command'] },
+  { label: 'readinessProbe', path: ['readinessProbe', 'exec', 'command'] },
+  { label: 'startupProbe', path: ['startupProbe', 'exec', 'command'] },
+  { label: 'postStart hook', path: ['lifecycle', 'postStart', 'exec', 'command'] },
+  { label: 'preStop hook', path: ['lifecycle', 'preStop', 'exec', 'command'] },
+];
+
+/** Every exec handler of the container that has a command, with that command. */
+export function execCommands(container: Container): Array<{ handler: ExecHandler; command: string[] }> {
+  const found: Array<{ handler: ExecHandler; command: string[] }> = [];
+  for (const handler of EXEC_HANDLERS) {
+    let value: unknown = container;
+    for (const key of handler.path) value = isRecord(value) ? value[key] : undefined;
+    if (Array.isArray(value) && value.length > 0 && value.every((word) => typeof word === 'string')) found.push({ handler, command: value as string[] });
+  }
+  return found;
+}
+
+/**
+ * The variable names a command refers to, in any of the forms that reach the
+ * environment: the kubelet's `$(NAME)`, and a shell's `$NAME` and `${NAME}`.
+ */
+export function referredVariables(words: readonly string[]): Set<string> {
+  const names = new Set<string>();
+  for (const word of words) {
+    for (const match of word.matchAll(/\$(?:\(([^)]*)\)|\{([A-Za-z_][A-Za-z0-9_]*)|([A-Za-z_][A-Za-z0-9_]*))/g)) {
+      const name = match[1] ?? match[2] ?? match[3];
+      if (name !== undefined) names.add(name);
+    }
+  }
+  return names;
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}

@@ -1,0 +1,44 @@
+import t from 'tap';
+import { ARGO_EMISSARY, parseSupervisorCommand, supervisorOf } from '../../src/core/supervisor.js';
+import { isWrapped, wrapCommandLine } from '../../src/core/wrapping.js';
+
+const WRAP = { volumePath: '/helper/bin', supervisors: [ARGO_EMISSARY, ['tini', '--'], ['tini', '-g', '--']] };
+const WRAPPER = '/helper/bin/secrets-init';
+
+t.test('parseSupervisorCommand: words ending with --', async (t) => {
+  t.strictSame(parseSupervisorCommand('/sbin/tini --'), { command: ['/sbin/tini', '--'] });
+  t.strictSame(parseSupervisorCommand('  dumb-init   --single-child  -- '), { command: ['dumb-init', '--single-child', '--'] });
+  for (const bad of ['', '--', 'tini', 'tini -- x', 'run $(X) --']) t.ok('problem' in parseSupervisorCommand(bad), JSON.stringify(bad));
+});
+
+t.test('supervisorOf: the longest supervisor the line starts with, word for word', async (t) => {
+  t.strictSame(supervisorOf(['/var/run/argo/argoexec', 'emissary', '--', 'python', 'x.py'], WRAP.supervisors), ARGO_EMISSARY);
+  t.strictSame(supervisorOf(['tini', '-g', '--', 'app'], WRAP.supervisors), ['tini', '-g', '--']);
+  t.strictSame(supervisorOf(['tini', '--', 'app'], WRAP.supervisors), ['tini', '--']);
+  t.equal(supervisorOf(['/var/run/argo/argoexec', 'emissary', 'python'], WRAP.supervisors), undefined, 'no "--": no match');
+  t.equal(supervisorOf(['argoexec', 'emissary', '--', 'x'], WRAP.supervisors), undefined, 'another path');
+  t.equal(supervisorOf(['python', '/var/run/argo/argoexec', 'emissary', '--'], WRAP.supervisors), undefined, 'not at the start');
+  t.equal(supervisorOf(['tini'], WRAP.supervisors), undefined, 'shorter than the supervisor');
+});
+
+t.test('wrapCommandLine: secrets-init after the supervisor, its options before the rest', async (t) => {
+  const args = ['--provider=aws', '--exit-early'];
+  t.strictSame(wrapCommandLine(['/app', '-v'], args, WRAP), { command: [WRAPPER], args: ['--provider=aws', '--exit-early', '/app', '-v'] });
+  t.strictSame(wrapCommandLine([...ARGO_EMISSARY, 'python', 'main.py'], args, WRAP), {
+    command: [...ARGO_EMISSARY, WRAPPER],
+    args: ['--provider=aws', '--exit-early', 'python', 'main.py'],
+  });
+  const bare = wrapCommandLine([...ARGO_EMISSARY], args, WRAP);
+  t.ok('problem' in bare && /supervisor "\/var\/run\/argo\/argoexec emissary --" with no command after it/.test(bare.problem));
+});
+
+t.test('isWrapped: the wrapper first, or right after a supervisor', async (t) => {
+  const c = (command: string[] | undefined, args?: string[]) => ({ name: 'c', ...(command ? { command } : {}), ...(args ? { args } : {}) });
+  t.equal(isWrapped(c([WRAPPER], ['--provider=aws', '/app']), WRAP), true);
+  t.equal(isWrapped(c([...ARGO_EMISSARY, WRAPPER], ['--provider=aws', 'x']), WRAP), true);
+  t.equal(isWrapped(c([...ARGO_EMISSARY], [WRAPPER, '--provider=aws', 'x']), WRAP), true, 'however command and args split the line');
+  t.equal(isWrapped(c([...ARGO_EMISSARY, 'python']), WRAP), false);
+  t.equal(isWrapped(c(['/app', WRAPPER]), WRAP), false, 'the wrapper elsewhere');
+  t.equal(isWrapped(c(undefined, [WRAPPER]), WRAP), false, 'no command: the image runs');
+  t.equal(isWrapped(c(['tini', '--', WRAPPER]), { ...WRAP, supervisors: [ARGO_EMISSARY] }), false, 'an unknown supervisor');
+});

@@ -1,0 +1,284 @@
+/**
+ * The pod mutation for workloads beyond a plain Deployment: `$` in commands that come
+ * from the image, runtime options, interactive and Windows pods, Argo's executor,
+ * native sidecars, exec probes and lifecycle hooks.
+ */
+import t from 'tap';
+import { computePodMutation, imageConfigsNeeded } from '../../src/core/pod-mutation.js';
+import type { MutationOutcome } from '../../src/core/pod-mutation.js';
+import type { Container, Pod } from '../../src/core/pod.js';
+import type { InjectionSettings } from '../../src/core/settings.js';
+import { ARGO_EMISSARY } from '../../src/core/supervisor.js';
+import { AWS_REFS, SETTINGS, container, facts, findContainer, mutateAndApply, pod, validatePod } from '../helpers/pods.js';
+
+const WRAPPER = '/helper/bin/secrets-init';
+const DB = { name: 'DB_PASSWORD', value: AWS_REFS[0] };
+const GCP = { name: 'API_KEY', value: 'gcp:secretmanager:api-key' };
+
+function denied(outcome: MutationOutcome): string {
+  if (outcome.allowed) throw new Error(`expected a denial, got allowed (${outcome.mutation ? 'with' : 'without'} mutation)`);
+  return outcome.reason;
+}
+
+/** The outcome of admitting the pod again (reinvocation). */
+function settled(input: Pod, settings: InjectionSettings = SETTINGS): MutationOutcome {
+  return computePodMutation(input, facts(), settings);
+}
+
+t.test('$ in commands from the image', async (t) => {
+  t.test('ENTRYPOINT and CMD are escaped so the kubelet passes them on as the image has them', async (t) => {
+    const input = pod({ containers: [container('app', { env: [DB] })] });
+    const image = { entrypoint: ['/bin/sh', '-c', 'exec app --user=$(whoami) --home=$HOME --price=5$'], cmd: ['$$', '$(DB_PASSWORD)'] };
+    const { result } = mutateAndApply(input, facts(undefined, { app: image }));
+    t.strictSame(result.spec.containers[0]!.command, [WRAPPER]);
+    t.strictSame(result.spec.containers[0]!.args, ['--provider=aws', '/bin/sh', '-c', 'exec app --user=$$(whoami) --home=$$HOME --price=5$$', '$$$$', '$$(DB_PASSWORD)']);
+  });
+  t.test('the container\'s own args stay as written next to an escaped ENTRYPOINT', async (t) => {
+    const input = pod({ containers: [container('app', { args: ['--token=$(DB_PASSWORD)', '$$literal'], env: [DB] })] });
+    const { result } = mutateAndApply(input, facts(undefined, { app: { entrypoint: ['/run$'], cmd: ['ignored'] } }));
+    t.strictSame(result.spec.containers[0]!.args, ['--provider=aws', '/run$$', '--token=$(DB_PASSWORD)', '$$literal']);
+  });
+  t.test('the command annotation stands in for the image and is escaped the same way', async (t) => {
+    const input = pod({ containers: [container('app', { env: [DB] })] }, { 'secrets-init/command.app': '{"entrypoint":["/bin/sh","-c"],"cmd":["echo $(X) $$"]}' });
+    const { result } = mutateAndApply(input);
+    t.strictSame(result.spec.containers[0]!.args, ['--provider=aws', '/bin/sh', '-c', 'echo $$(X) $$$$']);
+  });
+  t.test('a container command with $ stays exactly as written', async (t) => {
+    const input = pod({ containers: [container('app', { command: ['/bin/sh', '-c', 'echo $(DB_PASSWORD) $$HOME $'], env: [DB] })] });
+    const { result } = mutateAndApply(input);
+    t.strictSame(result.spec.containers[0]!.args, ['--provider=aws', '/bin/sh', '-c', 'echo $(DB_PASSWORD) $$HOME $']);
+  });
+});
+
+t.test('runtime options', async (t) => {
+  const options = { ...SETTINGS, runtime: { exitEarly: true, googleProject: 'my-project', logFormat: 'json' as const } };
+  t.test('no option set: exactly the reference\'s args', async (t) => {
+    const { result } = mutateAndApply(pod({ containers: [container('app', { command: ['/app'], env: [DB] })] }));
+    t.strictSame(result.spec.containers[0]!.args, ['--provider=aws', '/app']);
+  });
+  t.test('server options go to every wrapped container in order; --google-project only where the provider is google', async (t) => {
+    const input = pod({
+      containers: [
+        container('aws', { command: ['/a'], env: [DB] }),
+        container('gcp', { command: ['/g'], env: [GCP], stdin: true }),
+      ],
+    });
+    const { result } = mutateAndApply(input, facts(), options);
+    t.strictSame(result.spec.containers[0]!.args, ['--provider=aws', '--exit-early', '--log-format=json', '/a']);
+    t.strictSame(result.spec.containers[1]!.args, ['--provider=google', '--exit-early', '--google-project=my-project', '--log-format=json', '--interactive', '/g']);
+  });
+  t.test('pod annotations override the server options', async (t) => {
+    const input = pod(
+      { containers: [container('gcp', { command: ['/g'], env: [GCP] })] },
+      { 'secrets-init/exit-early': 'false', 'secrets-init/google-project': 'other-project', 'secrets-init/log-format': 'text' },
+    );
+    const { result } = mutateAndApply(input, facts(), options);
+    t.strictSame(result.spec.containers[0]!.args, ['--provider=google', '--google-project=other-project', '--log-format=text', '/g']);
+    const on = mutateAndApply(pod({ containers: [container('a', { command: ['/a'], env: [DB] })] }, { 'secrets-init/exit-early': 'true' }));
+    t.strictSame(on.result.spec.containers[0]!.args, ['--provider=aws', '--exit-early', '/a']);
+  });
+  t.test('a malformed annotation denies a pod that needs injection, and names the annotation', async (t) => {
+    const input = pod({ containers: [container('a', { command: ['/a'], env: [DB] })] }, { 'secrets-init/log-format': 'yaml', 'secrets-init/exit-early': 'sure' });
+    const reason = denied(computePodMutation(input, facts(), SETTINGS));
+    t.match(reason, /secrets-init\/exit-early must be "true" or "false", not "sure"/);
+    t.match(reason, /secrets-init\/log-format must be "text" or "json", not "yaml"/);
+    t.strictSame(imageConfigsNeeded(pod({ containers: [container('a', { env: [DB] })] }, { 'secrets-init/log-format': 'yaml' }), facts(), SETTINGS), [], 'no registry lookup for a pod denied anyway');
+    const plain = computePodMutation(pod({ containers: [container('a', { command: ['/a'] })] }, { 'secrets-init/log-format': 'yaml' }), facts(), SETTINGS);
+    t.equal(plain.allowed, true, 'a pod without references is not denied for it');
+    t.match(plain.warnings.join('\n'), /secrets-init\/log-format.*ignored: no container holds a reference/);
+  });
+  t.test('an option the injected image predates is a denial that says why', async (t) => {
+    const old = { ...SETTINGS, image: 'ghcr.io/doitintl/secrets-init:0.4.5' };
+    const input = pod({ containers: [container('a', { command: ['/a'], env: [DB] })] }, { 'secrets-init/exit-early': 'true', 'secrets-init/log-format': 'json' });
+    const reason = denied(computePodMutation(input, facts(), old));
+    t.match(reason, /annotation secrets-init\/exit-early: secrets-init --exit-early needs release 0\.4\.8 or later, and the injected image ghcr\.io\/doitintl\/secrets-init:0\.4\.5 is older/);
+    t.notMatch(reason, /log-format/, '0.4.5 has --log-format');
+  });
+  t.test('stdin: true adds --interactive; an image before 0.5.1 leaves it out with a warning', async (t) => {
+    const input = pod({ containers: [container('shell', { command: ['/bin/sh'], stdin: true, tty: true, env: [DB] }), container('app', { command: ['/app'], stdin: false, env: [DB] })] });
+    const current = mutateAndApply(input);
+    t.strictSame(current.result.spec.containers[0]!.args, ['--provider=aws', '--interactive', '/bin/sh']);
+    t.strictSame(current.result.spec.containers[1]!.args, ['--provider=aws', '/app']);
+    t.strictSame(current.outcome.warnings, []);
+    const old = mutateAndApply(input, facts(), { ...SETTINGS, image: 'ghcr.io/doitintl/secrets-init:0.5.0' });
+    t.strictSame(old.result.spec.containers[0]!.args, ['--provider=aws', '/bin/sh']);
+    t.equal(old.outcome.warnings.length, 1);
+    t.match(old.outcome.warnings[0], /container "shell" has stdin: true, but the injected secrets-init \(ghcr\.io\/doitintl\/secrets-init:0\.5\.0\) predates --interactive \(0\.5\.1\)/);
+  });
+});
+
+t.test('Windows pods', async (t) => {
+  const windows = (spec: Record<string, unknown>, env = [DB]) => pod({ containers: [container('app', { command: ['app.exe'], env })], ...spec });
+  for (const [label, spec] of [
+    ['spec.os.name', { os: { name: 'windows' } }],
+    ['nodeSelector', { nodeSelector: { 'kubernetes.io/os': 'windows' } }],
+    ['required affinity', { affinity: { nodeAffinity: { requiredDuringSchedulingIgnoredDuringExecution: { nodeSelectorTerms: [{ matchExpressions: [{ key: 'kubernetes.io/os', operator: 'In', values: ['windows'] }] }] } } } }],
+  ] as const) {
+    t.test(`a Windows pod (${label}) that needs injection is denied with what to do`, async (t) => {
+      const input = windows(spec);
+      const reason = denied(computePodMutation(input, facts(), SETTINGS));
+      t.match(reason, /runs on Windows, and secrets-init runs on Linux only: resolve its secrets another way/);
+      const noCommand = pod({ containers: [container('app', { env: [DB] })], ...spec });
+      t.strictSame(imageConfigsNeeded(noCommand, facts(), SETTINGS), [], 'no registry lookup for a pod denied anyway');
+    });
+  }
+  t.test('a Windows pod without references is unaffected', async (t) => {
+    t.strictSame(computePodMutation(windows({ os: { name: 'windows' } }, []), facts(), SETTINGS), { allowed: true, warnings: [] });
+  });
+  t.test('a Linux pod is injected', async (t) => {
+    const { result } = mutateAndApply(windows({ os: { name: 'linux' }, nodeSelector: { 'kubernetes.io/os': 'linux' } }));
+    t.strictSame(result.spec.containers[0]!.command, [WRAPPER]);
+  });
+});
+
+/** A step pod as Argo's workflow controller creates it (emissary executor). */
+function argoPod(main: Partial<Container>): Pod {
+  return pod({
+    initContainers: [container('init', { image: 'quay.io/argoproj/argoexec:v3.6.2', command: ['argoexec', 'init', '--loglevel', 'info'] })],
+    containers: [
+      container('wait', { image: 'quay.io/argoproj/argoexec:v3.6.2', command: ['argoexec', 'wait', '--loglevel', 'info'] }),
+      container('main', { image: 'python:3.12', ...main }),
+    ],
+    volumes: [{ name: 'var-run-argo', emptyDir: {} }],
+  });
+}
+
+t.test('supervisor commands', async (t) => {
+  t.test('Argo: secrets-init runs the step under the executor, not the executor itself', async (t) => {
+    const input = argoPod({ command: [...ARGO_EMISSARY, 'python', 'main.py'], args: ['--date', '$(DATE)'], env: [DB] });
+    const { result, outcome } = mutateAndApply(input);
+    validatePod(result);
+    const main = findContainer(result, 'main')!;
+    t.strictSame(main.command, [...ARGO_EMISSARY, WRAPPER]);
+    t.strictSame(main.args, ['--provider=aws', 'python', 'main.py', '--date', '$(DATE)']);
+    t.strictSame(findContainer(result, 'wait'), input.spec.containers[0], 'the wait container is untouched');
+    t.strictSame(findContainer(result, 'init'), input.spec.initContainers![0], 'Argo\'s init container is untouched');
+    t.strictSame(JSON.parse(result.metadata!.annotations!['secrets-init/status']!), { containers: ['main'], initContainers: [] });
+    t.strictSame(outcome.warnings, []);
+    t.strictSame(settled(result), { allowed: true, warnings: [] }, 'reinvocation changes nothing');
+  });
+  t.test('the options come after the supervisor too', async (t) => {
+    const input = argoPod({ command: [...ARGO_EMISSARY, 'sh'], stdin: true, env: [DB] });
+    const { result } = mutateAndApply(input, facts(), { ...SETTINGS, runtime: { exitEarly: true } });
+    t.strictSame(findContainer(result, 'main')!.command, [...ARGO_EMISSARY, WRAPPER]);
+    t.strictSame(findContainer(result, 'main')!.args, ['--provider=aws', '--exit-early', '--interactive', 'sh']);
+  });
+  t.test('a configured supervisor from the image ENTRYPOINT', async (t) => {
+    const settings = { ...SETTINGS, supervisors: [ARGO_EMISSARY, ['/sbin/tini', '--']] };
+    const input = pod({ containers: [container('app', { env: [DB] })] });
+    const image = { entrypoint: ['/sbin/tini', '--'], cmd: ['/app', '--home=$HOME'] };
+    const { result } = mutateAndApply(input, facts(undefined, { app: image }), settings);
+    t.strictSame(result.spec.containers[0]!.command, ['/sbin/tini', '--', WRAPPER]);
+    t.strictSame(result.spec.containers[0]!.args, ['--provider=aws', '/app', '--home=$$HOME']);
+    t.strictSame(settled(result, settings), { allowed: true, warnings: [] }, 'idempotent');
+    const unknown = mutateAndApply(input, facts(undefined, { app: image }));
+    t.strictSame(unknown.result.spec.containers[0]!.command, [WRAPPER], 'without the flag tini is wrapped like any command');
+  });
+  t.test('a supervisor with nothing after it is denied', async (t) => {
+    const reason = denied(computePodMutation(argoPod({ command: [...ARGO_EMISSARY], env: [DB] }), facts(), SETTINGS));
+    t.match(reason, /container "main" runs the supervisor "\/var\/run\/argo\/argoexec emissary --" with no command after it/);
+  });
+  t.test('a container added after injection under a supervisor is wrapped on reinvocation; the wrapped one is not', async (t) => {
+    const first = mutateAndApply(argoPod({ command: [...ARGO_EMISSARY, 'python', 'main.py'], env: [DB] })).result;
+    first.spec.containers.push(container('late', { command: [...ARGO_EMISSARY, 'late.sh'], env: [DB] }));
+    const { result, mutation } = mutateAndApply(first);
+    t.strictSame(mutation.wraps.map((w) => w.name), ['late']);
+    t.strictSame(findContainer(result, 'late')!.command, [...ARGO_EMISSARY, WRAPPER]);
+    t.strictSame(findContainer(result, 'main'), findContainer(first, 'main'));
+    t.strictSame(JSON.parse(result.metadata!.annotations!['secrets-init/status']!), { containers: ['main', 'late'], initContainers: [] });
+  });
+});
+
+t.test('native sidecars (init containers with restartPolicy: Always)', async (t) => {
+  const sidecar = (name: string, env: Container['env'] = [DB]) => container(name, { command: [`/${name}`], restartPolicy: 'Always', env, readinessProbe: { httpGet: { path: '/ready', port: 8080 } } });
+  const ordinary = (name: string, env: Container['env'] = [DB]) => container(name, { command: [`/${name}`], env });
+  const layouts: Array<[string, Container[]]> = [
+    ['a sidecar before the ordinary init containers', [sidecar('proxy'), ordinary('migrate'), ordinary('seed', [])]],
+    ['a sidecar between them', [ordinary('migrate'), sidecar('proxy'), ordinary('seed')]],
+    ['a sidecar after them', [ordinary('migrate', []), ordinary('seed'), sidecar('proxy')]],
+    ['sidecars only, one without references', [sidecar('proxy'), sidecar('logs', [])]],
+  ];
+  for (const [label, initContainers] of layouts) {
+    t.test(label, async (t) => {
+      const input = pod({ initContainers, containers: [container('app', { command: ['/app'], env: [DB] })] });
+      const { result } = mutateAndApply(input);
+      validatePod(result);
+      const inits = result.spec.initContainers!;
+      t.equal(inits[0]!.name, 'copy-secrets-init', 'ours first, ahead of every wrapped init container');
+      t.strictSame(inits.slice(1).map((c) => c.name), initContainers.map((c) => c.name), 'the others keep their order');
+      for (const before of initContainers) {
+        const after = findContainer(result, before.name)!;
+        const holds = (before.env ?? []).length > 0;
+        if (!holds) {
+          t.strictSame(after, before, `${before.name} is untouched`);
+          continue;
+        }
+        t.strictSame(after.command, [WRAPPER], `${before.name} is wrapped`);
+        t.strictSame(after.args, ['--provider=aws', `/${before.name}`]);
+        const { command: _c, args: _a, volumeMounts: _v, ...restAfter } = after;
+        const { command: _c2, args: _a2, ...restBefore } = before;
+        t.strictSame(restAfter, restBefore, `${before.name}: restartPolicy, probes and every other field kept`);
+      }
+      t.strictSame(settled(result), { allowed: true, warnings: [] }, 'reinvocation changes nothing');
+    });
+  }
+  t.test('a sidecar added in front after injection is wrapped and ours is moved ahead of it', async (t) => {
+    const first = mutateAndApply(pod({ initContainers: [ordinary('migrate')], containers: [container('app', { command: ['/app'] })] })).result;
+    first.spec.initContainers!.unshift(sidecar('mesh'));
+    const { result } = mutateAndApply(first);
+    validatePod(result);
+    t.strictSame(result.spec.initContainers!.map((c) => c.name), ['copy-secrets-init', 'mesh', 'migrate']);
+    t.equal(findContainer(result, 'mesh')!.restartPolicy, 'Always');
+    t.strictSame(findContainer(result, 'mesh')!.command, [WRAPPER]);
+    t.strictSame(settled(result), { allowed: true, warnings: [] });
+  });
+});
+
+t.test('exec probes and lifecycle hooks', async (t) => {
+  const probed = (annotations?: Record<string, string>) =>
+    pod(
+      {
+        containers: [
+          container('app', {
+            command: ['/app'],
+            env: [DB, { name: 'PLAIN', value: 'x' }, { name: 'URL', value: 'postgres://u:$(DB_PASSWORD)@db' }],
+            livenessProbe: { exec: { command: ['sh', '-c', 'pg_isready -d "$URL"'] }, periodSeconds: 10 },
+            readinessProbe: { exec: { command: ['check', '$PLAIN'] } },
+            startupProbe: { httpGet: { path: '/', port: 80 } },
+            lifecycle: { preStop: { exec: { command: ['sh', '-c', 'logout ${DB_PASSWORD} $(DB_PASSWORD)'] } }, postStart: { exec: { command: ['/hook'] } } },
+          }),
+        ],
+      },
+      annotations,
+    );
+  t.test('a probe or hook that uses a variable holding a reference gets a warning naming it', async (t) => {
+    const { result, outcome } = mutateAndApply(probed());
+    t.strictSame(findContainer(result, 'app')!.livenessProbe, probed().spec.containers[0]!['livenessProbe'], 'probes are left as they are');
+    t.equal(outcome.warnings.length, 2);
+    t.match(outcome.warnings[0], /^container "app": the livenessProbe uses URL, which holds a secret reference; .*secrets-init\/wrap-exec: "true"/);
+    t.match(outcome.warnings[1], /^container "app": the preStop hook uses DB_PASSWORD, which holds a secret reference/);
+  });
+  t.test('secrets-init/wrap-exec: "true" wraps every exec probe and hook, with the provider and options', async (t) => {
+    const settings = { ...SETTINGS, runtime: { exitEarly: true } };
+    const input = probed({ 'secrets-init/wrap-exec': 'true' });
+    input.spec.containers[0]!.stdin = true;
+    const { result, outcome } = mutateAndApply(input, facts(), settings);
+    validatePod(result);
+    const app = findContainer(result, 'app')!;
+    const exec = (command: string[]) => ({ exec: { command: [WRAPPER, '--provider=aws', '--exit-early', ...command] } });
+    t.strictSame(app.args, ['--provider=aws', '--exit-early', '--interactive', '/app']);
+    t.strictSame(app.livenessProbe, { ...exec(['sh', '-c', 'pg_isready -d "$URL"']), periodSeconds: 10 });
+    t.strictSame(app.readinessProbe, exec(['check', '$PLAIN']));
+    t.strictSame(app.startupProbe, { httpGet: { path: '/', port: 80 } }, 'an httpGet probe is not an exec one');
+    t.strictSame(app.lifecycle, { preStop: exec(['sh', '-c', 'logout ${DB_PASSWORD} $(DB_PASSWORD)']), postStart: exec(['/hook']) });
+    t.strictSame(outcome.warnings, []);
+    t.strictSame(settled(result, settings), { allowed: true, warnings: [] }, 'idempotent');
+  });
+  t.test('containers without references keep their probes; a malformed wrap-exec is denied', async (t) => {
+    const input = probed({ 'secrets-init/wrap-exec': 'true' });
+    input.spec.containers.push(container('other', { command: ['/o'], livenessProbe: { exec: { command: ['ok'] } } }));
+    const { result } = mutateAndApply(input);
+    t.strictSame(findContainer(result, 'other')!.livenessProbe, { exec: { command: ['ok'] } });
+    t.match(denied(computePodMutation(probed({ 'secrets-init/wrap-exec': 'yes' }), facts(), SETTINGS)), /annotation secrets-init\/wrap-exec must be "true" or "false", not "yes"/);
+  });
+});
