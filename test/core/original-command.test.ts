@@ -1,6 +1,7 @@
 import t from 'tap';
 import { escapeForKubelet, needsImageConfig, originalCommand } from '../../src/core/original-command.js';
 import type { Container } from '../../src/core/pod.js';
+import { kubeletExpand, symbolicValue } from '../helpers/kubelet.js';
 
 const IMAGE = { entrypoint: ['/docker-entrypoint.sh'], cmd: ['nginx', '-g', 'daemon off;'] };
 const c = (fields: Partial<Container>): Container => ({ name: 'app', image: 'nginx', ...fields });
@@ -57,4 +58,10 @@ t.test('words from the image are escaped for the kubelet; the container\'s own a
   t.strictSame(originalCommand(c({ command: ['/bin/echo', '$(A)'], args: ['$$'] }), image), ['/bin/echo', '$(A)', '$$'], 'container command and args stay as written');
   t.equal(escapeForKubelet('no dollar'), 'no dollar');
   t.equal(escapeForKubelet('$$$'), '$$$$$$');
+});
+
+t.test('escaped words survive the kubelet\'s expansion unchanged', async (t) => {
+  for (const word of ['$(A)', '$$', '$', 'a$b', '$(', '$$(X)', '5$', 'plain', '$$$(B)c$']) {
+    t.equal(kubeletExpand(escapeForKubelet(word), symbolicValue), word, word);
+  }
 });

@@ -21,6 +21,7 @@ import type { Container, EnvFromSource, EnvVar, Pod, Volume, VolumeMount } from 
 import type { Provider } from '../../src/core/provider.js';
 import type { EnvObjectKind } from '../../src/core/env-sources.js';
 import type { InjectionSettings } from '../../src/core/settings.js';
+import { kubeletExpand, symbolicValue } from '../helpers/kubelet.js';
 import { AWS_REFS, GOOGLE_REFS, NAMESPACE, NEAR_MISSES, SETTINGS as BASE_SETTINGS, applyOps, deepClone, objects, validatePod } from '../helpers/pods.js';
 
 const NUM_RUNS = 200;
@@ -32,42 +33,8 @@ const SETTINGS: InjectionSettings = { ...BASE_SETTINGS, supervisors: [ARGO, TINI
 const WRAPPER = `${SETTINGS.volumePath}/secrets-init`;
 const OUR_MOUNT: VolumeMount = { name: SETTINGS.volumeName, mountPath: SETTINGS.volumePath };
 
-// ---------------------------------------------------------------- the kubelet's expansion
-
-/**
- * The kubelet's expansion of `command`, `args` and env values, written from its
- * documented rules: `$(NAME)` becomes the variable's value (left as written when the
- * name is not defined), `$$` becomes `$`, any other `$` (an unclosed `$(` included)
- * stays. `lookup` answers for the defined names.
- */
-function kubeletExpand(text: string, lookup: (name: string) => string | undefined): string {
-  let out = '';
-  let i = 0;
-  while (i < text.length) {
-    const char = text[i]!;
-    const next = text[i + 1];
-    if (char !== '$' || next === undefined) {
-      out += char;
-      i++;
-    } else if (next === '$') {
-      out += '$';
-      i += 2;
-    } else if (next === '(' && text.indexOf(')', i + 2) >= 0) {
-      const close = text.indexOf(')', i + 2);
-      const name = text.slice(i + 2, close);
-      out += lookup(name) ?? `$(${name})`;
-      i = close + 1;
-    } else {
-      out += `$${next}`;
-      i += 2;
-    }
-  }
-  return out;
-}
-
 /** Every name is defined, as a marker no generated word contains: what expands shows. */
-const symbolic = (name: string) => `\u27e8${name}\u27e9`;
-const expandWords = (words: readonly string[]) => words.map((word) => kubeletExpand(word, symbolic));
+const expandWords = (words: readonly string[]) => words.map((word) => kubeletExpand(word, symbolicValue));
 
 // ---------------------------------------------------------------- values
 
