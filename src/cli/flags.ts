@@ -124,7 +124,7 @@ export const COMMAND_FLAGS: Readonly<Record<CommandName, readonly FlagSpec[]>> =
       name: 'image',
       kind: 'string',
       placeholder: 'image',
-      description: 'image of the injected init container that copies the secrets-init binary into the pod',
+      description: "image of the injected init container that copies the secrets-init binary into the pod; its tag's release decides which secrets-init options can be used",
       defaultText: DEFAULTS.image,
     },
     {
@@ -187,7 +187,7 @@ export const COMMAND_FLAGS: Readonly<Record<CommandName, readonly FlagSpec[]>> =
       name: 'volume-path',
       kind: 'string',
       placeholder: 'path',
-      description: 'absolute path where that volume is mounted in every mutated container',
+      description: 'absolute path where that volume is mounted in every mutated container (no ":" or "$")',
       defaultText: DEFAULTS.volumePath,
     },
     {
