@@ -9,6 +9,8 @@ import { Agent, request } from 'node:http';
 import { pino } from 'pino';
 import { computePodMutation } from '../dist/core/pod-mutation.js';
 import { toJsonPatch } from '../dist/core/json-patch.js';
+import { NO_RUNTIME_OPTIONS } from '../dist/core/runtime-options.js';
+import { DEFAULT_SUPERVISORS } from '../dist/core/supervisor.js';
 import { buildApp } from '../dist/http/app.js';
 import { readinessFlag } from '../dist/http/health-routes.js';
 import { createMetrics } from '../dist/telemetry/metrics.js';
@@ -17,7 +19,7 @@ import { unconfiguredReader } from '../dist/kubernetes/object-reader.js';
 
 const review = JSON.parse(readFileSync(new URL('../examples/admission-review.json', import.meta.url), 'utf8'));
 const pod = review.request.object;
-const settings = { image: 'ghcr.io/doitintl/secrets-init:0.5.3', pullPolicy: 'IfNotPresent', volumeName: 'secrets-init-bin', volumePath: '/helper/bin', defaultProvider: 'aws' };
+const settings = { image: 'ghcr.io/doitintl/secrets-init:0.5.3', pullPolicy: 'IfNotPresent', volumeName: 'secrets-init-bin', volumePath: '/helper/bin', runtime: NO_RUNTIME_OPTIONS, supervisors: DEFAULT_SUPERVISORS };
 const facts = { namespace: 'shop', objects: new Map(), imageConfigs: new Map() };
 
 async function measure(name, iterations, fn) {

@@ -29,7 +29,15 @@ export function imageSupports(image: string, feature: RuntimeFeature): boolean {
   return release === undefined || compareReleases(release, INTRODUCED[feature]) >= 0;
 }
 
+/** The configured image is the same on every admission: its release is parsed once. */
+let lastRelease: { image: string; release: Release | undefined } | undefined;
+
 function releaseOf(image: string): Release | undefined {
+  if (lastRelease?.image !== image) lastRelease = { image, release: parseRelease(image) };
+  return lastRelease.release;
+}
+
+function parseRelease(image: string): Release | undefined {
   const tag = parseImageReference(image).tag;
   const match = tag === undefined ? null : /^v?(\d+)\.(\d+)(?:\.(\d+))?(?:[-+].*)?$/.exec(tag);
   if (!match) return undefined;
