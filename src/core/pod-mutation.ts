@@ -91,29 +91,12 @@ export function computePodMutation(pod: Pod, facts: ResolvedFacts, settings: Inj
     const { slot } = container;
     const name = slot.container.name;
     if (toWrap(container) && container.provider !== undefined) {
-      const override = needsImageConfig(slot.container) ? commandOverride(pod, name) : undefined;
-      if (override !== undefined && 'problem' in override) {
-        denials.push(override.problem);
+      const wrap = wrapContainer(pod, container, container.provider, facts, analysis, settings, warnings);
+      if ('denial' in wrap) {
+        denials.push(wrap.denial);
         continue;
       }
-      const image = override?.config ?? facts.imageConfigs.get(name);
-      const original = originalCommand(slot.container, image);
-      if (original === undefined) {
-        denials.push(`container "${name}" has no command and the ENTRYPOINT/CMD of image "${slot.container.image ?? ''}" is unknown; set "command" on the container`);
-        continue;
-      }
-      if (original.length === 0) {
-        denials.push(`container "${name}" has no command and image "${slot.container.image ?? ''}" has neither ENTRYPOINT nor CMD; set "command" on the container`);
-        continue;
-      }
-      const wrapped = wrapCommandLine(original, runtimeArgs(container.provider, analysis.options, interactive(slot.container, settings, warnings)), settings);
-      if ('problem' in wrapped) {
-        denials.push(`container "${name}" ${wrapped.problem}`);
-        continue;
-      }
-      const handlers = analysis.wrapExec ? wrapHandlers(slot.container, container.provider, analysis, settings) : [];
-      if (!analysis.wrapExec) warnings.push(...handlerWarnings(container));
-      wraps.push({ role: slot.role, index: slot.index, name, provider: container.provider, ...wrapped, handlers });
+      wraps.push(wrap);
       audit[name] = [...new Set(container.references.map((r) => r.origin))];
     }
     if (toWrap(container) || container.wrapped) {
@@ -148,6 +131,38 @@ export function computePodMutation(pod: Pod, facts: ResolvedFacts, settings: Inj
   if (pod.metadata?.annotations?.[ANNOTATION_STATUS] !== status) mutation.status = status;
   const changed = mutation.initContainer !== undefined || mutation.volume !== undefined || wraps.length > 0 || mounts.length > 0 || mutation.status !== undefined;
   return changed ? { allowed: true, mutation, warnings } : { allowed: true, warnings };
+}
+
+/**
+ * How one container is wrapped: the command it ran (from itself, the command annotation
+ * or its image), secrets-init with the pod's options in front of it (after a supervisor,
+ * if it starts with one), and its exec handlers when the pod asks for that.
+ */
+function wrapContainer(
+  pod: Pod,
+  container: ContainerAnalysis,
+  provider: Provider,
+  facts: ResolvedFacts,
+  analysis: PodAnalysis,
+  settings: InjectionSettings,
+  warnings: string[],
+): ContainerWrap | { denial: string } {
+  const { slot } = container;
+  const name = slot.container.name;
+  const override = needsImageConfig(slot.container) ? commandOverride(pod, name) : undefined;
+  if (override !== undefined && 'problem' in override) return { denial: override.problem };
+  const original = originalCommand(slot.container, override?.config ?? facts.imageConfigs.get(name));
+  if (original === undefined) {
+    return { denial: `container "${name}" has no command and the ENTRYPOINT/CMD of image "${slot.container.image ?? ''}" is unknown; set "command" on the container` };
+  }
+  if (original.length === 0) {
+    return { denial: `container "${name}" has no command and image "${slot.container.image ?? ''}" has neither ENTRYPOINT nor CMD; set "command" on the container` };
+  }
+  const wrapped = wrapCommandLine(original, runtimeArgs(provider, analysis.options, interactive(slot.container, settings, warnings)), settings);
+  if ('problem' in wrapped) return { denial: `container "${name}" ${wrapped.problem}` };
+  if (!analysis.wrapExec) warnings.push(...handlerWarnings(container));
+  const handlers = analysis.wrapExec ? wrapHandlers(slot.container, provider, analysis, settings) : [];
+  return { role: slot.role, index: slot.index, name, provider, ...wrapped, handlers };
 }
 
 /**
