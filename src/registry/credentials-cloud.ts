@@ -16,7 +16,7 @@
  */
 import { request as httpRequest } from 'node:http';
 import type { ECRClient, ECRClientConfig, GetAuthorizationTokenCommandOutput } from '@aws-sdk/client-ecr';
-import type { CloudCredentialProvider, RegistryCredential } from './credentials.js';
+import type { CloudCredentialProvider, RegistryCredential } from './types.js';
 
 /** A cloud credential could not be obtained. The message names the provider and never holds a token. */
 export class CloudCredentialError extends Error {

@@ -15,6 +15,7 @@ import type { Pod } from '../core/pod.js';
 import { DockerConfigError, matchingEntries, parseDockerConfig } from './credentials-docker-config.js';
 import type { DockerConfigEntry, DockerConfigFormat } from './credentials-docker-config.js';
 import { CloudCredentialError, cleanDetail } from './credentials-cloud.js';
+import type { CloudCredentialProvider, RegistryCredential } from './types.js';
 
 export { DockerConfigError, matchingEntries, parseDockerConfig } from './credentials-docker-config.js';
 export type { DockerConfigEntry, DockerConfigFormat } from './credentials-docker-config.js';
@@ -38,29 +39,7 @@ export type {
   TokenCacheOptions,
 } from './credentials-cloud.js';
 
-/**
- * One set of registry credentials. `id` is a NON-secret label for messages and logs:
- * `Secret <ns>/<name>`, `ECR`, `Google workload identity`.
- */
-export interface RegistryCredential {
-  id: string;
-  username: string;
-  password: string;
-}
-
-/** Pluggable cloud credentials for the webhook's OWN identity. */
-export interface CloudCredentialProvider {
-  /** Also the `id` of the credentials it returns, and the prefix of its error messages. */
-  name: string;
-  /** Whether `domain` (`host[:port]`) is a registry of this cloud. Cheap, no I/O. */
-  matches(domain: string): boolean;
-  /**
-   * A credential for `domain`, or undefined when the provider has none for it. Rejects
-   * (preferably with `CloudCredentialError`, whose message is safe to show) when the
-   * credential could not be obtained; `collectCredentials` records that in `problems`.
-   */
-  credential(domain: string): Promise<RegistryCredential | undefined>;
-}
+export type { CloudCredentialProvider, RegistryCredential } from './types.js';
 
 export interface CredentialSources {
   reader: KubeObjectReader;

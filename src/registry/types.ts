@@ -1,8 +1,25 @@
-/** A pull credential. `id` is a NON-secret label for messages and cache keys, e.g. "Secret team-a/regcred". */
+/**
+ * One set of registry credentials. `id` is a NON-secret label for messages and logs:
+ * `Secret <ns>/<name>`, `ECR`, `Google workload identity`.
+ */
 export interface RegistryCredential {
   id: string;
   username: string;
   password: string;
+}
+
+/** Pluggable cloud credentials for the webhook's OWN identity. */
+export interface CloudCredentialProvider {
+  /** Also the `id` of the credentials it returns, and the prefix of its error messages. */
+  name: string;
+  /** Whether `domain` (`host[:port]`) is a registry of this cloud. Cheap, no I/O. */
+  matches(domain: string): boolean;
+  /**
+   * A credential for `domain`, or undefined when the provider has none for it. Rejects
+   * (preferably with `CloudCredentialError`, whose message is safe to show) when the
+   * credential could not be obtained; `collectCredentials` records that in `problems`.
+   */
+  credential(domain: string): Promise<RegistryCredential | undefined>;
 }
 
 /** The platform an image must run on, as in an OCI image index entry. */
