@@ -13,7 +13,7 @@ import type { ImageConfigSource } from '../images/image-config-source.js';
 import { ImageConfigError } from '../images/image-config-source.js';
 import type { AdmissionRequest, AdmissionResponse } from './review.js';
 import { checkPod } from './pod-schema.js';
-import { ObjectLookupFailure, resolveObjectFacts } from './object-facts.js';
+import { ObjectLookupFailure, resolveObjectFacts } from './object-reads.js';
 
 export interface AdmissionDependencies {
   settings: InjectionSettings;
