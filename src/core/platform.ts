@@ -2,6 +2,8 @@ import type { Pod } from './pod.js';
 
 const ARCH_LABEL = 'kubernetes.io/arch';
 const OS_LABEL = 'kubernetes.io/os';
+/** The label's name before Kubernetes 1.14; nodes still carry it, and old manifests select on it. */
+const BETA_OS_LABEL = 'beta.kubernetes.io/os';
 
 /**
  * The CPU architecture the pod will run on, when the pod pins one (see pinnedNodeLabel).
@@ -13,12 +15,12 @@ export function podArchitecture(pod: Pod, fallback: string): string {
 
 /**
  * Whether the pod can only run on Windows nodes: `spec.os.name: windows`, or a pinned
- * `kubernetes.io/os: windows` (see pinnedNodeLabel).
+ * `kubernetes.io/os: windows` (or its old `beta.` name; see pinnedNodeLabel).
  */
 export function runsOnWindows(pod: Pod): boolean {
   const os = record(pod.spec['os'])?.['name'];
   if (typeof os === 'string' && os !== '') return os === 'windows';
-  return pinnedNodeLabel(pod, OS_LABEL) === 'windows';
+  return pinnedNodeLabel(pod, OS_LABEL) === 'windows' || pinnedNodeLabel(pod, BETA_OS_LABEL) === 'windows';
 }
 
 /**

@@ -26,6 +26,7 @@ t.test('runsOnWindows: spec.os, nodeSelector, or a required affinity that allows
   t.equal(runsOnWindows(pod({ ...base, os: { name: 'linux' }, nodeSelector: { 'kubernetes.io/os': 'windows' } })), false, 'spec.os.name decides first');
   t.equal(runsOnWindows(pod({ ...base, nodeSelector: { 'kubernetes.io/os': 'windows' } })), true, 'nodeSelector');
   t.equal(runsOnWindows(pod({ ...base, nodeSelector: { 'kubernetes.io/os': 'linux' } })), false);
+  t.equal(runsOnWindows(pod({ ...base, nodeSelector: { 'beta.kubernetes.io/os': 'windows' } })), true, 'the old beta label');
   t.equal(runsOnWindows(pod({ ...base, affinity: affinity(osTerm('In', 'windows')) })), true, 'affinity In [windows]');
   t.equal(runsOnWindows(pod({ ...base, affinity: affinity(osTerm('In', 'windows', 'windows'), osTerm('In', 'windows')) })), true, 'every term allows windows only');
   t.equal(runsOnWindows(pod({ ...base, affinity: affinity(osTerm('In', 'windows'), osTerm('In', 'linux')) })), false, 'one term allows linux');
