@@ -14,6 +14,7 @@ import { imageSupports, introducedIn } from './runtime-release.js';
 import { wrapCommandLine, wrapperPath } from './wrapping.js';
 import type { ExecHandler } from './exec-handlers.js';
 import { execCommands, referredVariables } from './exec-handlers.js';
+import { expandedVariables } from './env-sources.js';
 
 /** Everything the mutation depends on that needs I/O to learn, already learned. */
 export interface ResolvedFacts {
@@ -160,6 +161,7 @@ function wrapContainer(
   }
   const wrapped = wrapCommandLine(original, runtimeArgs(provider, analysis.options, interactive(slot.container, settings, warnings)), settings);
   if ('problem' in wrapped) return { denial: `container "${name}" ${wrapped.problem}` };
+  warnings.push(...argumentWarnings(container));
   if (!analysis.wrapExec) warnings.push(...handlerWarnings(container));
   const handlers = analysis.wrapExec ? wrapHandlers(slot.container, provider, analysis, settings) : [];
   return { role: slot.role, index: slot.index, name, provider, ...wrapped, handlers };
@@ -185,6 +187,22 @@ function wrapHandlers(container: Container, provider: Provider, analysis: PodAna
   return execCommands(container)
     .filter(({ command }) => command[0] !== wrapper)
     .map(({ handler, command }) => ({ handler, command: [wrapper, ...runtimeArgs(provider, analysis.options, false), ...command] }));
+}
+
+/**
+ * The kubelet replaces `$(NAME)` in the container's own `command`/`args` before
+ * secrets-init starts, so such an argument gets the reference, never the secret.
+ */
+function argumentWarnings(container: ContainerAnalysis): string[] {
+  const { command, args } = container.slot.container;
+  const holding = new Set(container.references.map((r) => r.variable));
+  const used = [...new Set([...(command ?? []), ...(args ?? [])].flatMap(expandedVariables))].filter((name) => holding.has(name));
+  if (used.length === 0) return [];
+  const forms = used.map((name) => `$(${name})`).join(', ');
+  return [
+    `container "${container.slot.container.name}": its command or args use ${forms}, which the kubelet replaces with the secret reference itself ` +
+      'before secrets-init starts; read the variable in the app, or in a shell (sh -c \'… $NAME …\'), where it holds the secret',
+  ];
 }
 
 /** One warning for each exec probe or hook that uses a variable holding a reference: it sees the reference itself. */

@@ -282,3 +282,14 @@ t.test('exec probes and lifecycle hooks', async (t) => {
     t.match(denied(computePodMutation(probed({ 'secrets-init/wrap-exec': 'yes' }), facts(), SETTINGS)), /annotation secrets-init\/wrap-exec must be "true" or "false", not "yes"/);
   });
 });
+
+t.test('$(NAME) of a variable holding a reference in the container\'s own command or args gets a warning', async (t) => {
+  const input = pod({ containers: [container('app', { command: ['/app', '--password=$(DB_PASSWORD)'], args: ['$$(DB_PASSWORD)', '$(PLAIN)', '$(DB_PASSWORD)'], env: [DB, { name: 'PLAIN', value: 'x' }] })] });
+  const { outcome } = mutateAndApply(input);
+  t.equal(outcome.warnings.length, 1);
+  t.match(outcome.warnings[0], /^container "app": its command or args use \$\(DB_PASSWORD\), which the kubelet replaces with the secret reference itself before secrets-init starts/);
+  const shell = mutateAndApply(pod({ containers: [container('app', { command: ['sh', '-c', 'exec /app --password="$DB_PASSWORD"'], env: [DB] })] }));
+  t.strictSame(shell.outcome.warnings, [], 'the shell form reads the resolved variable');
+  const image = mutateAndApply(pod({ containers: [container('app', { env: [DB] })] }), facts(undefined, { app: { entrypoint: ['/app', '$(DB_PASSWORD)'], cmd: [] } }));
+  t.strictSame(image.outcome.warnings, [], 'words from the image are not expanded by the kubelet');
+});
