@@ -192,14 +192,47 @@ function parseKey(pattern: string): ParsedKey | undefined {
   return parsed;
 }
 
-/** One host label against one key label; `*` matches any run of characters within the label. */
-function labelMatches(keyLabel: string, label: string): boolean {
+/**
+ * One host label against one key label; `*` matches any run of characters within the
+ * label. Keys come from pull secrets a pod's author writes, so no regular expression is
+ * built from them: the pieces between the `*`s are found left to right, each at its
+ * first place (enough for `*`-only globs), and each search is linear (see indexFrom), so
+ * the whole match takes time linear in the lengths of the key and the label.
+ */
+export function labelMatches(keyLabel: string, label: string): boolean {
   if (!keyLabel.includes('*')) return keyLabel === label;
-  const source = keyLabel
-    .split('*')
-    .map((piece) => piece.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'))
-    .join('[^.]*');
-  return new RegExp(`^${source}$`).test(label);
+  const pieces = keyLabel.split('*');
+  const first = pieces[0] ?? '';
+  const last = pieces[pieces.length - 1] ?? '';
+  if (first.length + last.length > label.length || !label.startsWith(first) || !label.endsWith(last)) return false;
+  let at = first.length;
+  const end = label.length - last.length;
+  for (const piece of pieces.slice(1, -1)) {
+    if (piece === '') continue;
+    const found = indexFrom(label, piece, at, end);
+    if (found < 0) return false;
+    at = found + piece.length;
+  }
+  return true;
+}
+
+/**
+ * The first index of `needle` in `text[from, end)`, or -1; Knuth-Morris-Pratt, so time
+ * is linear in the length of the needle plus the text searched, whatever they hold.
+ */
+function indexFrom(text: string, needle: string, from: number, end: number): number {
+  const fallback = new Array<number>(needle.length).fill(0);
+  for (let i = 1, k = 0; i < needle.length; i++) {
+    while (k > 0 && needle[i] !== needle[k]) k = fallback[k - 1] ?? 0;
+    if (needle[i] === needle[k]) k++;
+    fallback[i] = k;
+  }
+  for (let i = from, k = 0; i < end; i++) {
+    while (k > 0 && text[i] !== needle[k]) k = fallback[k - 1] ?? 0;
+    if (text[i] === needle[k]) k++;
+    if (k === needle.length) return i - needle.length + 1;
+  }
+  return -1;
 }
 
 function keyMatches(key: ParsedKey, target: HostPort, repository: string[]): boolean {

@@ -1,6 +1,9 @@
 // parseDockerConfig (both formats) and matchingEntries (kubelet-style key matching).
 import t from 'tap';
+import assert from 'node:assert/strict';
+import fc from 'fast-check';
 import { DockerConfigError, matchingEntries, parseDockerConfig } from '../../src/registry/credentials.js';
+import { labelMatches } from '../../src/registry/credentials-docker-config.js';
 import type { DockerConfigEntry } from '../../src/registry/credentials.js';
 
 const b64 = (text: string): string => Buffer.from(text, 'utf8').toString('base64');
@@ -214,4 +217,30 @@ t.test('matchingEntries: unparsable keys and domains match nothing; input untouc
   t.same(patterns(entries, 'r.example.com'), ['r.example.com']);
   t.same(patterns(entries, 'bad:port:domain'), []);
   t.equal(JSON.stringify(entries), before);
+});
+
+t.test('label globs: the same answers as a regular expression, on every small key and label', async (t) => {
+  const reference = (key: string, label: string) => new RegExp(`^${key.split('*').map((p) => p.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('[^.]*')}$`).test(label);
+  let matched = 0;
+  fc.assert(
+    fc.property(fc.stringMatching(/^[ab*]{0,8}$/), fc.stringMatching(/^[ab]{0,10}$/), (key, label) => {
+      const expected = reference(key, label);
+      if (expected) matched++;
+      assert.equal(labelMatches(key, label), expected, `${JSON.stringify(key)} vs ${JSON.stringify(label)}`);
+    }),
+    { numRuns: 2000 },
+  );
+  t.ok(matched > 100, `${matched} matches among the cases`);
+});
+
+t.test('label globs built by a pod author cannot make matching backtrack', async (t) => {
+  // A backtracking matcher needs about 40 times longer per extra "*" here: with 30 of
+  // them it would not finish within the test's timeout. This one answers at once.
+  const key = `${'a*'.repeat(30)}z`;
+  const label = 'a'.repeat(60);
+  t.equal(labelMatches(key, label), false);
+  t.equal(labelMatches(key, `${label}z`), true);
+  const entries = [{ pattern: `${key}.example.com`, username: 'u', password: 'p' }] as DockerConfigEntry[];
+  t.strictSame(matchingEntries(entries, `${label}.example.com`, 'team/app'), [], 'through matchingEntries too');
+  t.equal(matchingEntries(entries, `${label}z.example.com`, 'team/app').length, 1);
 });
