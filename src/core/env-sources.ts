@@ -31,7 +31,8 @@ export function envSources(container: Container): EnvSource[] {
     const secret = variable.valueFrom?.secretKeyRef;
     const configMap = variable.valueFrom?.configMapKeyRef;
     const selector = secret ?? configMap;
-    if (variable.valueFrom === undefined || typeof variable.value === 'string') {
+    // As the kubelet judges it: a non-empty value wins, else valueFrom, else "".
+    if (variable.valueFrom === undefined || (variable.value ?? '') !== '') {
       sources.push({ type: 'value', variable: variable.name, value: variable.value ?? '' });
     } else if (!selector?.name) {
       // fieldRef, resourceFieldRef, or a selector without a name: never a reference.

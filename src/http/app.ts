@@ -42,6 +42,13 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     return503OnClosing: true,
     // close() ends idle keep-alive connections at once; busy ones end after their response.
     forceCloseConnections: 'idle' as const,
+    // `__proto__` and `constructor` are ordinary label, annotation and env keys to
+    // Kubernetes: refusing such a body would make that pod impossible to create under
+    // failurePolicy Fail. JSON.parse keeps them as own data properties, which change no
+    // prototype; the webhook reads pods through Maps and named fields, never by merging
+    // them into other objects.
+    onProtoPoisoning: 'ignore' as const,
+    onConstructorPoisoning: 'ignore' as const,
   };
   const tls = options.tls;
   // One instance type for both transports: routes do not care which one carries them.

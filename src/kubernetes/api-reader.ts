@@ -27,6 +27,20 @@ function isPossibleName(name: string): boolean {
   return name !== '' && name !== '.' && name !== '..' && !name.includes('/') && !name.includes('%');
 }
 
+/**
+ * The object as the API server sent it. Parsed here because `JSON.parse` keeps every
+ * key as an own property (`__proto__` and `constructor` included), where the client's
+ * deserialiser drops some; undefined when there is no body to parse.
+ */
+function parsedBody(text: string | undefined): unknown {
+  if (text === undefined || text === '') return undefined;
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return undefined;
+  }
+}
+
 export function createKubeObjectReader(kubeConfig: KubeConfig, options: KubeReaderOptions): KubeObjectReader {
   const { timeoutMs } = options;
   if (!Number.isFinite(timeoutMs) || timeoutMs <= 0) {
@@ -41,8 +55,8 @@ export function createKubeObjectReader(kubeConfig: KubeConfig, options: KubeRead
   ): Promise<Fetched> {
     if (!isPossibleName(ref.namespace) || !isPossibleName(ref.name)) return { found: false };
 
-    const result = await boundedCall(send, { timeoutMs });
-    if (result.ok) return { found: true, body: result.value, status: result.status };
+    const result = await boundedCall(send, { timeoutMs, keepBody: true });
+    if (result.ok) return { found: true, body: parsedBody(result.body) ?? result.value, status: result.status };
     if (result.reason !== 'failed') throw timeoutError(ref, timeoutMs);
     if (isNotFound(result.error)) return { found: false };
     throw toLookupError(ref, result.error, { responseStatus: result.status });

@@ -3,11 +3,11 @@
  * (and also bounds what comes before it: token files, exec credential plugins), the
  * response status recorded for error messages. Callers map the outcome to their errors.
  */
-import { Observable } from '@kubernetes/client-node';
-import type { ConfigurationOptions, ObservableMiddleware, RequestContext, ResponseContext } from '@kubernetes/client-node';
+import { Observable, ResponseContext } from '@kubernetes/client-node';
+import type { ConfigurationOptions, ObservableMiddleware, RequestContext } from '@kubernetes/client-node';
 
 export type BoundedCallResult<T> =
-  | { ok: true; value: T; status: number | undefined }
+  | { ok: true; value: T; status: number | undefined; body?: string }
   | { ok: false; reason: 'timeout' | 'aborted' }
   | { ok: false; reason: 'failed'; error: unknown; status: number | undefined };
 
@@ -17,6 +17,12 @@ export interface BoundedCallOptions {
   signal?: AbortSignal;
   /** Content-Type of the request body, where the generated client would choose another (JSON patch). */
   contentType?: string;
+  /**
+   * Keep the response body as the server sent it (`body` of the result). The client's
+   * deserialiser builds maps by assignment, which drops a key such as `__proto__`;
+   * callers that need every key parse the body themselves.
+   */
+  keepBody?: boolean;
 }
 
 function passThrough<T>(value: T): Observable<T> {
@@ -27,6 +33,7 @@ function passThrough<T>(value: T): Observable<T> {
 export async function boundedCall<T>(send: (callOptions: ConfigurationOptions) => Promise<T>, options: BoundedCallOptions): Promise<BoundedCallResult<T>> {
   const controller = new AbortController();
   let status: number | undefined;
+  let body: string | undefined;
   // ObjectParamAPI methods (what CoreV1Api is) take Observable middleware, not PromiseMiddleware.
   const middleware: ObservableMiddleware = {
     pre(context: RequestContext): Observable<RequestContext> {
@@ -36,7 +43,17 @@ export async function boundedCall<T>(send: (callOptions: ConfigurationOptions) =
     },
     post(context: ResponseContext): Observable<ResponseContext> {
       status = context.httpStatusCode;
-      return passThrough(context);
+      if (options.keepBody !== true) return passThrough(context);
+      // The body can be read once: read it here and hand the client a copy to read again.
+      return new Observable(
+        context.body.text().then((text) => {
+          body = text;
+          return new ResponseContext(context.httpStatusCode, context.headers, {
+            text: () => Promise.resolve(text),
+            binary: () => Promise.resolve(Buffer.from(text)),
+          });
+        }),
+      );
     },
   };
   let timer: NodeJS.Timeout | undefined;
@@ -65,7 +82,8 @@ export async function boundedCall<T>(send: (callOptions: ConfigurationOptions) =
     if ('stopped' in outcome) return { ok: false, reason: outcome.stopped };
     // An abort also rejects the call itself; report why it was aborted.
     if (controller.signal.aborted) return { ok: false, reason: options.signal?.aborted ? 'aborted' : 'timeout' };
-    return outcome.done ? { ok: true, value: outcome.value, status } : { ok: false, reason: 'failed', error: outcome.error, status };
+    if (!outcome.done) return { ok: false, reason: 'failed', error: outcome.error, status };
+    return body === undefined ? { ok: true, value: outcome.value, status } : { ok: true, value: outcome.value, status, body };
   } finally {
     clearTimeout(timer);
     if (onAbort !== undefined) options.signal?.removeEventListener('abort', onAbort);

@@ -60,13 +60,30 @@ t.test('$(VAR) expansion of a variable that holds a reference counts as a refere
           { name: 'A', value: 'shadowed later, but B already holds the reference' },
         ],
       }),
-      container('escaped', { command: ['/e'], env: [{ name: 'A', value: GOOGLE_REFS[0]! }, { name: 'A', value: 'plain' }, { name: 'B', value: '$$(A)' }] }),
+      // A holds the reference when B is defined, and is plain afterwards: only a wrong
+      // expansion of the escaped $$(A) would leave a reference in the environment.
+      container('escaped', { command: ['/e'], env: [{ name: 'A', value: GOOGLE_REFS[0]! }, { name: 'B', value: '$$(A)' }, { name: 'A', value: 'plain' }] }),
     ],
   });
   const { result, mutation } = mutateAndApply(input, facts(data));
   t.strictSame(findContainer(result, 'app')?.args, ['--provider=google', '/app']);
   t.strictSame(findContainer(result, 'escaped')?.command, ['/e'], '$$(A) is a literal, not an expansion');
   t.strictSame(mutation.audit, { app: ['Secret db[password]'] });
+});
+
+t.test('a non-empty value wins over valueFrom; an empty one does not (as the kubelet judges it)', async (t) => {
+  const data = objects([[{ kind: 'Secret', name: 'db' }, { password: AWS_REFS[0]! }]]);
+  const from = { secretKeyRef: { name: 'db', key: 'password' } };
+  const input = pod({
+    containers: [
+      container('empty', { command: ['/e'], env: [{ name: 'DB', value: '', valueFrom: from }] }),
+      container('valued', { command: ['/v'], env: [{ name: 'DB', value: 'plain', valueFrom: from }] }),
+    ],
+  });
+  const { result, mutation } = mutateAndApply(input, facts(data));
+  t.strictSame(findContainer(result, 'empty')?.command, ['/helper/bin/secrets-init'], 'value "" with valueFrom: the Secret decides');
+  t.strictSame(findContainer(result, 'valued')?.command, ['/v'], 'a non-empty value decides');
+  t.strictSame(mutation.audit, { empty: ['Secret db[password]'] });
 });
 
 t.test('expandedVariables follows the kubelet syntax', async (t) => {

@@ -193,6 +193,22 @@ t.test('with a reachable API server', async (t) => {
     t.match(answer.response.status?.message, /forbidden/);
   });
 
+  await t.test('keys such as __proto__ and constructor are ordinary keys of Secrets and ConfigMaps', async (t) => {
+    // Built by fromEntries: in a literal, `__proto__` would set the prototype instead of a key.
+    stub.addConfigMap(NS, 'odd-keys', Object.fromEntries([['__proto__', AWS_REF], ['MODE', 'plain']]));
+    stub.addSecret(NS, 'odd-secret', Object.fromEntries([['constructor', GCP_REF]]));
+    const pod = podOf('odd', [
+      { name: 'from-map', image: 'registry.example.com/a:1', command: ['/a'], envFrom: [{ configMapRef: { name: 'odd-keys' } }] },
+      { name: 'from-secret', image: 'registry.example.com/b:1', command: ['/b'], env: [secretKey('KEY', 'odd-secret', 'constructor')] },
+    ]);
+    const { result, answer } = await decide(hook, pod);
+    bodies.push(result.text);
+    t.equal(answer.response.allowed, true, JSON.stringify(answer.response.status));
+    const patched = patchedPod(pod, answer);
+    t.same(containerNamed(patched, 'from-map')?.args, ['--provider=aws', '/a'], 'the ConfigMap key __proto__ holds a reference: wrapped');
+    t.same(containerNamed(patched, 'from-secret')?.args, ['--provider=google', '/b'], 'the Secret key constructor holds a reference: wrapped');
+  });
+
   await t.test('Secret values appear in no answer and no log line, even at debug level', async (t) => {
     // A skipped review logs at debug level only: proves the debug level is on.
     const skip = reviewOf(podOf('skip', [{ name: 'c', image: 'x:1', command: ['/c'] }]), NS);

@@ -248,9 +248,8 @@ function base64(value: string | Uint8Array): string {
 }
 
 function base64Map(values: Record<string, string | Uint8Array>): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const [key, value] of Object.entries(values)) out[key] = base64(value);
-  return out;
+  // fromEntries defines own properties: a key such as `__proto__` stays a key.
+  return Object.fromEntries(Object.entries(values).map(([key, value]) => [key, base64(value)]));
 }
 
 /** Where Go's base64 decoder would stop, as in its `illegal base64 data at input byte N`; undefined when valid. */
