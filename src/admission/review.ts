@@ -69,3 +69,17 @@ export const admissionReviewSchema = {
 export function reviewResponse(apiVersion: ReviewApiVersion, response: AdmissionResponse): AdmissionReviewResponse {
   return { apiVersion, kind: 'AdmissionReview', response };
 }
+
+/**
+ * What makes a review inconsistent in a way the API server never sends: the pod's own
+ * `metadata.namespace` differs from `request.namespace`. Such a review is hand-made (a
+ * caller probing another namespace's objects), so it is refused as a bad request.
+ */
+export function reviewInconsistency(request: AdmissionRequest): string | undefined {
+  const object = request.object;
+  const metadata = typeof object === 'object' && object !== null ? (object as Record<string, unknown>)['metadata'] : undefined;
+  const own = typeof metadata === 'object' && metadata !== null ? (metadata as Record<string, unknown>)['namespace'] : undefined;
+  if (typeof own !== 'string' || own === '' || request.namespace === undefined || request.namespace === '' || own === request.namespace) return undefined;
+  const shown = (text: string) => JSON.stringify(text.slice(0, 64));
+  return `invalid AdmissionReview: request.namespace ${shown(request.namespace)} differs from the pod's metadata.namespace ${shown(own)}`;
+}

@@ -2,7 +2,7 @@ import type { FastifyPluginAsync } from 'fastify';
 import type { AdmissionDependencies } from '../admission/handler.js';
 import { decideAdmission } from '../admission/handler.js';
 import type { AdmissionReview } from '../admission/review.js';
-import { admissionReviewSchema, reviewResponse } from '../admission/review.js';
+import { admissionReviewSchema, reviewInconsistency, reviewResponse } from '../admission/review.js';
 import type { WebhookMetrics } from '../telemetry/metrics.js';
 
 export interface AdmissionRoutesOptions { admission: AdmissionDependencies; metrics: WebhookMetrics }
@@ -12,6 +12,8 @@ export const admissionRoutes: FastifyPluginAsync<AdmissionRoutesOptions> = async
   app.post<{ Body: AdmissionReview }>('/pods', { schema: { body: admissionReviewSchema } }, async (req) => {
     const started = process.hrtime.bigint();
     const review = req.body;
+    const inconsistency = reviewInconsistency(review.request);
+    if (inconsistency !== undefined) throw Object.assign(new Error(inconsistency), { statusCode: 400 });
     const decision = await decideAdmission(review.request, admission, req.log);
     const seconds = Number(process.hrtime.bigint() - started) / 1e9;
     metrics.observeAdmission(decision.result, seconds);

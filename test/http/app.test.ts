@@ -54,6 +54,15 @@ t.test('answers v1 and v1beta1 reviews in their own apiVersion and echoes the ui
   }
 });
 
+t.test('the pod may name its own namespace when it is the request\'s, or leave it out', async (t) => {
+  const { app } = await makeApp(t);
+  for (const metadata of [{ name: 'p', namespace: 'ns' }, { name: 'p' }, { name: 'p', namespace: '' }]) {
+    const res = await app.inject({ method: 'POST', url: '/pods', payload: review('admission.k8s.io/v1', { ...pod, metadata }) });
+    t.equal(res.statusCode, 200, JSON.stringify(metadata));
+    t.equal(res.json().response.allowed, true);
+  }
+});
+
 t.test('a denial is HTTP 200 with allowed:false and the reason', async (t) => {
   const { app } = await makeApp(t);
   const withRef = { metadata: { name: 'p' }, spec: { containers: [{ name: 'c', command: ['/a'], env: [{ name: 'X', valueFrom: { secretKeyRef: { name: 'db', key: 'k' } } }] }] } };
@@ -77,6 +86,7 @@ t.test('bad requests get a 4xx with a message that says what is wrong', async (t
     ['wrong kind', { payload: JSON.stringify({ ...review('admission.k8s.io/v1', pod), kind: 'Pod' }) }, 400, /body\/kind/],
     ['an array', { payload: '[]' }, 400, /invalid AdmissionReview: body must be object/],
     ['over the size limit', { payload: JSON.stringify({ pad: 'x'.repeat(2048) }) }, 413, /too large/i],
+    ['the pod in another namespace than the request', { payload: JSON.stringify(review('admission.k8s.io/v1', { ...pod, metadata: { name: 'p', namespace: 'other' } })) }, 400, /invalid AdmissionReview: request\.namespace "ns" differs from the pod's metadata\.namespace "other"/],
     ['only a __proto__ key', { payload: '{"__proto__": {"x": 1}}' }, 400, /invalid AdmissionReview: body must have required property/],
   ];
   for (const [name, { payload, contentType }, status, message] of cases) {
