@@ -14,6 +14,7 @@ import { ImageConfigError } from '../images/image-config-source.js';
 import type { AdmissionRequest, AdmissionResponse } from './review.js';
 import { checkPod } from './pod-schema.js';
 import { ObjectLookupFailure, resolveObjectFacts } from './object-reads.js';
+import { MAX_MESSAGE_CHARS, boundedOrigins, boundedWarnings, clip } from './bounded-text.js';
 
 export interface AdmissionDependencies {
   settings: InjectionSettings;
@@ -46,7 +47,7 @@ export async function decideAdmission(request: AdmissionRequest, deps: Admission
   if ('problem' in checked) return deny(uid, new Denial(checked.problem, 403), undefined, []);
   const pod = checked.pod;
   const namespace = request.namespace || pod.metadata?.namespace || 'default';
-  const name = `${namespace}/${podDisplayName(pod)}`;
+  const name = clip(`${namespace}/${podDisplayName(pod)}`, 320);
   let warnings: string[] = [];
   try {
     const outcome = await mutationOf(pod, namespace, deps);
@@ -64,7 +65,7 @@ export async function decideAdmission(request: AdmissionRequest, deps: Admission
     if (containers.length > 0) {
       response.auditAnnotations = {
         'injected-containers': containers.join(','),
-        'secret-references': JSON.stringify(outcome.mutation.audit),
+        'secret-references': JSON.stringify(Object.fromEntries(Object.entries(outcome.mutation.audit).map(([container, origins]) => [container, boundedOrigins(origins)]))),
       };
     }
     return { response: withWarnings(response, warnings), result: 'injected', pod: name, containers };
@@ -81,27 +82,31 @@ async function mutationOf(pod: Pod, namespace: string, deps: AdmissionDependenci
   const objects = await resolveObjectFacts(referencedObjects(pod, deps.settings), namespace, reader);
   const needs = imageConfigsNeeded(pod, { namespace, objects }, deps.settings);
   const imageConfigs = new Map<string, ImageConfig>();
-  const failures: string[] = [];
+  const failures: ImageConfigError[] = [];
   await Promise.all(
     needs.map(async (need) => {
       try {
         imageConfigs.set(need.container, await deps.images.configOf({ ...need, namespace, pod, objects: reader }));
       } catch (error) {
         if (!(error instanceof ImageConfigError)) throw error;
-        failures.push(error.message);
+        failures.push(error);
       }
     }),
   );
-  if (failures.length > 0) throw new Denial(failures.join('; '), 500);
+  if (failures.length > 0) {
+    // The user's to fix (403) unless a registry or credential source failed (500).
+    const code = failures.some((failure) => failure.fault === 'dependency') ? 500 : 403;
+    throw new Denial(failures.map((failure) => failure.message).join('; '), code);
+  }
   return computePodMutation(pod, { namespace, objects, imageConfigs }, deps.settings);
 }
 
 function withWarnings(response: AdmissionResponse, warnings: string[]): AdmissionResponse {
-  return warnings.length > 0 ? { ...response, warnings } : response;
+  return warnings.length > 0 ? { ...response, warnings: boundedWarnings(warnings) } : response;
 }
 
 function deny(uid: string, denial: Denial, pod: string | undefined, warnings: string[]): AdmissionDecision {
-  const message = pod === undefined ? denial.message : `pod ${pod}: ${denial.message}`;
+  const message = clip(pod === undefined ? denial.message : `pod ${pod}: ${denial.message}`, MAX_MESSAGE_CHARS);
   const response: AdmissionResponse = {
     uid,
     allowed: false,

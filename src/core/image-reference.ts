@@ -23,9 +23,15 @@ const TAG = /^[\w][\w.-]{0,127}$/;
 const DIGEST = /^[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-zA-Z0-9=_-]{32,}$/;
 const DOMAIN = /^(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*|\[[0-9a-fA-F:.]+\])(?::[0-9]+)?$/;
 
+/** A reference as an error message quotes it: a pod's author writes it, so it is cut short. */
+function shown(text: string): string {
+  const max = 160;
+  return text.length > max ? `"${text.slice(0, max)}…" (${text.length} characters)` : `"${text}"`;
+}
+
 export function parseImageReference(reference: string): ImageReference {
   if (reference.length === 0 || reference.length > 4096 || reference.trim() !== reference) {
-    throw new ImageReferenceError(`invalid image reference "${reference}"`);
+    throw new ImageReferenceError(`invalid image reference ${shown(reference)}`);
   }
   let rest = reference;
   let digest: string | undefined;
@@ -33,7 +39,7 @@ export function parseImageReference(reference: string): ImageReference {
   if (at >= 0) {
     digest = rest.slice(at + 1);
     rest = rest.slice(0, at);
-    if (!DIGEST.test(digest)) throw new ImageReferenceError(`invalid digest in image reference "${reference}"`);
+    if (!DIGEST.test(digest)) throw new ImageReferenceError(`invalid digest in image reference ${shown(reference)}`);
   }
   let tag: string | undefined;
   const lastSlash = rest.lastIndexOf('/');
@@ -41,7 +47,7 @@ export function parseImageReference(reference: string): ImageReference {
   if (colon >= 0) {
     tag = rest.slice(colon + 1);
     rest = rest.slice(0, colon);
-    if (!TAG.test(tag)) throw new ImageReferenceError(`invalid tag in image reference "${reference}"`);
+    if (!TAG.test(tag)) throw new ImageReferenceError(`invalid tag in image reference ${shown(reference)}`);
   }
   const parts = rest.split('/');
   let domain = DEFAULT_DOMAIN;
@@ -49,10 +55,10 @@ export function parseImageReference(reference: string): ImageReference {
   if (parts.length > 1 && (first.includes('.') || first.includes(':') || first === 'localhost' || first !== first.toLowerCase())) {
     domain = first;
     parts.shift();
-    if (!DOMAIN.test(domain)) throw new ImageReferenceError(`invalid registry "${domain}" in image reference "${reference}"`);
+    if (!DOMAIN.test(domain)) throw new ImageReferenceError(`invalid registry ${shown(domain)} in image reference ${shown(reference)}`);
   }
   if (parts.length === 0 || parts.some((part) => !COMPONENT.test(part))) {
-    throw new ImageReferenceError(`invalid repository in image reference "${reference}"`);
+    throw new ImageReferenceError(`invalid repository in image reference ${shown(reference)}`);
   }
   if (domain === 'index.docker.io') domain = DEFAULT_DOMAIN;
   if (domain === DEFAULT_DOMAIN && parts.length === 1) parts.unshift('library');

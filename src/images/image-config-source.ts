@@ -8,9 +8,16 @@ import type { KubeObjectReader } from '../kubernetes/object-reader.js';
  */
 export interface ImageLookup { image: string; container: string; namespace: string; pod: Pod; objects: KubeObjectReader }
 
-/** A failure to learn an image's config; the message names the image and the cause. */
+/**
+ * A failure to learn an image's config; the message names the image and the cause.
+ * `cause`: 'pod' when the pod itself is wrong (an invalid image reference), which its
+ * author must fix; 'dependency' when a registry or credential source failed.
+ */
 export class ImageConfigError extends Error {
   override readonly name = 'ImageConfigError';
+  constructor(message: string, readonly fault: 'pod' | 'dependency' = 'dependency') {
+    super(message);
+  }
 }
 
 /** Learns the ENTRYPOINT and CMD of container images. Rejects only with ImageConfigError. */

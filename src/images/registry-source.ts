@@ -47,7 +47,7 @@ export function registryImageSource(options: RegistrySourceOptions): ImageConfig
       try {
         image = parseImageReference(lookup.image);
       } catch (error) {
-        if (error instanceof ImageReferenceError) throw new ImageConfigError(`container "${lookup.container}": ${error.message}`);
+        if (error instanceof ImageReferenceError) throw new ImageConfigError(`container "${lookup.container}": ${error.message}`, 'pod');
         throw error;
       }
       const architecture = podArchitecture(lookup.pod, options.defaultArchitecture);

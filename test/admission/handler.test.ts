@@ -5,7 +5,7 @@ import { decideAdmission } from '../../src/admission/handler.js';
 import type { AdmissionDependencies } from '../../src/admission/handler.js';
 import type { AdmissionRequest } from '../../src/admission/review.js';
 import type { Pod } from '../../src/core/pod.js';
-import { staticImageConfigs } from '../../src/images/image-config-source.js';
+import { ImageConfigError, staticImageConfigs } from '../../src/images/image-config-source.js';
 import { SETTINGS } from '../helpers/pods.js';
 import type { DataObjectRef, KubeObjectReader, ObjectLookup } from '../../src/kubernetes/object-reader.js';
 import { LookupError } from '../../src/kubernetes/object-reader.js';
@@ -145,6 +145,43 @@ t.test('an image config failure denies, never admits the pod unwrapped', async (
   const decision = await decideAdmission(podRequest(pod), deps(memoryReader({}).reader));
   t.equal(decision.response.allowed, false);
   t.match(decision.response.status?.message ?? '', 'image "nowhere:1" is not known');
+});
+
+t.test('an image failure the pod causes is a 403; one of a registry a 500', async (t) => {
+  const pod: Pod = {
+    metadata: { name: 'p' },
+    spec: { containers: [{ name: 'a', image: 'bad', env: [{ name: 'K', value: ARN }] }, { name: 'b', image: 'down', env: [{ name: 'K', value: ARN }] }] },
+  };
+  const source = (faults: Record<string, 'pod' | 'dependency'>) => ({
+    configOf: async ({ image }: { image: string }) => { throw new ImageConfigError(`image ${image} failed`, faults[image]); },
+  });
+  const podOnly = await decideAdmission(podRequest({ ...pod, spec: { containers: [pod.spec.containers[0]!] } }), deps(memoryReader({}).reader, source({ bad: 'pod' })));
+  t.equal(podOnly.response.status?.code, 403);
+  t.equal(podOnly.response.status?.reason, 'Forbidden');
+  const both = await decideAdmission(podRequest(pod), deps(memoryReader({}).reader, source({ bad: 'pod', down: 'dependency' })));
+  t.equal(both.response.status?.code, 500, 'a failed dependency decides');
+  t.match(both.response.status?.message, /image bad failed; image down failed/);
+});
+
+t.test('what a pod makes the answer echo is bounded: the message, the warnings, the audit', async (t) => {
+  const image = `registry.example.com/${'a'.repeat(1024 * 1024)}`;
+  const huge = await decideAdmission(podRequest({ metadata: { name: 'p' }, spec: { containers: [{ name: 'c', image, env: [{ name: 'K', value: ARN }] }] } }), deps(memoryReader({}).reader));
+  t.equal(huge.response.allowed, false);
+  t.ok((huge.response.status?.message.length ?? 0) < 4200, `the denial is short (${huge.response.status?.message.length} characters)`);
+  t.match(huge.response.status?.message, /characters left out\)$/);
+
+  const containers = Array.from({ length: 300 }, (_, i) => ({
+    name: `c${i}`,
+    command: ['/app'],
+    env: [{ name: 'K', value: ARN }, { name: 'PASSWORD', value: `${ARN}-${i}` }],
+    livenessProbe: { exec: { command: ['check', '$K'] } },
+  }));
+  const many = await decideAdmission(podRequest({ metadata: { name: 'p' }, spec: { containers } }), deps(memoryReader({}).reader));
+  t.equal(many.response.allowed, true);
+  const warnings = many.response.warnings ?? [];
+  t.ok(warnings.join('').length < 4600, `warnings are bounded (${warnings.length} lines)`);
+  t.match(warnings.at(-1), /^\d+ more warnings left out$/);
+  t.equal(many.response.auditAnnotations?.['injected-containers']?.split(',').length, 300);
 });
 
 t.test('dryRun requests get the same mutation as real ones', async (t) => {

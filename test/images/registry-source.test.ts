@@ -112,4 +112,9 @@ t.test('an invalid image reference is a clear failure', async (t) => {
   const error = await lookup(podFor('Not A/Valid::image')).then(() => undefined, (e: unknown) => e);
   t.ok(error instanceof ImageConfigError);
   t.match((error as Error).message, 'container "app": invalid');
+  t.equal((error as ImageConfigError).fault, 'pod', "the pod's author must fix it");
+  const hugeImage = `registry.example.com/${'a'.repeat(1024 * 1024)}:!`;
+  const huge = await lookup(podFor(hugeImage)).then(() => undefined, (e: unknown) => e as Error);
+  t.ok(huge !== undefined && huge.message.length < 400, `a 1 MiB reference is quoted short (${huge?.message.length} characters)`);
+  t.ok(huge?.message.endsWith(`(${hugeImage.length} characters)`), 'and says how long it was');
 });
