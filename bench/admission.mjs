@@ -11,6 +11,7 @@ import { computePodMutation } from '../dist/core/pod-mutation.js';
 import { toJsonPatch } from '../dist/core/json-patch.js';
 import { NO_RUNTIME_OPTIONS } from '../dist/core/runtime-options.js';
 import { DEFAULT_SUPERVISORS } from '../dist/core/supervisor.js';
+import { DEFAULT_POD_LIMITS } from '../dist/core/settings.js';
 import { buildApp } from '../dist/http/app.js';
 import { readinessFlag } from '../dist/http/health-routes.js';
 import { createMetrics } from '../dist/telemetry/metrics.js';
@@ -19,7 +20,7 @@ import { unconfiguredReader } from '../dist/kubernetes/object-reader.js';
 
 const review = JSON.parse(readFileSync(new URL('../examples/admission-review.json', import.meta.url), 'utf8'));
 const pod = review.request.object;
-const settings = { image: 'ghcr.io/doitintl/secrets-init:0.5.3', pullPolicy: 'IfNotPresent', volumeName: 'secrets-init-bin', volumePath: '/helper/bin', runtime: NO_RUNTIME_OPTIONS, supervisors: DEFAULT_SUPERVISORS };
+const settings = { image: 'ghcr.io/doitintl/secrets-init:0.5.3', pullPolicy: 'IfNotPresent', volumeName: 'secrets-init-bin', volumePath: '/helper/bin', runtime: NO_RUNTIME_OPTIONS, supervisors: DEFAULT_SUPERVISORS, limits: DEFAULT_POD_LIMITS };
 const facts = { namespace: 'shop', objects: new Map(), imageConfigs: new Map() };
 
 async function measure(name, iterations, fn) {
@@ -41,7 +42,7 @@ await measure('core: computePodMutation + toJsonPatch', 50_000, () => {
 
 const app = await buildApp({
   logger: pino({ level: 'silent' }),
-  admission: { settings, objects: unconfiguredReader(), images: staticImageConfigs({}) },
+  admission: { settings, objects: unconfiguredReader(), images: staticImageConfigs({}), maxConcurrentReads: 8 },
   metrics: createMetrics({ processMetrics: false }),
   readiness: readinessFlag(),
   maxRequestBytes: 5 * 1024 * 1024,

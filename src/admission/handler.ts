@@ -2,7 +2,7 @@ import type { BaseLogger } from 'pino';
 import type { ImageConfig } from '../core/original-command.js';
 import type { MutationOutcome } from '../core/pod-mutation.js';
 import type { InjectionSettings } from '../core/settings.js';
-import { computePodMutation, imageConfigsNeeded } from '../core/pod-mutation.js';
+import { imageConfigsNeeded, mutationOf, planPod } from '../core/pod-mutation.js';
 import { referencedObjects } from '../core/env-sources.js';
 import { toJsonPatch } from '../core/json-patch.js';
 import { podDisplayName } from '../core/pod.js';
@@ -20,6 +20,8 @@ export interface AdmissionDependencies {
   settings: InjectionSettings;
   objects: KubeObjectReader;
   images: ImageConfigSource;
+  /** Secrets and ConfigMaps read at once for one admission (--max-concurrent-reads). */
+  maxConcurrentReads: number;
 }
 
 /** How an admission ended, for logs and metrics. */
@@ -50,7 +52,7 @@ export async function decideAdmission(request: AdmissionRequest, deps: Admission
   const name = clip(`${namespace}/${podDisplayName(pod)}`, 320);
   let warnings: string[] = [];
   try {
-    const outcome = await mutationOf(pod, namespace, deps);
+    const outcome = await podOutcome(pod, namespace, deps);
     warnings = outcome.warnings;
     if (!outcome.allowed) throw new Denial(outcome.reason, 403);
     if (outcome.mutation === undefined) return { response: withWarnings({ uid, allowed: true }, warnings), result: 'unchanged', pod: name };
@@ -77,10 +79,16 @@ export async function decideAdmission(request: AdmissionRequest, deps: Admission
   }
 }
 
-async function mutationOf(pod: Pod, namespace: string, deps: AdmissionDependencies): Promise<MutationOutcome> {
+async function podOutcome(pod: Pod, namespace: string, deps: AdmissionDependencies): Promise<MutationOutcome> {
   const reader = perAdmissionReader(deps.objects);
-  const objects = await resolveObjectFacts(referencedObjects(pod, deps.settings), namespace, reader);
-  const needs = imageConfigsNeeded(pod, { namespace, objects }, deps.settings);
+  const wanted = referencedObjects(pod, deps.settings);
+  const { objectsPerPod } = deps.settings.limits;
+  if (wanted.length > objectsPerPod) {
+    throw new Denial(`the pod reads ${wanted.length} Secrets and ConfigMaps in its environment, more than ${objectsPerPod}; split it, or raise --max-objects-per-pod`, 403);
+  }
+  const objects = await resolveObjectFacts(wanted, namespace, reader, deps.maxConcurrentReads);
+  const plan = planPod(pod, { namespace, objects }, deps.settings);
+  const needs = imageConfigsNeeded(plan);
   const imageConfigs = new Map<string, ImageConfig>();
   const failures: ImageConfigError[] = [];
   await Promise.all(
@@ -98,7 +106,7 @@ async function mutationOf(pod: Pod, namespace: string, deps: AdmissionDependenci
     const code = failures.some((failure) => failure.fault === 'dependency') ? 500 : 403;
     throw new Denial(failures.map((failure) => failure.message).join('; '), code);
   }
-  return computePodMutation(pod, { namespace, objects, imageConfigs }, deps.settings);
+  return mutationOf(plan, imageConfigs);
 }
 
 function withWarnings(response: AdmissionResponse, warnings: string[]): AdmissionResponse {

@@ -1,3 +1,4 @@
+import pLimit from 'p-limit';
 import type { EnvObject } from '../core/env-sources.js';
 import { objectKey } from '../core/env-sources.js';
 import type { ObjectFacts } from '../core/object-facts.js';
@@ -13,19 +14,22 @@ export class ObjectLookupFailure extends Error {
 }
 
 /**
- * Reads the referenced objects concurrently, once each, and keeps only derived facts:
- * the values are dropped as soon as each object arrives.
+ * Reads the referenced objects, once each and at most `concurrency` at a time (one pod
+ * must not spend the API server's budget for the webhook at once), and keeps only
+ * derived facts: the values are dropped as soon as each object arrives.
  */
 export async function resolveObjectFacts(
   objects: readonly EnvObject[],
   namespace: string,
   reader: KubeObjectReader,
+  concurrency: number,
 ): Promise<Map<string, ObjectFacts>> {
+  const limit = pLimit(concurrency);
   const settled = await Promise.allSettled(
-    objects.map(async (object) => {
+    objects.map((object) => limit(async () => {
       const lookup = await reader.read({ kind: object.kind, namespace, name: object.name });
       return [objectKey(object), deriveObjectFacts(lookup.found ? lookup.data : undefined)] as const;
-    }),
+    })),
   );
   const facts = new Map<string, ObjectFacts>();
   const failures: string[] = [];

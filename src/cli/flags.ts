@@ -48,6 +48,9 @@ export const DEFAULTS = {
   volumePath: '/helper/bin',
   provider: 'aws',
   lookupTimeout: '2s',
+  maxObjectsPerPod: '100',
+  maxVariablesPerPod: '10000',
+  maxConcurrentReads: '8',
   registryTimeout: '3s',
   imageCacheTtl: '5m',
   defaultArchitecture: 'amd64',
@@ -232,6 +235,28 @@ export const COMMAND_FLAGS: Readonly<Record<CommandName, readonly FlagSpec[]>> =
         'a command that starts the real command as its child, as the words it begins with, ending with "--" (quote them: "/sbin/tini --"); ' +
         'a container whose command line starts with it gets secrets-init after it instead of around it; repeat the flag for more; ' +
         `always known: "${ARGO_EMISSARY.join(' ')}" (Argo Workflows)`,
+    },
+    {
+      name: 'max-objects-per-pod',
+      kind: 'string',
+      placeholder: 'n',
+      description: 'most distinct Secrets and ConfigMaps the environment of one pod may read; a pod that reads more is denied',
+      defaultText: DEFAULTS.maxObjectsPerPod,
+    },
+    {
+      name: 'max-variables-per-pod',
+      kind: 'string',
+      placeholder: 'n',
+      description:
+        'most environment variables one pod may define across its containers (env entries, plus every key an envFrom takes from a Secret or ConfigMap); a pod that defines more is denied',
+      defaultText: DEFAULTS.maxVariablesPerPod,
+    },
+    {
+      name: 'max-concurrent-reads',
+      kind: 'string',
+      placeholder: 'n',
+      description: 'most Secrets and ConfigMaps read at once for one admission; the others wait their turn',
+      defaultText: DEFAULTS.maxConcurrentReads,
     },
     {
       name: 'lookup-timeout',

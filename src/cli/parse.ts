@@ -8,6 +8,7 @@ import { PROVIDERS, isProvider, type Provider } from '../core/provider.js';
 import { LOG_FORMATS, googleProjectProblem, isLogFormat, unsupportedMessage, unsupportedOptions, type RuntimeOptions } from '../core/runtime-options.js';
 import { DEFAULT_SUPERVISORS, parseSupervisorCommand, type SupervisorCommand } from '../core/supervisor.js';
 import { ImageReferenceError, parseImageReference } from '../core/image-reference.js';
+import type { PodLimits } from '../core/settings.js';
 import { parseDurationMs } from './duration.js';
 import {
   DEFAULTS,
@@ -56,6 +57,10 @@ export interface ServerOptions {
   runtime: RuntimeOptions;
   /** Argo's executor, then every --supervisor-command. */
   supervisors: SupervisorCommand[];
+  /** --max-objects-per-pod, --max-variables-per-pod. */
+  limits: PodLimits;
+  /** --max-concurrent-reads. */
+  maxConcurrentReads: number;
   lookupTimeoutMs: number;
   maxRequestBytes: number;
   registryCaFile?: string;
@@ -231,6 +236,11 @@ function serverOptions(command: Command, env: Readonly<Record<string, string | u
     supervisors.push(parsed.command);
   }
 
+  const limits: PodLimits = {
+    objectsPerPod: countFlag(command, 'max-objects-per-pod', DEFAULTS.maxObjectsPerPod, 1_000),
+    variablesPerPod: countFlag(command, 'max-variables-per-pod', DEFAULTS.maxVariablesPerPod, 1_000_000),
+  };
+  const maxConcurrentReads = countFlag(command, 'max-concurrent-reads', DEFAULTS.maxConcurrentReads, 100);
   const timeoutMs = durationFlag(command, 'lookup-timeout', DEFAULTS.lookupTimeout, false, LOOKUP_TIMEOUT_MAX);
   const registryTimeoutMs = durationFlag(command, 'registry-timeout', DEFAULTS.registryTimeout, false, '30s');
   const imageCacheTtlMs = durationFlag(command, 'image-cache-ttl', DEFAULTS.imageCacheTtl, true, '24h');
@@ -296,6 +306,8 @@ function serverOptions(command: Command, env: Readonly<Record<string, string | u
     provider: providerText,
     runtime,
     supervisors,
+    limits,
+    maxConcurrentReads,
     // Whole milliseconds for timers; a positive sub-millisecond duration becomes 1ms.
     lookupTimeoutMs: Math.ceil(timeoutMs),
     maxRequestBytes,
@@ -352,6 +364,14 @@ function aliasedFlag(command: Command, names: readonly string[], valid: (value: 
     return value;
   }
   return undefined;
+}
+
+/** A whole number flag from 1 to `max`. */
+function countFlag(command: Command, name: string, fallback: string, max: number): number {
+  const text = stringFlag(command, name) ?? fallback;
+  const value = Number(text);
+  if (!/^[0-9]+$/.test(text) || value < 1 || value > max) throw invalid(text, `--${name}`, `must be a whole number from 1 to ${max}`);
+  return value;
 }
 
 /** A Go duration flag within (0 or more, per `zeroAllowed`) .. `max`. */

@@ -54,6 +54,7 @@ export function injectionSettings(options: ServerOptions): InjectionSettings {
     volumePath: options.volumePath,
     runtime: options.runtime,
     supervisors: options.supervisors,
+    limits: options.limits,
   };
 }
 
@@ -144,7 +145,7 @@ async function serve(
   let draining = false;
   const app = await buildApp({
     logger,
-    admission: { settings: injectionSettings(options), objects, images },
+    admission: { settings: injectionSettings(options), objects, images, maxConcurrentReads: options.maxConcurrentReads },
     metrics,
     readiness,
     maxRequestBytes: options.maxRequestBytes,

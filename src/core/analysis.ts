@@ -4,6 +4,7 @@ import type { Provider } from './provider.js';
 import { isProvider } from './provider.js';
 import type { ObjectFacts } from './object-facts.js';
 import { referenceProvider } from './secret-reference.js';
+import type { EnvSource } from './env-sources.js';
 import { envSources, expandedVariables, objectKey } from './env-sources.js';
 import { isWrapped } from './wrapping.js';
 import { ANNOTATION_INJECT, ANNOTATION_PROVIDER, ANNOTATION_WRAP_EXEC, booleanAnnotation } from './annotations.js';
@@ -58,8 +59,9 @@ export function analyzePod(pod: Pod, context: AnalysisContext): PodAnalysis {
   }
   const annotated = annotations[ANNOTATION_PROVIDER];
   const requested = annotated !== undefined && isProvider(annotated) ? annotated : undefined;
+  const budget: VariableBudget = { left: context.settings.limits.variablesPerPod, exceeded: false };
   for (const slot of containerSlots(pod)) {
-    const container = analyzeContainer(slot, context, analysis);
+    const container = analyzeContainer(slot, context, analysis, budget);
     if (container.references.length > 0 && !container.wrapped) {
       const provider = chooseProvider(container, requested, analysis);
       if (provider !== undefined) container.provider = provider;
@@ -98,12 +100,21 @@ export function analyzePod(pod: Pod, context: AnalysisContext): PodAnalysis {
  * reference counts as one too: wrapping once too often is harmless, once too few
  * starts the app with a raw reference.
  */
-function analyzeContainer(slot: ContainerSlot, context: AnalysisContext, analysis: PodAnalysis): ContainerAnalysis {
+function analyzeContainer(slot: ContainerSlot, context: AnalysisContext, analysis: PodAnalysis, budget: VariableBudget): ContainerAnalysis {
   const name = slot.container.name;
   const result: ContainerAnalysis = { slot, wrapped: isWrapped(slot.container, context.settings), references: [] };
-  if (result.wrapped) return result;
+  if (result.wrapped || budget.exceeded) return result;
   const environment = new Map<string, SecretReference | undefined>();
   for (const source of envSources(slot.container)) {
+    budget.left -= variablesDefined(source, context.objects);
+    if (budget.left < 0) {
+      budget.exceeded = true;
+      analysis.denials.push(
+        `the pod defines more than ${context.settings.limits.variablesPerPod} environment variables (env entries, and the keys its envFrom take from Secrets and ConfigMaps); ` +
+          'split it, or raise --max-variables-per-pod',
+      );
+      return result;
+    }
     if (source.type === 'other') {
       environment.set(source.variable, undefined);
       continue;
@@ -143,6 +154,16 @@ function analyzeContainer(slot: ContainerSlot, context: AnalysisContext, analysi
   return result;
 }
 
+/** How many more environment variables the pod may define (env entries plus keys expanded by envFrom). */
+interface VariableBudget { left: number; exceeded: boolean }
+
+/** The variables one source defines: one, or every key of the object an envFrom names. */
+function variablesDefined(source: EnvSource, objects: ReadonlyMap<string, ObjectFacts>): number {
+  if (source.type !== 'object') return 1;
+  const facts = objects.get(objectKey(source.object));
+  return facts?.exists === true ? facts.keys.size : 0;
+}
+
 function valueReference(variable: string, value: string, environment: ReadonlyMap<string, SecretReference | undefined>): SecretReference | undefined {
   const provider = referenceProvider(value);
   if (provider) return { variable, provider, origin: value };
@@ -162,7 +183,9 @@ function chooseProvider(container: ContainerAnalysis, requested: Provider | unde
   const name = container.slot.container.name;
   const byProvider = new Map<Provider, string[]>();
   for (const reference of container.references) {
-    byProvider.set(reference.provider, [...(byProvider.get(reference.provider) ?? []), reference.variable]);
+    const variables = byProvider.get(reference.provider);
+    if (variables === undefined) byProvider.set(reference.provider, [reference.variable]);
+    else variables.push(reference.variable);
   }
   if (requested !== undefined) {
     for (const [provider, variables] of byProvider) {

@@ -58,18 +58,28 @@ export type MutationOutcome =
 /** A container that must be wrapped but has no `command`: its image's ENTRYPOINT/CMD must be read. */
 export interface ImageConfigNeed { container: string; image: string }
 
-function analysisContext(facts: Pick<ResolvedFacts, 'namespace' | 'objects'>, settings: InjectionSettings) {
-  return { namespace: facts.namespace, objects: facts.objects, settings };
+/**
+ * One pod analysed once, with the objects it reads already learned: what to look up
+ * next (image configs) and then what to change both come from it.
+ */
+export interface PodPlan {
+  pod: Pod;
+  settings: InjectionSettings;
+  analysis: PodAnalysis;
+}
+
+export function planPod(pod: Pod, facts: Pick<ResolvedFacts, 'namespace' | 'objects'>, settings: InjectionSettings): PodPlan {
+  return { pod, settings, analysis: analyzePod(pod, { namespace: facts.namespace, objects: facts.objects, settings }) };
 }
 
 function toWrap(analysis: ContainerAnalysis): boolean {
   return analysis.provider !== undefined && !analysis.wrapped;
 }
 
-/** Which image configs `computePodMutation` will need; empty when the pod is denied anyway. */
-export function imageConfigsNeeded(pod: Pod, facts: Pick<ResolvedFacts, 'namespace' | 'objects'>, settings: InjectionSettings): ImageConfigNeed[] {
-  const analysis = analyzePod(pod, analysisContext(facts, settings));
-  if (analysis.denials.length > 0) return [];
+/** Which image configs the mutation will need; empty when the pod is denied anyway. */
+export function imageConfigsNeeded(plan: PodPlan): ImageConfigNeed[] {
+  const { pod, analysis } = plan;
+  if (analysis.optedOut || analysis.denials.length > 0) return [];
   return analysis.containers
     .filter((c) => toWrap(c) && needsImageConfig(c.slot.container) && commandOverride(pod, c.slot.container.name) === undefined)
     .map((c) => ({ container: c.slot.container.name, image: c.slot.container.image ?? '' }));
@@ -81,7 +91,12 @@ export function imageConfigsNeeded(pod: Pod, facts: Pick<ResolvedFacts, 'namespa
  * no mutation.
  */
 export function computePodMutation(pod: Pod, facts: ResolvedFacts, settings: InjectionSettings): MutationOutcome {
-  const analysis = analyzePod(pod, analysisContext(facts, settings));
+  return mutationOf(planPod(pod, facts, settings), facts.imageConfigs);
+}
+
+/** The mutation a plan leads to, given the image configs of the containers `imageConfigsNeeded` named. */
+export function mutationOf(plan: PodPlan, imageConfigs: ReadonlyMap<string, ImageConfig>): MutationOutcome {
+  const { pod, settings, analysis } = plan;
   if (analysis.optedOut) return { allowed: true, warnings: [] };
   const denials = [...analysis.denials];
   const wraps: ContainerWrap[] = [];
@@ -92,7 +107,7 @@ export function computePodMutation(pod: Pod, facts: ResolvedFacts, settings: Inj
     const { slot } = container;
     const name = slot.container.name;
     if (toWrap(container) && container.provider !== undefined) {
-      const wrap = wrapContainer(pod, container, container.provider, facts, analysis, settings, warnings);
+      const wrap = wrapContainer(pod, container, container.provider, imageConfigs, analysis, settings, warnings);
       if ('denial' in wrap) {
         denials.push(wrap.denial);
         continue;
@@ -143,7 +158,7 @@ function wrapContainer(
   pod: Pod,
   container: ContainerAnalysis,
   provider: Provider,
-  facts: ResolvedFacts,
+  imageConfigs: ReadonlyMap<string, ImageConfig>,
   analysis: PodAnalysis,
   settings: InjectionSettings,
   warnings: string[],
@@ -152,7 +167,7 @@ function wrapContainer(
   const name = slot.container.name;
   const override = needsImageConfig(slot.container) ? commandOverride(pod, name) : undefined;
   if (override !== undefined && 'problem' in override) return { denial: override.problem };
-  const original = originalCommand(slot.container, override?.config ?? facts.imageConfigs.get(name));
+  const original = originalCommand(slot.container, override?.config ?? imageConfigs.get(name));
   if (original === undefined) {
     return { denial: `container "${name}" has no command and the ENTRYPOINT/CMD of image "${slot.container.image ?? ''}" is unknown; set "command" on the container` };
   }

@@ -33,7 +33,7 @@ function memoryReader(objects: Record<string, Record<string, string>>, failures:
 }
 
 function deps(reader: KubeObjectReader, images = staticImageConfigs({})): AdmissionDependencies {
-  return { settings, objects: reader, images };
+  return { settings, objects: reader, images, maxConcurrentReads: 8 };
 }
 
 function podRequest(pod: Pod, extra: Partial<AdmissionRequest> = {}): AdmissionRequest {
@@ -182,6 +182,42 @@ t.test('what a pod makes the answer echo is bounded: the message, the warnings, 
   t.ok(warnings.join('').length < 4600, `warnings are bounded (${warnings.length} lines)`);
   t.match(warnings.at(-1), /^\d+ more warnings left out$/);
   t.equal(many.response.auditAnnotations?.['injected-containers']?.split(',').length, 300);
+});
+
+t.test('a pod reading more Secrets and ConfigMaps than the limit is denied before any read', async (t) => {
+  const { reader, reads } = memoryReader({});
+  const env = Array.from({ length: 101 }, (_, i) => ({ name: `V${i}`, valueFrom: { secretKeyRef: { name: `s${i}`, key: 'k' } } }));
+  const decision = await decideAdmission(podRequest({ metadata: { name: 'p' }, spec: { containers: [{ name: 'c', command: ['/a'], env }] } }), deps(reader));
+  t.equal(decision.response.allowed, false);
+  t.equal(decision.response.status?.code, 403);
+  t.match(decision.response.status?.message, /the pod reads 101 Secrets and ConfigMaps in its environment, more than 100; split it, or raise --max-objects-per-pod/);
+  t.strictSame(reads, [], 'nothing was read');
+  const atLimit = await decideAdmission(podRequest({ metadata: { name: 'p' }, spec: { containers: [{ name: 'c', command: ['/a'], env: env.slice(0, 100) }] } }), deps(memoryReader({}).reader));
+  t.match(atLimit.response.status?.message, /Secret prod\/s0 referenced by container "c" does not exist/, 'at the limit the objects are read');
+});
+
+t.test('reads for one admission run at most --max-concurrent-reads at a time, each object once', async (t) => {
+  let inFlight = 0;
+  let peak = 0;
+  const asked: string[] = [];
+  const reader: KubeObjectReader = {
+    async read(ref: DataObjectRef): Promise<ObjectLookup> {
+      asked.push(ref.name);
+      inFlight++;
+      peak = Math.max(peak, inFlight);
+      await new Promise((resolve) => setTimeout(resolve, 2));
+      inFlight--;
+      return { found: true, data: new Map([['k', ARN]]) };
+    },
+    async readServiceAccount() {
+      return { found: false };
+    },
+  };
+  const env = Array.from({ length: 60 }, (_, i) => ({ name: `V${i}`, valueFrom: { secretKeyRef: { name: `s${i % 40}`, key: 'k' } } }));
+  const decision = await decideAdmission(podRequest({ metadata: { name: 'p' }, spec: { containers: [{ name: 'c', command: ['/a'], env }] } }), { ...deps(reader), maxConcurrentReads: 3 });
+  t.equal(decision.response.allowed, true);
+  t.equal(asked.length, 40, 'each distinct Secret once');
+  t.equal(peak, 3, 'never more than 3 at once');
 });
 
 t.test('dryRun requests get the same mutation as real ones', async (t) => {

@@ -84,6 +84,8 @@ const SERVER_DEFAULTS: ServerOptions = {
   provider: 'aws',
   runtime: { exitEarly: false },
   supervisors: [['/var/run/argo/argoexec', 'emissary', '--']],
+  limits: { objectsPerPod: 100, variablesPerPod: 10_000 },
+  maxConcurrentReads: 8,
   lookupTimeoutMs: 2000,
   maxRequestBytes: 5 * 1024 * 1024,
   insecureRegistries: [],

@@ -1,5 +1,5 @@
 import t from 'tap';
-import { computePodMutation, imageConfigsNeeded } from '../../src/core/pod-mutation.js';
+import { computePodMutation, imageConfigsNeeded, planPod } from '../../src/core/pod-mutation.js';
 import { commandOverride } from '../../src/core/command-override.js';
 import { AWS_REFS, SETTINGS, container, facts, findContainer, mutateAndApply, pod } from '../helpers/pods.js';
 
@@ -35,7 +35,7 @@ t.test('an annotated container needs no image config and follows the command tab
     },
     { 'secrets-init/command.app': '{"entrypoint":["/e"],"cmd":["run"]}', 'secrets-init/command.withargs': '["/e"]' },
   );
-  t.same(imageConfigsNeeded(input, facts(), SETTINGS), [{ container: 'lookedup', image: 'public.example/app:1' }]);
+  t.same(imageConfigsNeeded(planPod(input, facts(), SETTINGS)), [{ container: 'lookedup', image: 'public.example/app:1' }]);
   const { result } = mutateAndApply(input, facts(undefined, { lookedup: { entrypoint: ['/l'], cmd: [] } }));
   t.strictSame(findContainer(result, 'app')?.args, ['--provider=aws', '/e', 'run']);
   t.strictSame(findContainer(result, 'withargs')?.args, ['--provider=aws', '/e', '--port=80']);

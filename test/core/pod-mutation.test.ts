@@ -1,6 +1,6 @@
 import t from 'tap';
 import type { Operation } from 'fast-json-patch';
-import { computePodMutation, imageConfigsNeeded } from '../../src/core/pod-mutation.js';
+import { computePodMutation, imageConfigsNeeded, planPod } from '../../src/core/pod-mutation.js';
 import type { MutationOutcome } from '../../src/core/pod-mutation.js';
 import { toJsonPatch } from '../../src/core/json-patch.js';
 import { buildInitContainer } from '../../src/core/init-container.js';
@@ -179,7 +179,7 @@ t.test('a pod without references is left alone', async (t) => {
   );
   const outcome = computePodMutation(input, facts(), SETTINGS);
   t.strictSame(outcome, { allowed: true, warnings: [] });
-  t.strictSame(imageConfigsNeeded(input, facts(), SETTINGS), []);
+  t.strictSame(imageConfigsNeeded(planPod(input, facts(), SETTINGS)), []);
 });
 
 t.test('providers are chosen per container', async (t) => {
@@ -219,7 +219,7 @@ t.test('providers are chosen per container', async (t) => {
     t.match(reason, /DB_GCP/);
     t.match(reason, /one provider/);
     t.match(reason, /secrets-init\/provider/, 'tells how to pick one');
-    t.strictSame(imageConfigsNeeded(input, facts(), SETTINGS), []);
+    t.strictSame(imageConfigsNeeded(planPod(input, facts(), SETTINGS)), []);
   });
   t.test('the pod annotation overrides a mixed container, warning about what stays unresolved', async (t) => {
     const input = pod(
@@ -265,7 +265,7 @@ t.test('opt-out annotation', async (t) => {
     );
     const outcome = computePodMutation(input, facts(objects([[{ kind: 'Secret', name: 'missing' }, undefined]])), SETTINGS);
     t.strictSame(outcome, { allowed: true, warnings: [] }, value);
-    t.strictSame(imageConfigsNeeded(input, facts(), SETTINGS), []);
+    t.strictSame(imageConfigsNeeded(planPod(input, facts(), SETTINGS)), []);
   }
   const optedIn = pod({ containers: [container('app', { command: ['/app'], env: [{ name: 'A', value: AWS_REFS[0] }] })] }, { 'secrets-init/inject': 'true' });
   const { result } = mutateAndApply(optedIn);
@@ -314,7 +314,7 @@ t.test('idempotency: the mutated pod needs no further mutation', async (t) => {
   t.strictSame(again, { allowed: true, warnings: [] });
   const againSameFacts = computePodMutation(result, resolved, SETTINGS);
   t.strictSame(againSameFacts, { allowed: true, warnings: [] });
-  t.strictSame(imageConfigsNeeded(result, facts(), SETTINGS), []);
+  t.strictSame(imageConfigsNeeded(planPod(result, facts(), SETTINGS)), []);
 });
 
 t.test('reinvocation after another webhook added a container with references', async (t) => {
@@ -413,7 +413,7 @@ t.test('referenced objects that do not exist', async (t) => {
     const reason = denied(computePodMutation(input, facts(missing), SETTINGS));
     t.ok(reason.includes(`Secret ${NAMESPACE}/gone`), reason);
     t.match(reason, /"app"/);
-    t.strictSame(imageConfigsNeeded(input, facts(missing), SETTINGS), []);
+    t.strictSame(imageConfigsNeeded(planPod(input, facts(missing), SETTINGS)), []);
   });
   t.test('a required ConfigMap (envFrom) is denied, naming it', async (t) => {
     const input = pod({ containers: [container('app', { command: ['/app'], envFrom: [{ configMapRef: { name: 'gone-cm' } }] })] });
@@ -491,7 +491,7 @@ t.test('image configs', async (t) => {
     ],
   });
   t.test('only containers to wrap that lack a command need one', async (t) => {
-    t.strictSame(imageConfigsNeeded(input, facts(), SETTINGS), [
+    t.strictSame(imageConfigsNeeded(planPod(input, facts(), SETTINGS)), [
       { container: 'args-only', image: 'registry.example.com/args-only:1.0' },
       { container: 'neither', image: 'registry.example.com/neither:1.0' },
     ]);

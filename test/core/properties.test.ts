@@ -13,7 +13,7 @@ import t from 'tap';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import type { Operation } from 'fast-json-patch';
-import { computePodMutation, imageConfigsNeeded } from '../../src/core/pod-mutation.js';
+import { computePodMutation, imageConfigsNeeded, planPod } from '../../src/core/pod-mutation.js';
 import type { MutationOutcome, ResolvedFacts } from '../../src/core/pod-mutation.js';
 import { toJsonPatch } from '../../src/core/json-patch.js';
 import type { ImageConfig } from '../../src/core/original-command.js';
@@ -493,7 +493,7 @@ function run(c: Case): Run {
   const frozen = deepClone(c.pod) as Pod;
   const model = modelPod(c);
   const facts = resolvedFacts(c);
-  imageConfigsNeeded(c.pod, facts, SETTINGS);
+  imageConfigsNeeded(planPod(c.pod, facts, SETTINGS));
   const outcome = computePodMutation(c.pod, facts, SETTINGS);
   assert.deepEqual(c.pod, frozen, 'the input pod is not modified');
   const mutation = mutationOf(outcome);
@@ -520,7 +520,7 @@ t.test('(f) outcomes match the model; nothing throws', async (t) => {
       if (outcome.allowed) {
         assert.equal(outcome.mutation !== undefined, model.holders.size > 0, 'mutated exactly when some container holds a reference');
         assert.deepEqual(
-          imageConfigsNeeded(c.pod, resolvedFacts(c), SETTINGS).map((need) => need.container).sort(),
+          imageConfigsNeeded(planPod(c.pod, resolvedFacts(c), SETTINGS)).map((need) => need.container).sort(),
           [...model.needImage].sort(),
           'image configs are asked for exactly the containers to wrap that have no command',
         );
@@ -570,7 +570,7 @@ t.test('(c) idempotent: the resulting pod needs no mutation', async (t) => {
       const again = computePodMutation(result, resolvedFacts(c), SETTINGS);
       assert.ok(again.allowed, `allowed again${again.allowed ? '' : `: ${again.reason}`}`);
       assert.equal(again.mutation, undefined, 'no second mutation');
-      assert.deepEqual(imageConfigsNeeded(result, resolvedFacts(c), SETTINGS), []);
+      assert.deepEqual(imageConfigsNeeded(planPod(result, resolvedFacts(c), SETTINGS)), []);
     }),
     { numRuns: NUM_RUNS },
   );

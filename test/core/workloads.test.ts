@@ -4,12 +4,12 @@
  * native sidecars, exec probes and lifecycle hooks.
  */
 import t from 'tap';
-import { computePodMutation, imageConfigsNeeded } from '../../src/core/pod-mutation.js';
+import { computePodMutation, imageConfigsNeeded, planPod } from '../../src/core/pod-mutation.js';
 import type { MutationOutcome } from '../../src/core/pod-mutation.js';
 import type { Container, Pod } from '../../src/core/pod.js';
 import type { InjectionSettings } from '../../src/core/settings.js';
 import { ARGO_EMISSARY } from '../../src/core/supervisor.js';
-import { AWS_REFS, SETTINGS, container, facts, findContainer, mutateAndApply, pod, validatePod } from '../helpers/pods.js';
+import { AWS_REFS, SETTINGS, container, facts, findContainer, mutateAndApply, objects, pod, validatePod } from '../helpers/pods.js';
 
 const WRAPPER = '/helper/bin/secrets-init';
 const DB = { name: 'DB_PASSWORD', value: AWS_REFS[0] };
@@ -82,7 +82,7 @@ t.test('runtime options', async (t) => {
     const reason = denied(computePodMutation(input, facts(), SETTINGS));
     t.match(reason, /secrets-init\/exit-early must be "true" or "false", not "sure"/);
     t.match(reason, /secrets-init\/log-format must be "text" or "json", not "yaml"/);
-    t.strictSame(imageConfigsNeeded(pod({ containers: [container('a', { env: [DB] })] }, { 'secrets-init/log-format': 'yaml' }), facts(), SETTINGS), [], 'no registry lookup for a pod denied anyway');
+    t.strictSame(imageConfigsNeeded(planPod(pod({ containers: [container('a', { env: [DB] })] }, { 'secrets-init/log-format': 'yaml' }), facts(), SETTINGS)), [], 'no registry lookup for a pod denied anyway');
     const plain = computePodMutation(pod({ containers: [container('a', { command: ['/a'] })] }, { 'secrets-init/log-format': 'yaml' }), facts(), SETTINGS);
     t.equal(plain.allowed, true, 'a pod without references is not denied for it');
     t.match(plain.warnings.join('\n'), /secrets-init\/log-format.*ignored: no container holds a reference/);
@@ -119,7 +119,7 @@ t.test('Windows pods', async (t) => {
       const reason = denied(computePodMutation(input, facts(), SETTINGS));
       t.match(reason, /runs on Windows, and secrets-init runs on Linux only: resolve its secrets another way/);
       const noCommand = pod({ containers: [container('app', { env: [DB] })], ...spec });
-      t.strictSame(imageConfigsNeeded(noCommand, facts(), SETTINGS), [], 'no registry lookup for a pod denied anyway');
+      t.strictSame(imageConfigsNeeded(planPod(noCommand, facts(), SETTINGS)), [], 'no registry lookup for a pod denied anyway');
     });
   }
   t.test('a Windows pod without references is unaffected', async (t) => {
@@ -292,4 +292,16 @@ t.test('$(NAME) of a variable holding a reference in the container\'s own comman
   t.strictSame(shell.outcome.warnings, [], 'the shell form reads the resolved variable');
   const image = mutateAndApply(pod({ containers: [container('app', { env: [DB] })] }), facts(undefined, { app: { entrypoint: ['/app', '$(DB_PASSWORD)'], cmd: [] } }));
   t.strictSame(image.outcome.warnings, [], 'words from the image are not expanded by the kubelet');
+});
+
+t.test('bounded work: too many variables are denied; many references are analysed in linear time', async (t) => {
+  const env = (n: number) => Array.from({ length: n }, (_, i) => ({ name: `V${i}`, value: i % 2 === 0 ? AWS_REFS[0] : `plain-${i}` }));
+  const over = computePodMutation(pod({ containers: [container('a', { command: ['/a'], env: env(6_000) }), container('b', { command: ['/b'], env: env(4_001) })] }), facts(), SETTINGS);
+  t.match(denied(over), /the pod defines more than 10000 environment variables \(env entries, and the keys its envFrom take from Secrets and ConfigMaps\); split it, or raise --max-variables-per-pod/);
+  const data = Object.fromEntries(Array.from({ length: 3_000 }, (_, i) => [`K${i}`, AWS_REFS[2]]));
+  const viaEnvFrom = pod({ containers: [container('a', { command: ['/a'], envFrom: ['A_', 'B_', 'C_', 'D_'].map((prefix) => ({ prefix, configMapRef: { name: 'big' } })) })] });
+  t.match(denied(computePodMutation(viaEnvFrom, facts(objects([[{ kind: 'ConfigMap', name: 'big' }, data]])), SETTINGS)), /more than 10000 environment variables/, 'keys expanded by envFrom count');
+  // 200,000 references in one container: a quadratic analysis would not finish within the test's timeout.
+  const { result } = mutateAndApply(pod({ containers: [container('a', { command: ['/a'], env: env(400_000) })] }), facts(), { ...SETTINGS, limits: { ...SETTINGS.limits, variablesPerPod: 1_000_000 } });
+  t.strictSame(result.spec.containers[0]!.args, ['--provider=aws', '/a']);
 });

@@ -12,6 +12,7 @@ import { deriveObjectFacts } from '../../src/core/object-facts.js';
 import type { ImageConfig } from '../../src/core/original-command.js';
 import type { MutationOutcome, PodMutation, ResolvedFacts } from '../../src/core/pod-mutation.js';
 import type { InjectionSettings } from '../../src/core/settings.js';
+import { DEFAULT_POD_LIMITS } from '../../src/core/settings.js';
 import { DEFAULT_SUPERVISORS } from '../../src/core/supervisor.js';
 import { NO_RUNTIME_OPTIONS } from '../../src/core/runtime-options.js';
 import { computePodMutation } from '../../src/core/pod-mutation.js';
@@ -26,6 +27,7 @@ export const SETTINGS: InjectionSettings = {
   volumePath: '/helper/bin',
   runtime: NO_RUNTIME_OPTIONS,
   supervisors: DEFAULT_SUPERVISORS,
+  limits: DEFAULT_POD_LIMITS,
 };
 
 export const NAMESPACE = 'team-a';

@@ -21,6 +21,7 @@ async function makeApp(t: Test, overrides: { maxRequestBytes?: number; serveMetr
     logger,
     admission: {
       settings: SETTINGS,
+      maxConcurrentReads: 8,
       objects: unconfiguredReader(),
       images: staticImageConfigs({}),
     },

@@ -125,6 +125,7 @@ async function startHttps(t: Test, source: TlsSource, logger: pino.Logger): Prom
     logger,
     admission: {
       settings: SETTINGS,
+      maxConcurrentReads: 8,
       objects: unconfiguredReader(),
       images: staticImageConfigs({}),
     },
