@@ -42,7 +42,7 @@ await measure('core: computePodMutation + toJsonPatch', 50_000, () => {
 
 const app = await buildApp({
   logger: pino({ level: 'silent' }),
-  admission: { settings, objects: unconfiguredReader(), images: staticImageConfigs({}), maxConcurrentReads: 8 },
+  admission: { settings, objects: unconfiguredReader(), images: staticImageConfigs({}), maxConcurrentReads: 8, admissionTimeoutMs: 8000 },
   metrics: createMetrics({ processMetrics: false }),
   readiness: readinessFlag(),
   maxRequestBytes: 5 * 1024 * 1024,

@@ -15,6 +15,8 @@ import type { AdmissionRequest, AdmissionResponse } from './review.js';
 import { checkPod } from './pod-schema.js';
 import { ObjectLookupFailure, resolveObjectFacts } from './object-reads.js';
 import { MAX_MESSAGE_CHARS, boundedOrigins, boundedWarnings, clip } from './bounded-text.js';
+import type { AdmissionDeadline } from './deadline.js';
+import { withinDeadline } from './deadline.js';
 
 export interface AdmissionDependencies {
   settings: InjectionSettings;
@@ -22,6 +24,8 @@ export interface AdmissionDependencies {
   images: ImageConfigSource;
   /** Secrets and ConfigMaps read at once for one admission (--max-concurrent-reads). */
   maxConcurrentReads: number;
+  /** One deadline for everything an admission waits for (--admission-timeout). */
+  admissionTimeoutMs: number;
 }
 
 /** How an admission ended, for logs and metrics. */
@@ -52,7 +56,12 @@ export async function decideAdmission(request: AdmissionRequest, deps: Admission
   const name = clip(`${namespace}/${podDisplayName(pod)}`, 320);
   let warnings: string[] = [];
   try {
-    const outcome = await podOutcome(pod, namespace, deps);
+    const timed = await withinDeadline(deps.admissionTimeoutMs, (deadline) => podOutcome(pod, namespace, deps, deadline));
+    if (!timed.ok) {
+      const waiting = timed.pending.length > 0 ? `; still waiting for ${timed.pending.join(', ')}` : '';
+      throw new Denial(`no answer within ${deps.admissionTimeoutMs}ms (--admission-timeout)${waiting}`, 500);
+    }
+    const outcome = timed.value;
     warnings = outcome.warnings;
     if (!outcome.allowed) throw new Denial(outcome.reason, 403);
     if (outcome.mutation === undefined) return { response: withWarnings({ uid, allowed: true }, warnings), result: 'unchanged', pod: name };
@@ -79,8 +88,8 @@ export async function decideAdmission(request: AdmissionRequest, deps: Admission
   }
 }
 
-async function podOutcome(pod: Pod, namespace: string, deps: AdmissionDependencies): Promise<MutationOutcome> {
-  const reader = perAdmissionReader(deps.objects);
+async function podOutcome(pod: Pod, namespace: string, deps: AdmissionDependencies, deadline: AdmissionDeadline): Promise<MutationOutcome> {
+  const reader = perAdmissionReader(deps.objects, deadline);
   const wanted = referencedObjects(pod, deps.settings);
   const { objectsPerPod } = deps.settings.limits;
   if (wanted.length > objectsPerPod) {
@@ -94,7 +103,8 @@ async function podOutcome(pod: Pod, namespace: string, deps: AdmissionDependenci
   await Promise.all(
     needs.map(async (need) => {
       try {
-        imageConfigs.set(need.container, await deps.images.configOf({ ...need, namespace, pod, objects: reader }));
+        const lookup = deps.images.configOf({ ...need, namespace, pod, objects: reader });
+        imageConfigs.set(need.container, await deadline.track(`the image config of container "${need.container}" (${clip(need.image, 200)})`, lookup));
       } catch (error) {
         if (!(error instanceof ImageConfigError)) throw error;
         failures.push(error);

@@ -48,6 +48,7 @@ export const DEFAULTS = {
   volumePath: '/helper/bin',
   provider: 'aws',
   lookupTimeout: '2s',
+  admissionTimeout: '8s',
   maxObjectsPerPod: '100',
   maxVariablesPerPod: '10000',
   maxConcurrentReads: '8',
@@ -70,6 +71,8 @@ export const DEFAULTS = {
 } as const;
 
 export const LOOKUP_TIMEOUT_MAX = '30s';
+/** The API server waits at most 30s for a webhook. */
+export const ADMISSION_TIMEOUT_MAX = '29s';
 export const MAX_REQUEST_BYTES_MIN = '1Ki';
 export const MAX_REQUEST_BYTES_MAX = '64Mi';
 export const SHUTDOWN_DRAIN_MAX = '60s';
@@ -257,6 +260,15 @@ export const COMMAND_FLAGS: Readonly<Record<CommandName, readonly FlagSpec[]>> =
       placeholder: 'n',
       description: 'most Secrets and ConfigMaps read at once for one admission; the others wait their turn',
       defaultText: DEFAULTS.maxConcurrentReads,
+    },
+    {
+      name: 'admission-timeout',
+      kind: 'string',
+      placeholder: 'duration',
+      description:
+        "one deadline for everything an admission waits for (Secret, ConfigMap, ServiceAccount and pull-secret reads, registry and cloud token lookups); " +
+        `when it passes the pod is denied, naming what was still pending; keep it below the webhook configuration's timeoutSeconds (10s in the manifests); at most ${ADMISSION_TIMEOUT_MAX}`,
+      defaultText: DEFAULTS.admissionTimeout,
     },
     {
       name: 'lookup-timeout',

@@ -14,6 +14,7 @@ import {
   DEFAULTS,
   LOG_LEVELS,
   LOOKUP_TIMEOUT_MAX,
+  ADMISSION_TIMEOUT_MAX,
   MAX_REQUEST_BYTES_MAX,
   SHUTDOWN_DRAIN_MAX,
   SHUTDOWN_TIMEOUT_MAX,
@@ -61,6 +62,8 @@ export interface ServerOptions {
   limits: PodLimits;
   /** --max-concurrent-reads. */
   maxConcurrentReads: number;
+  /** --admission-timeout. */
+  admissionTimeoutMs: number;
   lookupTimeoutMs: number;
   maxRequestBytes: number;
   registryCaFile?: string;
@@ -242,6 +245,7 @@ function serverOptions(command: Command, env: Readonly<Record<string, string | u
   };
   const maxConcurrentReads = countFlag(command, 'max-concurrent-reads', DEFAULTS.maxConcurrentReads, 100);
   const timeoutMs = durationFlag(command, 'lookup-timeout', DEFAULTS.lookupTimeout, false, LOOKUP_TIMEOUT_MAX);
+  const admissionTimeoutMs = durationFlag(command, 'admission-timeout', DEFAULTS.admissionTimeout, false, ADMISSION_TIMEOUT_MAX);
   const registryTimeoutMs = durationFlag(command, 'registry-timeout', DEFAULTS.registryTimeout, false, '30s');
   const imageCacheTtlMs = durationFlag(command, 'image-cache-ttl', DEFAULTS.imageCacheTtl, true, '24h');
 
@@ -308,6 +312,7 @@ function serverOptions(command: Command, env: Readonly<Record<string, string | u
     supervisors,
     limits,
     maxConcurrentReads,
+    admissionTimeoutMs: Math.ceil(admissionTimeoutMs),
     // Whole milliseconds for timers; a positive sub-millisecond duration becomes 1ms.
     lookupTimeoutMs: Math.ceil(timeoutMs),
     maxRequestBytes,

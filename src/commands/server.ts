@@ -145,7 +145,7 @@ async function serve(
   let draining = false;
   const app = await buildApp({
     logger,
-    admission: { settings: injectionSettings(options), objects, images, maxConcurrentReads: options.maxConcurrentReads },
+    admission: { settings: injectionSettings(options), objects, images, maxConcurrentReads: options.maxConcurrentReads, admissionTimeoutMs: options.admissionTimeoutMs },
     metrics,
     readiness,
     maxRequestBytes: options.maxRequestBytes,

@@ -8,7 +8,8 @@ import { boundedCall } from './bounded-call.js';
 import { decodeConfigMap, decodeSecret, decodeServiceAccount } from './decode.js';
 import type { Decoded } from './decode.js';
 import { badResponse, isNotFound, timeoutError, toLookupError } from './errors.js';
-import type { DataObjectRef, KubeObjectReader, ObjectLookup, ObjectRef, ServiceAccountLookup } from './lookup.js';
+import type { DataObjectRef, KubeObjectReader, ObjectLookup, ObjectRef, ReadOptions, ServiceAccountLookup } from './lookup.js';
+import { LookupError } from './lookup.js';
 
 export interface KubeReaderOptions {
   /** Per lookup, covering credentials, connect, response and body. */
@@ -52,10 +53,13 @@ export function createKubeObjectReader(kubeConfig: KubeConfig, options: KubeRead
   async function fetchObject(
     ref: ObjectRef,
     send: (callOptions: ConfigurationOptions) => Promise<unknown>,
+    options: ReadOptions | undefined,
   ): Promise<Fetched> {
     if (!isPossibleName(ref.namespace) || !isPossibleName(ref.name)) return { found: false };
 
-    const result = await boundedCall(send, { timeoutMs, keepBody: true });
+    const signal = options?.signal;
+    const result = await boundedCall(send, { timeoutMs, keepBody: true, ...(signal !== undefined ? { signal } : {}) });
+    if (!result.ok && result.reason === 'aborted') throw new LookupError(ref, 'timeout', "abandoned: the admission's deadline passed");
     if (result.ok) return { found: true, body: parsedBody(result.body) ?? result.value, status: result.status };
     if (result.reason !== 'failed') throw timeoutError(ref, timeoutMs);
     if (isNotFound(result.error)) return { found: false };
@@ -68,15 +72,15 @@ export function createKubeObjectReader(kubeConfig: KubeConfig, options: KubeRead
   }
 
   return {
-    async read(ref: DataObjectRef): Promise<ObjectLookup> {
+    async read(ref: DataObjectRef, options?: ReadOptions): Promise<ObjectLookup> {
       const { kind, namespace, name } = ref;
       if (kind === 'Secret') {
-        const fetched = await fetchObject(ref, (o) => api.readNamespacedSecret({ name, namespace }, o));
+        const fetched = await fetchObject(ref, (o) => api.readNamespacedSecret({ name, namespace }, o), options);
         if (!fetched.found) return { found: false };
         return { found: true, data: unwrap(ref, fetched, decodeSecret(fetched.body)) };
       }
       if (kind === 'ConfigMap') {
-        const fetched = await fetchObject(ref, (o) => api.readNamespacedConfigMap({ name, namespace }, o));
+        const fetched = await fetchObject(ref, (o) => api.readNamespacedConfigMap({ name, namespace }, o), options);
         if (!fetched.found) return { found: false };
         return { found: true, data: unwrap(ref, fetched, decodeConfigMap(fetched.body)) };
       }
@@ -84,9 +88,9 @@ export function createKubeObjectReader(kubeConfig: KubeConfig, options: KubeRead
       throw new TypeError(`read() accepts Secret and ConfigMap references, not ${String(unsupported)}`);
     },
 
-    async readServiceAccount(namespace: string, name: string): Promise<ServiceAccountLookup> {
+    async readServiceAccount(namespace: string, name: string, options?: ReadOptions): Promise<ServiceAccountLookup> {
       const ref: ObjectRef = { kind: 'ServiceAccount', namespace, name };
-      const fetched = await fetchObject(ref, (o) => api.readNamespacedServiceAccount({ name, namespace }, o));
+      const fetched = await fetchObject(ref, (o) => api.readNamespacedServiceAccount({ name, namespace }, o), options);
       if (!fetched.found) return { found: false };
       return { found: true, imagePullSecrets: unwrap(ref, fetched, decodeServiceAccount(fetched.body)) };
     },

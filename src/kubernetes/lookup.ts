@@ -67,9 +67,14 @@ export class LookupError extends Error {
   }
 }
 
+/** Per read: `signal` abandons it (the caller's deadline passed); it then rejects with a LookupError. */
+export interface ReadOptions {
+  signal?: AbortSignal;
+}
+
 export interface KubeObjectReader {
   /** Resolves found / not found; rejects only with `LookupError`. */
-  read(ref: DataObjectRef): Promise<ObjectLookup>;
+  read(ref: DataObjectRef, options?: ReadOptions): Promise<ObjectLookup>;
   /** Resolves found / not found; rejects only with `LookupError` (whose ref has kind `ServiceAccount`). */
-  readServiceAccount(namespace: string, name: string): Promise<ServiceAccountLookup>;
+  readServiceAccount(namespace: string, name: string, options?: ReadOptions): Promise<ServiceAccountLookup>;
 }

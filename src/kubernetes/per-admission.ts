@@ -7,12 +7,21 @@
  * data only as long as the admission does, and is not a cache across pods.
  */
 import type { DataObjectRef, KubeObjectReader, ObjectKind, ObjectLookup, ServiceAccountLookup } from './lookup.js';
+import { describeRef } from './lookup.js';
+
+/** The admission's deadline, as the reader needs it: a signal to pass on, and a place to say what is pending. */
+export interface ReadDeadline {
+  readonly signal: AbortSignal;
+  track<T>(label: string, work: Promise<T>): Promise<T>;
+}
 
 function key(kind: ObjectKind, namespace: string, name: string): string {
   return JSON.stringify([kind, namespace, name]);
 }
 
-export function perAdmissionReader(inner: KubeObjectReader): KubeObjectReader {
+export function perAdmissionReader(inner: KubeObjectReader, deadline?: ReadDeadline): KubeObjectReader {
+  const options = deadline === undefined ? {} : { signal: deadline.signal };
+  const tracked = <T>(label: string, work: Promise<T>) => (deadline === undefined ? work : deadline.track(label, work));
   const objects = new Map<string, Promise<ObjectLookup>>();
   const accounts = new Map<string, Promise<ServiceAccountLookup>>();
   return {
@@ -20,7 +29,8 @@ export function perAdmissionReader(inner: KubeObjectReader): KubeObjectReader {
       const k = key(ref.kind, ref.namespace, ref.name);
       let pending = objects.get(k);
       if (pending === undefined) {
-        pending = inner.read({ kind: ref.kind, namespace: ref.namespace, name: ref.name });
+        const copy = { kind: ref.kind, namespace: ref.namespace, name: ref.name };
+        pending = tracked(describeRef(copy), inner.read(copy, options));
         objects.set(k, pending);
       }
       return pending;
@@ -29,7 +39,7 @@ export function perAdmissionReader(inner: KubeObjectReader): KubeObjectReader {
       const k = key('ServiceAccount', namespace, name);
       let pending = accounts.get(k);
       if (pending === undefined) {
-        pending = inner.readServiceAccount(namespace, name);
+        pending = tracked(describeRef({ kind: 'ServiceAccount', namespace, name }), inner.readServiceAccount(namespace, name, options));
         accounts.set(k, pending);
       }
       return pending;

@@ -33,7 +33,7 @@ function memoryReader(objects: Record<string, Record<string, string>>, failures:
 }
 
 function deps(reader: KubeObjectReader, images = staticImageConfigs({})): AdmissionDependencies {
-  return { settings, objects: reader, images, maxConcurrentReads: 8 };
+  return { settings, objects: reader, images, maxConcurrentReads: 8, admissionTimeoutMs: 8_000 };
 }
 
 function podRequest(pod: Pod, extra: Partial<AdmissionRequest> = {}): AdmissionRequest {
@@ -218,6 +218,37 @@ t.test('reads for one admission run at most --max-concurrent-reads at a time, ea
   t.equal(decision.response.allowed, true);
   t.equal(asked.length, 40, 'each distinct Secret once');
   t.equal(peak, 3, 'never more than 3 at once');
+});
+
+t.test('one deadline for the whole admission: the answer names what was still pending, and reads are aborted', async (t) => {
+  const aborted: string[] = [];
+  const hang = (label: string, signal?: AbortSignal) => new Promise<never>((_, reject) => {
+    signal?.addEventListener('abort', () => {
+      aborted.push(label);
+      reject(new LookupError({ kind: 'Secret', namespace: 'prod', name: label }, 'timeout', 'abandoned'));
+    });
+  });
+  const reader: KubeObjectReader = {
+    async read(ref, options) {
+      if (ref.name === 'slow') return hang(ref.name, options?.signal);
+      return { found: true, data: new Map([['k', ARN]]) };
+    },
+    async readServiceAccount() {
+      return { found: false };
+    },
+  };
+  const env = [{ name: 'A', valueFrom: { secretKeyRef: { name: 'fast', key: 'k' } } }, { name: 'B', valueFrom: { secretKeyRef: { name: 'slow', key: 'k' } } }];
+  const started = Date.now();
+  const decision = await decideAdmission(podRequest({ metadata: { name: 'p' }, spec: { containers: [{ name: 'c', command: ['/a'], env }] } }), { ...deps(reader), admissionTimeoutMs: 100 });
+  t.ok(Date.now() - started < 2_000, 'answered at the deadline, not after the hang');
+  t.equal(decision.response.allowed, false);
+  t.equal(decision.response.status?.code, 500);
+  t.equal(decision.response.status?.message, 'pod prod/p: no answer within 100ms (--admission-timeout); still waiting for Secret prod/slow');
+  t.strictSame(aborted, ['slow'], 'the pending read was aborted');
+
+  const images = { configOf: () => new Promise<never>(() => undefined) };
+  const image = await decideAdmission(podRequest({ metadata: { name: 'p' }, spec: { containers: [{ name: 'c', image: 'reg.example/app:1', env: [{ name: 'K', value: ARN }] }] } }), { ...deps(memoryReader({}).reader, images), admissionTimeoutMs: 100 });
+  t.equal(image.response.status?.message, 'pod prod/p: no answer within 100ms (--admission-timeout); still waiting for the image config of container "c" (reg.example/app:1)');
 });
 
 t.test('dryRun requests get the same mutation as real ones', async (t) => {

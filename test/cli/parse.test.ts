@@ -86,6 +86,7 @@ const SERVER_DEFAULTS: ServerOptions = {
   supervisors: [['/var/run/argo/argoexec', 'emissary', '--']],
   limits: { objectsPerPod: 100, variablesPerPod: 10_000 },
   maxConcurrentReads: 8,
+  admissionTimeoutMs: 8000,
   lookupTimeoutMs: 2000,
   maxRequestBytes: 5 * 1024 * 1024,
   insecureRegistries: [],

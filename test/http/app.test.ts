@@ -22,6 +22,7 @@ async function makeApp(t: Test, overrides: { maxRequestBytes?: number; serveMetr
     admission: {
       settings: SETTINGS,
       maxConcurrentReads: 8,
+      admissionTimeoutMs: 8_000,
       objects: unconfiguredReader(),
       images: staticImageConfigs({}),
     },

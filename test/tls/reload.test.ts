@@ -126,6 +126,7 @@ async function startHttps(t: Test, source: TlsSource, logger: pino.Logger): Prom
     admission: {
       settings: SETTINGS,
       maxConcurrentReads: 8,
+      admissionTimeoutMs: 8_000,
       objects: unconfiguredReader(),
       images: staticImageConfigs({}),
     },
