@@ -21,6 +21,8 @@ export interface CallAuth {
   readonly deadline: number;
   /** The Authorization that worked so far in this call (sent first on the next request). */
   authorization?: string;
+  /** Every Authorization value this call sent: what its messages must never echo. */
+  readonly sent?: Set<string>;
 }
 
 interface CachedToken {
@@ -64,7 +66,11 @@ export class Authenticator {
   constructor(private readonly options: AuthenticatorOptions) {}
 
   /** Sends `send` with the call's current Authorization, negotiating on 401 (and on 403 when other credentials remain). */
-  async send(call: CallAuth, send: (authorization: string | undefined) => Promise<HttpResponse>): Promise<HttpResponse> {
+  async send(call: CallAuth, sendRaw: (authorization: string | undefined) => Promise<HttpResponse>): Promise<HttpResponse> {
+    const send = (authorization: string | undefined): Promise<HttpResponse> => {
+      if (authorization !== undefined) call.sent?.add(authorization);
+      return sendRaw(authorization);
+    };
     if (call.authorization === undefined) call.authorization = this.preemptive(call);
     const first = call.authorization;
     const response = await send(first);

@@ -25,8 +25,10 @@ const DOCKER_HUB = 'docker.io';
 const DOCKER_HUB_API = 'registry-1.docker.io';
 const PATH = /^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$/;
 const TAG = /^\w[\w.-]{0,127}$/;
-/** Passwords shorter than this are not searched for in messages (too likely to hit ordinary words). */
+/** Secrets shorter than this are not searched for in messages (too likely to hit ordinary words). */
 const MIN_REDACTED_LENGTH = 4;
+/** The cause of a failure as a message shows it, after redaction. */
+const MAX_CAUSE_CHARS = 600;
 
 interface Call extends CallAuth {
   readonly base: URL;
@@ -45,17 +47,19 @@ export function createRegistryClient(options: RegistryClientOptions): RegistryCl
   /** Runs one client call: sets up its state and turns every failure into a RegistryError. */
   async function run<T>(image: ImageReference, credentials: readonly RegistryCredential[], body: (call: Call) => Promise<T>): Promise<T> {
     const label = safeLabel(image);
-    const registry = image.domain;
+    const registry = printable(image.domain).slice(0, 300);
+    const sent = new Set<string>();
     try {
       const host = apiHost(image.domain);
       const base = registryBase(host, isInsecureHost(image.domain) || isInsecureHost(host));
       if (!PATH.test(image.path)) throw new RegistryFailure('invalid', `invalid repository path ${JSON.stringify(image.path.slice(0, 200))}`);
-      return await body({ host: base.host, base, path: image.path, credentials, deadline: Date.now() + timeoutMs });
+      return await body({ host: base.host, base, path: image.path, credentials, deadline: Date.now() + timeoutMs, sent });
     } catch (err) {
       if (err instanceof RegistryError) throw err;
       const failure =
         err instanceof RegistryFailure ? err : new RegistryFailure('http', `unexpected error: ${err instanceof Error ? err.message : String(err)}`);
-      throw new RegistryError(label, registry, failure.kind, redact(failure.message, credentials), failure.status);
+      // Redacted before it is cut short, so that no part of a secret survives at the cut.
+      throw new RegistryError(label, registry, failure.kind, clipped(redact(failure.message, secretsOf(credentials, sent, false)), MAX_CAUSE_CHARS), failure.status);
     }
   }
 
@@ -75,7 +79,7 @@ export function createRegistryClient(options: RegistryClientOptions): RegistryCl
       }),
     );
     if (response.status >= 200 && response.status < 300) return response;
-    throw statusFailure(response.status, what, responseDetail(response));
+    throw statusFailure(response.status, what, responseDetail(response, secretsOf(call.credentials, call.sent ?? new Set(), true)));
   }
 
   /** GETs a manifest by digest, checks its digest and parses it. */
@@ -165,8 +169,12 @@ function headerText(value: string | string[] | undefined): string | undefined {
   return text === undefined ? undefined : text.trim();
 }
 
-/** The registry's own error message (`{"errors":[{"code","message"}]}`), printable and short; plus Retry-After. */
-function responseDetail(response: HttpResponse): string | undefined {
+/**
+ * The registry's own error message (`{"errors":[{"code","message"}]}`), printable, with
+ * every secret of the call redacted (some registries quote the token or the user name);
+ * plus Retry-After.
+ */
+function responseDetail(response: HttpResponse, secrets: readonly string[]): string | undefined {
   const parts: string[] = [];
   try {
     const parsed: unknown = JSON.parse(response.body.toString('utf8'));
@@ -175,7 +183,7 @@ function responseDetail(response: HttpResponse): string | undefined {
     if (typeof first === 'object' && first !== null) {
       const { message, code } = first as Record<string, unknown>;
       const text = typeof message === 'string' && message !== '' ? message : typeof code === 'string' ? code : undefined;
-      if (text !== undefined) parts.push(printable(text));
+      if (text !== undefined) parts.push(redact(printable(text), secrets));
     }
   } catch {
     // Not a registry error document.
@@ -185,8 +193,13 @@ function responseDetail(response: HttpResponse): string | undefined {
   return parts.length > 0 ? parts.join('; ') : undefined;
 }
 
+/** Control and non-ASCII characters replaced; bounded (redaction and the final cut come later). */
 function printable(text: string): string {
-  return text.replace(/[^\x20-\x7e]/g, '?').slice(0, 200);
+  return text.slice(0, 4096).replace(/[^\x20-\x7e]/g, '?');
+}
+
+function clipped(text: string, max: number): string {
+  return text.length > max ? `${text.slice(0, max)}…` : text;
 }
 
 /** The image for messages, even when a caller built an odd ImageReference by hand. */
@@ -194,14 +207,28 @@ function safeLabel(image: ImageReference): string {
   return printable(formatImageReference(image));
 }
 
-/** Belt and braces: no password or Basic value may survive into a message, whatever a server echoed. */
-function redact(message: string, credentials: readonly RegistryCredential[]): string {
-  let result = message;
+/**
+ * What no message may show, the longest first (a token may contain a shorter secret):
+ * passwords, Basic values and every Authorization the call sent, with and without its
+ * scheme; and user names, in text a server wrote (in our own text a credential's id may
+ * rightly carry a name that is also a user name).
+ */
+function secretsOf(credentials: readonly RegistryCredential[], sent: ReadonlySet<string>, withUsernames: boolean): string[] {
+  const secrets = new Set<string>();
   for (const { username, password } of credentials) {
-    const secrets = [Buffer.from(`${username}:${password}`, 'utf8').toString('base64'), password];
-    for (const secret of secrets) {
-      if (secret.length >= MIN_REDACTED_LENGTH) result = result.split(secret).join('[redacted]');
-    }
+    secrets.add(Buffer.from(`${username}:${password}`, 'utf8').toString('base64'));
+    secrets.add(password);
+    if (withUsernames) secrets.add(username);
   }
+  for (const authorization of sent) {
+    secrets.add(authorization);
+    secrets.add(authorization.replace(/^(?:Bearer|Basic)\s+/i, ''));
+  }
+  return [...secrets].filter((secret) => secret.length >= MIN_REDACTED_LENGTH).sort((a, b) => b.length - a.length);
+}
+
+function redact(message: string, secrets: readonly string[]): string {
+  let result = message;
+  for (const secret of secrets) result = result.split(secret).join('[redacted]');
   return result;
 }

@@ -1,0 +1,86 @@
+/**
+ * Registries that echo credentials in their error bodies (some quote the bearer token or
+ * the user name): nothing the webhook holds or sent may reach a message, not even a
+ * piece of it cut off at the end of a long message.
+ */
+import { createServer } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import t from 'tap';
+import type { Test } from 'tap';
+import { parseImageReference } from '../../src/core/image-reference.js';
+import { RegistryError, createRegistryClient } from '../../src/registry/client.js';
+
+const USER = 'robot$team-puller';
+const PASSWORD = 'Pa55-w0rd-of-the-robot';
+const TOKEN = `tok.${'Zq9'.repeat(40)}.sig`;
+const BASIC = Buffer.from(`${USER}:${PASSWORD}`).toString('base64');
+
+/** A registry whose every answer to an authorized request is an error (404, or 500) quoting what it received. */
+async function echoingRegistry(mode: 'bearer' | 'basic', padding = 0): Promise<{ host: string; close: () => Promise<void> }> {
+  const server = createServer((req: IncomingMessage, res: ServerResponse) => {
+    const authorization = req.headers.authorization;
+    const host = `127.0.0.1:${(server.address() as AddressInfo).port}`;
+    if (req.url?.startsWith('/token')) {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ token: TOKEN, expires_in: 300 }));
+      return;
+    }
+    if (authorization === undefined) {
+      const challenge = mode === 'bearer' ? `Bearer realm="http://${host}/token",service="echo",scope="repository:team/app:pull"` : 'Basic realm="echo"';
+      res.writeHead(401, { 'www-authenticate': challenge, 'content-type': 'application/json' });
+      res.end(JSON.stringify({ errors: [{ code: 'UNAUTHORIZED', message: 'authentication required' }] }));
+      return;
+    }
+    res.writeHead(padding > 0 ? 500 : 404, { 'content-type': 'application/json' });
+    const bare = authorization.replace(/^\S+ /, '');
+    const message = `${'x'.repeat(padding)}user ${USER} (password ${PASSWORD}) sent "${bare}": no such manifest`;
+    res.end(JSON.stringify({ errors: [{ code: 'MANIFEST_UNKNOWN', message }] }));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const host = `127.0.0.1:${(server.address() as AddressInfo).port}`;
+  return { host, close: () => new Promise((resolve) => server.close(() => resolve())) };
+}
+
+async function failure(mode: 'bearer' | 'basic', padding = 0): Promise<string> {
+  const registry = await echoingRegistry(mode, padding);
+  t.teardown(registry.close);
+  const client = createRegistryClient({ timeoutMs: 5_000, skipVerify: false, insecureRegistries: [registry.host] });
+  // A manifest GET (a HEAD has no body to echo).
+  const digest = `sha256:${'a'.repeat(64)}`;
+  const error = await client
+    .imageConfig(parseImageReference(`${registry.host}/team/app:1`), digest, { os: 'linux', architecture: 'amd64' }, [{ id: 'Secret team-a/robot', username: USER, password: PASSWORD }])
+    .catch((e: unknown) => e);
+  t.type(error, RegistryError);
+  return (error as Error).message;
+}
+
+function assertClean(t: Tap, message: string): void {
+  for (const [what, secret] of [['token', TOKEN], ['user name', USER], ['password', PASSWORD], ['Basic value', BASIC]] as const) {
+    t.notOk(message.includes(secret), `no ${what} in: ${message.slice(0, 120)}…`);
+  }
+  for (const piece of [TOKEN.slice(0, 24), TOKEN.slice(-24), BASIC.slice(0, 16)]) t.notOk(message.includes(piece), 'no piece of a secret either');
+}
+
+type Tap = Test;
+
+t.test('a bearer token and the user name echoed by the registry are redacted', async (t) => {
+  const message = await failure('bearer');
+  assertClean(t, message);
+  t.match(message, /not found \(HTTP 404\): user \[redacted\] \(password \[redacted\]\) sent "\[redacted\]": no such manifest/);
+});
+
+t.test('a Basic value echoed by the registry is redacted', async (t) => {
+  const message = await failure('basic');
+  assertClean(t, message);
+  t.match(message, /not found \(HTTP 404\): user \[redacted\] \(password \[redacted\]\) sent "\[redacted\]"/);
+});
+
+t.test('a long error body is redacted before it is cut short', async (t) => {
+  // The token starts right where a 200-character cut used to fall.
+  for (const padding of [130, 150, 170, 520, 560]) {
+    const message = await failure('bearer', padding);
+    assertClean(t, message);
+    t.match(message, /registry server error \(HTTP 500\)/);
+  }
+});
