@@ -323,6 +323,15 @@ export const COMMAND_FLAGS: Readonly<Record<CommandName, readonly FlagSpec[]>> =
       description: 'comma-separated registry hosts (host or host:port) reached over plain HTTP',
     },
     {
+      name: 'allowed-registries',
+      kind: 'string',
+      placeholder: 'patterns',
+      description:
+        'comma-separated host[:port] patterns of the only registries whose image configs are read ("*" within a host label or as the port, ' +
+        'e.g. *.dkr.ecr.*.amazonaws.com,ghcr.io,127.0.0.1:*); unset: any registry. Loopback, link-local, cloud metadata and unspecified ' +
+        'addresses are never contacted for a registry, token realm or redirect unless its host is named here without "*" or in --insecure-registries',
+    },
+    {
       name: 'registry-timeout',
       kind: 'string',
       placeholder: 'duration',

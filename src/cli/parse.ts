@@ -9,6 +9,7 @@ import { LOG_FORMATS, googleProjectProblem, isLogFormat, unsupportedMessage, uns
 import { DEFAULT_SUPERVISORS, parseSupervisorCommand, type SupervisorCommand } from '../core/supervisor.js';
 import { ImageReferenceError, parseImageReference } from '../core/image-reference.js';
 import type { PodLimits } from '../core/settings.js';
+import { parseRegistryPattern } from '../registry/allowed-registries.js';
 import { parseDurationMs } from './duration.js';
 import {
   DEFAULTS,
@@ -68,6 +69,8 @@ export interface ServerOptions {
   maxRequestBytes: number;
   registryCaFile?: string;
   insecureRegistries: string[];
+  /** --allowed-registries: host[:port] patterns; undefined = any registry. */
+  allowedRegistries?: string[];
   registryTimeoutMs: number;
   imageCacheTtlMs: number;
   defaultArchitecture: string;
@@ -257,6 +260,11 @@ function serverOptions(command: Command, env: Readonly<Record<string, string | u
   for (const host of insecureRegistries) {
     if (!REGISTRY_HOST.test(host)) throw invalid(host, '--insecure-registries', 'each entry must be a registry host or host:port');
   }
+  const allowedText = optionalString(command, 'allowed-registries');
+  const allowedRegistries = allowedText?.split(',').map((pattern) => pattern.trim()).filter((pattern) => pattern !== '');
+  for (const pattern of allowedRegistries ?? []) {
+    if (parseRegistryPattern(pattern) === undefined) throw invalid(pattern, '--allowed-registries', 'each entry must be host[:port], with "*" within a host label or as the port');
+  }
   const defaultArchitecture = stringFlag(command, 'default-architecture') ?? DEFAULTS.defaultArchitecture;
   if (!/^[a-z0-9_]+$/.test(defaultArchitecture)) {
     throw invalid(defaultArchitecture, '--default-architecture', 'must be an architecture name such as amd64 or arm64');
@@ -324,6 +332,7 @@ function serverOptions(command: Command, env: Readonly<Record<string, string | u
     shutdownTimeoutMs: Math.ceil(shutdownTimeoutMs),
   };
   if (registryCaFile !== undefined) server.registryCaFile = registryCaFile;
+  if (allowedRegistries !== undefined) server.allowedRegistries = allowedRegistries;
   if (selfBootstrap !== undefined) server.selfBootstrap = selfBootstrap;
   if (telemetryListenAddress !== undefined) server.telemetryListenAddress = telemetryListenAddress;
   if (tlsCertFile !== undefined) server.tlsCertFile = tlsCertFile;

@@ -239,7 +239,13 @@ async function imageSource(options: ServerOptions, logger: Logger): Promise<Imag
   }
   let client;
   try {
-    client = createRegistryClient({ timeoutMs: options.registryTimeoutMs, skipVerify: options.registrySkipVerify, insecureRegistries: options.insecureRegistries, ...(ca !== undefined ? { ca } : {}) });
+    client = createRegistryClient({
+      timeoutMs: options.registryTimeoutMs,
+      skipVerify: options.registrySkipVerify,
+      insecureRegistries: options.insecureRegistries,
+      ...(options.allowedRegistries !== undefined ? { allowedRegistries: options.allowedRegistries } : {}),
+      ...(ca !== undefined ? { ca } : {}),
+    });
   } catch (error) {
     throw new StartupError(`--registry-ca-file ${options.registryCaFile ?? ''}: ${(error as Error).message}`);
   }

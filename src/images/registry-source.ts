@@ -71,7 +71,8 @@ export function registryImageSource(options: RegistrySourceOptions): ImageConfig
         if (!(error instanceof RegistryError)) throw error;
         const problems = collected ? (await collected).problems : [];
         const notes = problems.length > 0 ? ` (credentials not usable: ${problems.join('; ')})` : '';
-        throw new ImageConfigError(`container "${lookup.container}": ${error.message}${notes}; ${avoidLookup(lookup.container)}`);
+        // A host the webhook may not contact is the pod's choice, not a failed dependency.
+        throw new ImageConfigError(`container "${lookup.container}": ${error.message}${notes}; ${avoidLookup(lookup.container)}`, error.kind === 'refused' ? 'pod' : 'dependency');
       }
     },
   };

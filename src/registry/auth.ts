@@ -23,6 +23,8 @@ export interface CallAuth {
   authorization?: string;
   /** Every Authorization value this call sent: what its messages must never echo. */
   readonly sent?: Set<string>;
+  /** The registry is reached over plain http (--insecure-registries): only then may its token realm be plain http too. */
+  readonly insecure?: boolean;
 }
 
 interface CachedToken {
@@ -184,6 +186,9 @@ export class Authenticator {
     }
     if (realm.username !== '' || realm.password !== '') {
       throw new RegistryFailure('invalid', `the registry's Bearer realm URL must not contain user information`);
+    }
+    if (realm.protocol === 'http:' && call.insecure !== true) {
+      throw new RegistryFailure('refused', `the registry's token realm ${realm.host} is plain http, which only registries in --insecure-registries may use`);
     }
     if (
       candidate.kind === 'credential' &&

@@ -1,6 +1,7 @@
 import { formatImageReference, type ImageReference } from '../core/image-reference.js';
 import { Authenticator, type CallAuth } from './auth.js';
 import { checkDigest, digestOf, isVerifiableDigest, verifyDigest } from './digest.js';
+import { namesHost, parseRegistryPattern, patternMatches } from './allowed-registries.js';
 import { RegistryError, RegistryFailure, statusFailure } from './errors.js';
 import { MANIFEST_ACCEPT, parseImageConfig, parseManifest, selectPlatform, type Descriptor } from './manifest.js';
 import { createTransport, type HttpResponse } from './transport.js';
@@ -41,7 +42,14 @@ export function createRegistryClient(options: RegistryClientOptions): RegistryCl
   if (!Number.isSafeInteger(maxBytes) || maxBytes <= 0) throw new RangeError(`registry body limit must be a positive integer, not ${maxBytes}`);
   const insecureHosts = new Set(options.insecureRegistries.map((host) => host.trim().toLowerCase()).filter((host) => host !== ''));
   const isInsecureHost = (host: string): boolean => insecureHosts.has(host.toLowerCase());
-  const transport = createTransport({ skipVerify: options.skipVerify, insecureHosts, ...(options.ca !== undefined ? { ca: options.ca } : {}) });
+  const allowed = options.allowedRegistries?.map((text) => {
+    const pattern = parseRegistryPattern(text);
+    if (pattern === undefined) throw new RangeError(`invalid registry pattern ${JSON.stringify(text)}: expected host[:port], "*" within a label or as the port`);
+    return pattern;
+  });
+  const namedByOperator = (url: URL): boolean =>
+    isInsecureHost(url.host) || isInsecureHost(url.hostname) || (allowed ?? []).some((pattern) => namesHost(pattern) && patternMatches(pattern, url.host));
+  const transport = createTransport({ skipVerify: options.skipVerify, insecureHosts, namedByOperator, ...(options.ca !== undefined ? { ca: options.ca } : {}) });
   const auth = new Authenticator({ transport, timeoutMs, maxBytes, isInsecureHost });
 
   /** Runs one client call: sets up its state and turns every failure into a RegistryError. */
@@ -50,10 +58,13 @@ export function createRegistryClient(options: RegistryClientOptions): RegistryCl
     const registry = printable(image.domain).slice(0, 300);
     const sent = new Set<string>();
     try {
+      if (allowed !== undefined && !allowed.some((pattern) => patternMatches(pattern, image.domain))) {
+        throw new RegistryFailure('refused', 'the registry is not in --allowed-registries');
+      }
       const host = apiHost(image.domain);
       const base = registryBase(host, isInsecureHost(image.domain) || isInsecureHost(host));
       if (!PATH.test(image.path)) throw new RegistryFailure('invalid', `invalid repository path ${JSON.stringify(image.path.slice(0, 200))}`);
-      return await body({ host: base.host, base, path: image.path, credentials, deadline: Date.now() + timeoutMs, sent });
+      return await body({ host: base.host, base, path: image.path, credentials, deadline: Date.now() + timeoutMs, sent, insecure: base.protocol === 'http:' });
     } catch (err) {
       if (err instanceof RegistryError) throw err;
       const failure =

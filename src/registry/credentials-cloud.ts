@@ -146,7 +146,10 @@ export interface EcrRegistry {
   fips: boolean;
 }
 
-const ECR_DOMAIN = /^(\d{12})\.dkr\.ecr(-fips)?\.([a-z0-9]+(?:-[a-z0-9]+)*)\.amazonaws\.com(?:\.cn)?$/;
+/** The region part is an AWS region's shape (`eu-west-1`, `us-gov-west-1`, `cn-north-1`): the pod names it, and each region is a client. */
+const ECR_DOMAIN = /^(\d{12})\.dkr\.ecr(-fips)?\.([a-z]{2}(?:-[a-z]+){1,3}-\d{1,2})\.amazonaws\.com(?:\.cn)?$/;
+/** ECR clients kept at once (one per region and FIPS choice); the oldest is dropped beyond. */
+const MAX_ECR_CLIENTS = 32;
 
 /** `123456789012.dkr.ecr.eu-west-1.amazonaws.com` (also `.amazonaws.com.cn`, `dkr.ecr-fips`); undefined otherwise (a port never matches). */
 export function parseEcrRegistry(domain: string): EcrRegistry | undefined {
@@ -207,6 +210,13 @@ export function ecrCredentialProvider(options: EcrCredentialProviderOptions = {}
     if (options.credentials !== undefined) config.credentials = options.credentials;
     const created = new sdk.ECRClient(config);
     clients.set(key, created);
+    if (clients.size > MAX_ECR_CLIENTS) {
+      const [oldest] = clients.entries();
+      if (oldest !== undefined) {
+        clients.delete(oldest[0]);
+        oldest[1].destroy();
+      }
+    }
     return created;
   };
 

@@ -13,7 +13,8 @@ export type RegistryErrorKind =
   | 'digest-mismatch'
   | 'too-large'
   | 'platform' // no manifest for the requested platform
-  | 'unsupported'; // e.g. schema 1 manifests, non-sha256/sha512 digests
+  | 'unsupported' // e.g. schema 1 manifests, non-sha256/sha512 digests
+  | 'refused'; // a host the webhook may not contact (not allowed, or a loopback/link-local/metadata address)
 
 const TRANSIENT: ReadonlySet<RegistryErrorKind> = new Set(['rate-limited', 'server', 'timeout', 'network']);
 

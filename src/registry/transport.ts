@@ -2,7 +2,9 @@ import { X509Certificate } from 'node:crypto';
 import http, { type IncomingHttpHeaders } from 'node:http';
 import https from 'node:https';
 import { rootCertificates } from 'node:tls';
+import { isIP } from 'node:net';
 import { RegistryFailure } from './errors.js';
+import { RefusedAddressError, guardedLookup, refusedAddressKind } from './address-guard.js';
 
 /** Bodies of error responses are read only this far (for the registry's error code). */
 const ERROR_BODY_LIMIT = 64 * 1024;
@@ -14,6 +16,8 @@ export interface TransportOptions {
   skipVerify: boolean;
   /** Hosts (`host` or `host:port`, lowercase) reached over plain http. */
   insecureHosts: ReadonlySet<string>;
+  /** Whether the operator named this URL's host, so that it may be a loopback, link-local or metadata address. */
+  namedByOperator: (url: URL) => boolean;
 }
 
 export interface HttpRequest {
@@ -120,6 +124,11 @@ export function createTransport(options: TransportOptions): Transport {
     if (timeoutMs <= 0) {
       return Promise.reject(new RegistryFailure('timeout', `timed out after ${req.timeoutMs} ms before fetching the ${req.what} from ${url.host}`));
     }
+    const literal = url.hostname.replace(/^\[(.*)\]$/, '$1');
+    const kind = isIP(literal) !== 0 ? refusedAddressKind(literal) : undefined;
+    if (kind !== undefined && !options.namedByOperator(url)) {
+      return Promise.reject(new RegistryFailure('refused', `${new RefusedAddressError(url.host, literal, kind, true).message} (fetching the ${req.what})`));
+    }
     return new Promise<Exchange>((resolve, reject) => {
       const headers: Record<string, string> = { 'user-agent': USER_AGENT, ...req.headers };
       if (authorization !== undefined) headers.authorization = authorization;
@@ -133,7 +142,8 @@ export function createTransport(options: TransportOptions): Transport {
         if (outcome instanceof Error) reject(outcome);
         else resolve(outcome);
       };
-      const outgoing = client.request(url, { method: req.method, headers, agent: secure ? httpsAgent : httpAgent });
+      const lookup = guardedLookup(() => options.namedByOperator(url));
+      const outgoing = client.request(url, { method: req.method, headers, agent: secure ? httpsAgent : httpAgent, lookup });
       const timer = setTimeout(() => {
         // Either this request took timeoutMs, or the call as a whole reached it: the same bound.
         finish(new RegistryFailure('timeout', `timed out after ${req.timeoutMs} ms fetching the ${req.what} from ${url.host}`));
@@ -231,6 +241,7 @@ const CERTIFICATE_CODES = new Set([
 function socketFailure(err: NodeJS.ErrnoException & { reason?: unknown }, url: URL, what: string): RegistryFailure {
   const code = err.code ?? '';
   const host = url.host;
+  if (err instanceof RefusedAddressError) return new RegistryFailure('refused', `${err.message} (fetching the ${what})`);
   if (CERTIFICATE_CODES.has(code)) {
     return new RegistryFailure(
       'tls',

@@ -45,6 +45,12 @@ export interface RegistryClientOptions {
   skipVerify: boolean;
   /** Registry hosts (`host` or `host:port`) that are reached over plain http. */
   insecureRegistries: readonly string[];
+  /**
+   * `host[:port]` patterns with `*` (--allowed-registries): when given, only registries
+   * that match one are contacted. Loopback, link-local, metadata and unspecified
+   * addresses are contacted only for hosts named here without `*`, or listed as insecure.
+   */
+  allowedRegistries?: readonly string[];
   /** Cap on manifest, config and token bodies in bytes (default 4 MiB); bigger is an error. */
   maxBytes?: number;
 }

@@ -146,9 +146,10 @@ const [hook, viaAccount, viaDefault, wrongCreds, armSkipVerify, caNoCache, quick
   start([insecure]),
   start([insecure, '--default-image-pull-secret=regcred', '--default-image-pull-secret-namespace=shared']),
   start([insecure]),
-  start([insecure, '--default-architecture=arm64', '--registry-skip-verify']),
-  start([insecure, `--registry-ca-file=${caFile}`, '--image-cache-ttl=0']),
-  start([`--insecure-registries=${closed},${hanging.host}`, '--registry-timeout=500ms']),
+  // The TLS registry is on loopback: the webhook contacts it only because it is named.
+  start([insecure, '--default-architecture=arm64', '--registry-skip-verify', `--allowed-registries=${HOST},${secure.host}`]),
+  start([insecure, `--registry-ca-file=${caFile}`, '--image-cache-ttl=0', `--allowed-registries=${HOST},${secure.host}`]),
+  start([`--insecure-registries=${closed},${hanging.host}`, '--registry-timeout=500ms', `--allowed-registries=${closed},${hanging.host},${secure.host}`]),
 ]);
 const NS = 'team-a';
 stub.addSecret(NS, 'regcred', dockerConfig(HOST, PULLER), DOCKER_CONFIG_JSON);
@@ -249,10 +250,14 @@ t.test('TLS registry with a private CA', async (t) => {
   const pod = podOf('tls-pod', NS, image);
   t.same(wrapped(t, pod, await decide(caNoCache, pod))?.args, ['--provider=aws', '/tls-entry', 'tls-cmd'], 'trusted through --registry-ca-file');
 
-  const message = deniedMessage(t, await decide(hook, pod));
+  const message = deniedMessage(t, await decide(quick, pod));
   t.match(message, image, 'names the image');
   t.match(message, `registry ${secure.host}`, 'names the registry');
-  t.match(message, /certificate/i, 'says the certificate was not trusted');
+  t.match(message, /certificate/i, 'without the CA: says the certificate was not trusted');
+
+  const unnamed = await decide(hook, pod);
+  t.equal(unnamed.answer.response.status?.code, 403, "a registry the operator did not name on a loopback address is the pod's problem");
+  t.match(unnamed.answer.response.status?.message, `${secure.host} is a loopback address, which a pod's image may not make the webhook contact`);
 
   t.same(wrapped(t, pod, await decide(armSkipVerify, pod))?.args, ['--provider=aws', '/tls-entry', 'tls-cmd'], '--registry-skip-verify');
   const requests = await flushLog(secure);

@@ -165,7 +165,8 @@ t.test('token auth', async (t) => {
   });
 
   t.test('credentials are not sent to a plain-http token realm that is not listed', async (t) => {
-    const client = createRegistryClient({ ...options, insecureRegistries: [registry.host] });
+    // Named (it is on loopback), but not as insecure.
+    const client = createRegistryClient({ ...options, insecureRegistries: [registry.host], allowedRegistries: [registry.host, token.host] });
     const before = token.requests().length;
     const err = await client.resolveTag(ref, [carol]).catch((e: unknown) => e);
     t.match(err, { kind: 'unauthorized' });
@@ -177,6 +178,22 @@ t.test('token auth', async (t) => {
     );
     assertNoSecret(t, err);
   });
+});
+
+t.test('token realms: a plain-http one only for an insecure registry, a loopback one only when named', async (t) => {
+  const registry = await startRegistry({ token: { users: [{ username: 'carol', password: PASSWORDS[3] ?? '' }] } });
+  t.teardown(() => registry.close());
+  const token = registry.token;
+  if (token === undefined) throw new Error('token server missing');
+  await pushImage(registry, 'tokens/app', 'v1', { cmd: ['x'] });
+  const ref = parseImageReference(`${registry.host}/tokens/app:v1`);
+  const carol = cred('Secret team-c/carol', 'carol', PASSWORDS[3] ?? '');
+  const before = token.requests().length;
+  const unnamed = createRegistryClient({ timeoutMs: 5_000, skipVerify: false, insecureRegistries: [registry.host] });
+  const err = await unnamed.resolveTag(ref, [carol]).catch((e: unknown) => e);
+  t.match(err, { kind: 'refused' });
+  t.match((err as Error).message, new RegExp(`${token.host.replace(/\./g, '\\.')} is a loopback address`));
+  t.equal(token.requests().length, before, 'the token server was not contacted');
 });
 
 t.test('token auth: an expired token is fetched again', async (t) => {
