@@ -1,6 +1,6 @@
-// The stub API server's write endpoints (used by the bootstrap tests), over raw HTTP so these checks do not
+// The stub API server's write endpoints (used by the bootstrap tests), over raw HTTPS so these checks do not
 // depend on the client library: create/update/patch semantics, resourceVersion, and faithful Status bodies.
-import { request } from 'node:http';
+import { request } from 'node:https';
 import t from 'tap';
 import type { Test } from 'tap';
 import { STUB_USER, startStubApiServer } from '../helpers/stub-apiserver.js';
@@ -18,7 +18,7 @@ function call(stub: StubApiServer, method: string, path: string, body?: unknown,
     const payload = body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body);
     const headers: Record<string, string> = { Authorization: `Bearer ${stub.token}` };
     if (payload !== undefined) headers['Content-Type'] = contentType;
-    const req = request(`${stub.url}${path}`, { method, headers }, (res) => {
+    const req = request(`${stub.url}${path}`, { method, headers, ca: stub.caPem, timeout: 5000 }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (chunk: Buffer) => chunks.push(chunk));
       res.on('end', () => {
@@ -29,6 +29,7 @@ function call(stub: StubApiServer, method: string, path: string, body?: unknown,
         }
       });
     });
+    req.on('timeout', () => req.destroy(new Error(`no answer to ${method} ${path} within 5s`)));
     req.on('error', reject);
     req.end(payload);
   });

@@ -1,7 +1,7 @@
 /**
  * A small, faithful stand-in for kube-apiserver, for tests.
  *
- * Serves, over plain HTTP on 127.0.0.1, with the same JSON shapes, status codes and `Status`
+ * Serves, over HTTPS on 127.0.0.1, with the same JSON shapes, status codes and `Status`
  * error bodies a real API server sends:
  * - core/v1 Secrets, ConfigMaps and ServiceAccounts: GET, and writes (POST to the collection,
  *   PUT and PATCH of an object);
@@ -18,17 +18,24 @@
  * forbid objects (403), fail the next N requests, answer slowly, or answer the next write with
  * a 409 (for race tests).
  *
+ * Like a real API server it serves a certificate signed by its own CA: each stub makes a new CA
+ * (with the project's certificate generator, see `makeLoopbackCertificates`) and a serving
+ * certificate for 127.0.0.1, localhost, ::1 and the `kubernetes.default.svc` names. Its kubeconfig
+ * trusts that CA through `certificate-authority-data`, without `insecure-skip-tls-verify`, so
+ * clients go through their real certificate verification. A raw client must trust `caPem`.
+ *
  * Every test that starts one must `await stub.close()` (e.g. in `t.teardown`).
  */
 import { randomUUID } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:http';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { createServer } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import jsonpatch from 'fast-json-patch';
 import type { Operation } from 'fast-json-patch';
+import { makeLoopbackCertificates } from './certs.js';
 
 /** The plural resource names used in API paths. */
 export type StubResource = 'secrets' | 'configmaps' | 'serviceaccounts' | 'mutatingwebhookconfigurations';
@@ -61,9 +68,19 @@ export interface StubConflictOptions {
 }
 
 export interface StubApiServer {
-  /** `http://127.0.0.1:PORT` */
+  /** `https://127.0.0.1:PORT` */
   readonly url: string;
-  /** A kubeconfig file pointing at `url` with a bearer-token user; deleted by `close()`. */
+  /**
+   * PEM of the CA that signed the serving certificate (a new CA per stub): what a client must
+   * trust to reach `url`, e.g. `https.request(url, { ca: stub.caPem })` or an in-cluster `ca.crt`.
+   * The serving certificate's SANs: 127.0.0.1, localhost, ::1, `kubernetes`, `kubernetes.default`,
+   * `kubernetes.default.svc` and `kubernetes.default.svc.cluster.local`.
+   */
+  readonly caPem: string;
+  /**
+   * A kubeconfig file pointing at `url`, trusting `caPem` through `certificate-authority-data`
+   * (no `insecure-skip-tls-verify`), with a bearer-token user; deleted by `close()`.
+   */
   readonly kubeconfigPath: string;
   /**
    * The bearer token the server accepts (the one written into `kubeconfigPath`).
@@ -72,9 +89,12 @@ export interface StubApiServer {
   token: string;
   /** Delay before every response, in ms (for timeout tests). Pending delays are cancelled by `close()`. */
   delayMs: number;
-  /** Every request received, in order. */
+  /** Every HTTP request received, in order (a client that rejects the certificate sends none). */
   readonly requests: StubRequest[];
-  /** Client connections currently open (a client that aborts a request closes its connection). */
+  /**
+   * Client TCP connections currently open, counted from accept, before the TLS handshake
+   * (a client that aborts a request closes its connection).
+   */
   readonly openConnections: number;
   /** Values are stored base64-encoded, as the API server returns them. Replaces an existing object. */
   addSecret(namespace: string, name: string, data: Record<string, string | Uint8Array>, type?: string): void;
@@ -744,7 +764,9 @@ export async function startStubApiServer(): Promise<StubApiServer> {
     }
   };
 
-  const server = createServer((req, res) => {
+  // Like kube-apiserver's serving certificate: the in-cluster service names plus loopback.
+  const certificates = await makeLoopbackCertificates({ service: 'kubernetes', namespace: 'default' });
+  const server = createServer({ cert: certificates.cert, key: certificates.key }, (req, res) => {
     requests.push({
       method: req.method ?? '',
       path: req.url ?? '',
@@ -784,16 +806,16 @@ export async function startStubApiServer(): Promise<StubApiServer> {
     });
   });
   const { port } = server.address() as AddressInfo;
-  const url = `http://127.0.0.1:${port}`;
+  const url = `https://127.0.0.1:${port}`;
 
   const dir = await mkdtemp(join(tmpdir(), 'stub-apiserver-'));
   const kubeconfigPath = join(dir, 'kubeconfig');
   const token = `stub-token-${randomUUID()}`;
-  // JSON is valid YAML. client-node refuses plain-http servers unless TLS verification is skipped.
+  // JSON is valid YAML. The CA is inline, as kubeadm and kind write it: nothing else to clean up.
   const kubeconfig = {
     apiVersion: 'v1',
     kind: 'Config',
-    clusters: [{ name: 'stub', cluster: { server: url, 'insecure-skip-tls-verify': true } }],
+    clusters: [{ name: 'stub', cluster: { server: url, 'certificate-authority-data': base64(certificates.caCert) } }],
     users: [{ name: 'stub-user', user: { token } }],
     contexts: [{ name: 'stub', context: { cluster: 'stub', user: 'stub-user', namespace: 'default' } }],
     'current-context': 'stub',
@@ -802,6 +824,7 @@ export async function startStubApiServer(): Promise<StubApiServer> {
 
   const stub: StubApiServer = {
     url,
+    caPem: certificates.caCert,
     kubeconfigPath,
     token,
     delayMs: 0,

@@ -1,6 +1,10 @@
-// The stub API server itself: raw HTTP, so these checks do not depend on the client library.
+// The stub API server itself: raw HTTPS, so these checks do not depend on the client library.
+import { X509Certificate } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
-import { request } from 'node:http';
+import { request as httpRequest } from 'node:http';
+import { request } from 'node:https';
+import type { RequestOptions } from 'node:https';
+import type { TLSSocket } from 'node:tls';
 import t from 'tap';
 import type { Test } from 'tap';
 import { STUB_USER, startStubApiServer } from '../helpers/stub-apiserver.js';
@@ -12,12 +16,21 @@ interface RawResponse {
   json: Record<string, unknown>;
 }
 
-function get(stub: StubApiServer, path: string, options: { token?: string | null; method?: string } = {}): Promise<RawResponse> {
+function get(
+  stub: StubApiServer,
+  path: string,
+  options: { token?: string | null; method?: string; tls?: Pick<RequestOptions, 'ca' | 'servername'> } = {},
+): Promise<RawResponse> {
   const token = options.token === undefined ? stub.token : options.token;
   return new Promise((resolve, reject) => {
     const req = request(
       `${stub.url}${path}`,
-      { method: options.method ?? 'GET', headers: token === null ? {} : { Authorization: `Bearer ${token}` } },
+      {
+        method: options.method ?? 'GET',
+        headers: token === null ? {} : { Authorization: `Bearer ${token}` },
+        ...(options.tls ?? { ca: stub.caPem }),
+        timeout: 10_000,
+      },
       (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (chunk: Buffer) => chunks.push(chunk));
@@ -31,9 +44,18 @@ function get(stub: StubApiServer, path: string, options: { token?: string | null
         });
       },
     );
+    req.on('timeout', () => req.destroy(new Error(`no answer from ${stub.url}${path} within 10s`)));
     req.on('error', reject);
     req.end();
   });
+}
+
+/** The error of a request that must fail, or `undefined` if it got an answer. */
+function failure(promise: Promise<unknown>): Promise<(Error & { code?: string }) | undefined> {
+  return promise.then(
+    () => undefined,
+    (error: unknown) => (error instanceof Error ? error : new Error(String(error))),
+  );
 }
 
 async function withStub(t: Test, fn: (stub: StubApiServer) => Promise<void>): Promise<void> {
@@ -134,6 +156,7 @@ t.test('checks the bearer token from its kubeconfig', (t) =>
       users: Array<{ user: { token: string } }>;
     };
     t.equal(kubeconfig.clusters[0]?.cluster.server, stub.url);
+    t.match(stub.url, /^https:\/\/127\.0\.0\.1:\d+$/);
     t.equal(kubeconfig.users[0]?.user.token, stub.token);
     t.equal((await get(stub, '/api/v1/namespaces/ns/secrets/s')).status, 200);
     const anonymous = await get(stub, '/api/v1/namespaces/ns/secrets/s', { token: null });
@@ -149,6 +172,66 @@ t.test('checks the bearer token from its kubeconfig', (t) =>
         ['GET', '/api/v1/namespaces/ns/secrets/s', 'Bearer wrong'],
         ['DELETE', '/api/v1/namespaces/ns/secrets/s', `Bearer ${stub.token}`],
       ],
+    );
+  }),
+);
+
+t.test('serves HTTPS with a certificate from its own CA, which its kubeconfig trusts', (t) =>
+  withStub(t, async (stub) => {
+    stub.addSecret('ns', 's', { k: 'v' });
+    const kubeconfig = JSON.parse(readFileSync(stub.kubeconfigPath, 'utf8')) as {
+      clusters: Array<{ cluster: Record<string, unknown> }>;
+    };
+    const cluster = kubeconfig.clusters[0]?.cluster ?? {};
+    t.same(Object.keys(cluster).sort(), ['certificate-authority-data', 'server'], 'no insecure-skip-tls-verify');
+    t.equal(Buffer.from(String(cluster['certificate-authority-data']), 'base64').toString('utf8'), stub.caPem);
+
+    const ca = new X509Certificate(stub.caPem);
+    t.ok(ca.ca, 'caPem is a CA certificate');
+    // The certificate the server presents: signed by that CA, for loopback and the in-cluster names.
+    const served = await new Promise<X509Certificate>((resolve, reject) => {
+      const options = { ca: stub.caPem, timeout: 10_000, headers: { Authorization: `Bearer ${stub.token}` } };
+      const req = request(`${stub.url}/api/v1/namespaces/ns/secrets/s`, options, (res) => {
+        const peer = (res.socket as TLSSocket).getPeerX509Certificate();
+        res.resume();
+        if (peer === undefined) reject(new Error('no peer certificate'));
+        else resolve(peer);
+      });
+      req.on('timeout', () => req.destroy(new Error('timed out')));
+      req.on('error', reject);
+      req.end();
+    });
+    t.ok(served.verify(ca.publicKey), 'the serving certificate is signed by caPem');
+    t.notOk(served.ca, 'the serving certificate is not itself a CA');
+    t.equal(served.checkIP('127.0.0.1'), '127.0.0.1');
+    t.equal(served.checkHost('kubernetes.default.svc'), 'kubernetes.default.svc');
+
+    const untrusted = await failure(get(stub, '/api/v1/namespaces/ns/secrets/s', { tls: {} }));
+    t.match(untrusted?.code, /^(UNABLE_TO_VERIFY_LEAF_SIGNATURE|SELF_SIGNED_CERT_IN_CHAIN)$/, 'the system CAs do not trust it');
+    const wrongName = await failure(get(stub, '/api/v1/namespaces/ns/secrets/s', { tls: { ca: stub.caPem, servername: 'example.com' } }));
+    t.equal(wrongName?.code, 'ERR_TLS_CERT_ALTNAME_INVALID', 'a name the certificate does not hold is refused');
+
+    const other = await startStubApiServer();
+    t.teardown(() => other.close());
+    t.not(other.caPem, stub.caPem, 'every stub has its own CA');
+    const crossed = await failure(get(stub, '/api/v1/namespaces/ns/secrets/s', { tls: { ca: other.caPem } }));
+    t.match(crossed?.code, /^(UNABLE_TO_VERIFY_LEAF_SIGNATURE|SELF_SIGNED_CERT_IN_CHAIN)$/, "another stub's CA does not trust it");
+
+    // Plain HTTP to the TLS port gets no API answer.
+    const plain = await new Promise<number | Error>((resolve) => {
+      const req = httpRequest(`${stub.url.replace(/^https:/, 'http:')}/api/v1/namespaces/ns/secrets/s`, { timeout: 10_000 }, (res) => {
+        res.resume();
+        resolve(res.statusCode ?? 0);
+      });
+      req.on('timeout', () => req.destroy(new Error('timed out')));
+      req.on('error', resolve);
+      req.end();
+    });
+    t.not(plain, 200, 'plain HTTP is not served');
+    t.same(
+      stub.requests.map((r) => r.path),
+      ['/api/v1/namespaces/ns/secrets/s'],
+      'only the verified request reached the API: clients that refused the certificate sent nothing',
     );
   }),
 );
