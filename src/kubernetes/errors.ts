@@ -134,7 +134,10 @@ export function toLookupError(ref: ObjectRef, error: unknown, exchange: Exchange
     const problem = error instanceof SyntaxError ? 'body is not valid JSON' : 'body could not be decoded';
     return badResponse(ref, problem, exchange.responseStatus);
   }
-  // Nothing was sent: building the request (credentials, TLS material) failed.
+  // Nothing was sent: building the request (credentials, TLS material) failed. Such an
+  // error may quote the header it could not build (`Bearer <token> is not a legal HTTP
+  // header value`): every credential after a scheme is redacted.
   const message = error instanceof Error ? error.message : String(error);
-  return new LookupError(ref, 'not-configured', `Kubernetes client configuration error: ${clean(message)}`);
+  const redacted = clean(message).replace(/\b(Bearer|Basic)\s+\S+/gi, '$1 [redacted]');
+  return new LookupError(ref, 'not-configured', `Kubernetes client configuration error: ${redacted}`);
 }

@@ -211,6 +211,20 @@ t.test('in-cluster: a token the API server does not accept is unauthorized, not 
   );
 });
 
+t.test('in-cluster: a token file the client cannot send is a clear error that does not quote the token', async (t) => {
+  const stub = await stubWithSecret(t);
+  const token = `sa-token-${randomUUID()}`;
+  // A stray newline inside makes the header illegal; the client's error quotes the header.
+  const { serviceAccountDir, env } = inCluster(t, stub, { token: `${token}\nsecond-line`, 'ca.crt': stub.caPem, namespace: 'secrets-init' });
+  const reader = readerFor(loadKubeConfig(env, { serviceAccountDir }));
+  const error = await reader.read({ kind: 'Secret', namespace: 'ns', name: 's' }).then(() => undefined, (caught: unknown) => caught);
+  t.ok(error instanceof LookupError, 'rejects with a LookupError');
+  t.match(error, { cause: 'not-configured' });
+  t.notOk((error as Error).message.includes(token), `the token is not in: ${(error as Error).message}`);
+  t.match((error as Error).message, /Bearer \[redacted\]/);
+  t.same(stub.requests, [], 'nothing reached the API server');
+});
+
 t.test('in-cluster: a ca.crt of another CA, or none, fails with a certificate error before the token is sent', async (t) => {
   const stub = await stubWithSecret(t);
   const token = `service-account-token-${randomUUID()}`;
