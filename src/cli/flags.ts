@@ -127,6 +127,15 @@ export const COMMAND_FLAGS: Readonly<Record<CommandName, readonly FlagSpec[]>> =
       description: 'PEM private key for HTTPS; needs --tls-cert-file',
     },
     {
+      name: 'client-ca-file',
+      kind: 'string',
+      placeholder: 'path',
+      description:
+        'PEM bundle of CAs: POST /pods then needs a client certificate signed by one of them (the API server presents one when its ' +
+        'AdmissionConfiguration gives it a kubeConfigFile for the webhook); other callers get 401; probes and /metrics need none. ' +
+        'Reloaded like the serving certificate. Needs --tls-cert-file/--tls-private-key-file',
+    },
+    {
       name: 'image',
       kind: 'string',
       placeholder: 'image',

@@ -45,6 +45,8 @@ export interface ServerOptions {
   telemetryListenAddress?: ListenAddress;
   tlsCertFile?: string;
   tlsPrivateKeyFile?: string;
+  /** --client-ca-file: admissions need a client certificate signed by one of these CAs. */
+  clientCaFile?: string;
   image: string;
   pullPolicy: PullPolicy;
   registrySkipVerify: boolean;
@@ -192,6 +194,11 @@ function serverOptions(command: Command, env: Readonly<Record<string, string | u
     );
   }
 
+  const clientCaFile = optionalString(command, 'client-ca-file');
+  if (clientCaFile !== undefined && tlsCertFile === undefined) {
+    throw usage('--client-ca-file needs --tls-cert-file and --tls-private-key-file: client certificates exist only over HTTPS');
+  }
+
   const image = stringFlag(command, 'image') ?? DEFAULTS.image;
   try {
     parseImageReference(image);
@@ -336,6 +343,7 @@ function serverOptions(command: Command, env: Readonly<Record<string, string | u
   if (selfBootstrap !== undefined) server.selfBootstrap = selfBootstrap;
   if (telemetryListenAddress !== undefined) server.telemetryListenAddress = telemetryListenAddress;
   if (tlsCertFile !== undefined) server.tlsCertFile = tlsCertFile;
+  if (clientCaFile !== undefined) server.clientCaFile = clientCaFile;
   if (tlsPrivateKeyFile !== undefined) server.tlsPrivateKeyFile = tlsPrivateKeyFile;
   if (defaultImagePullSecret !== undefined) server.defaultImagePullSecret = defaultImagePullSecret;
   if (defaultImagePullSecretNamespace !== undefined) {

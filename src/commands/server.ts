@@ -71,8 +71,9 @@ async function openTlsSource(options: ServerOptions, logger: Logger, kubeConfig:
     return undefined;
   }
   try {
-    const source = await watchTlsFiles(certFile, keyFile, { logger });
-    logger.info({ certFile, keyFile, ...describeCertificate(source.current()) }, 'TLS certificate loaded');
+    const clientCaFile = options.clientCaFile;
+    const source = await watchTlsFiles(certFile, keyFile, { logger, ...(clientCaFile !== undefined ? { clientCaFile } : {}) });
+    logger.info({ certFile, keyFile, clientCaFile, ...describeCertificate(source.current()) }, 'TLS certificate loaded');
     return source;
   } catch (error) {
     if (error instanceof TlsMaterialError) throw new StartupError(error.message);

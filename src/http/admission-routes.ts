@@ -1,14 +1,30 @@
 import type { FastifyPluginAsync } from 'fastify';
+import type { TLSSocket } from 'node:tls';
 import type { AdmissionDependencies } from '../admission/handler.js';
 import { decideAdmission } from '../admission/handler.js';
 import type { AdmissionReview } from '../admission/review.js';
 import { admissionReviewSchema, reviewInconsistency, reviewResponse } from '../admission/review.js';
 import type { WebhookMetrics } from '../telemetry/metrics.js';
 
-export interface AdmissionRoutesOptions { admission: AdmissionDependencies; metrics: WebhookMetrics }
+export interface AdmissionRoutesOptions {
+  admission: AdmissionDependencies;
+  metrics: WebhookMetrics;
+  /** --client-ca-file: only callers with a client certificate signed by one of its CAs may POST /pods. */
+  clientCertificates?: boolean;
+}
 
 /** POST /pods: the mutating webhook endpoint. */
-export const admissionRoutes: FastifyPluginAsync<AdmissionRoutesOptions> = async (app, { admission, metrics }) => {
+export const admissionRoutes: FastifyPluginAsync<AdmissionRoutesOptions> = async (app, { admission, metrics, clientCertificates }) => {
+  if (clientCertificates === true) {
+    // Probes and /metrics stay open; admissions need the API server's client certificate.
+    app.addHook('onRequest', async (req) => {
+      const socket = req.raw.socket as Partial<TLSSocket>;
+      if (socket.authorized === true) return;
+      const error = socket.authorizationError as (Error & { code?: string }) | string | undefined;
+      const reason = error === undefined ? 'none presented' : typeof error === 'string' ? error : (error.code ?? error.message);
+      throw Object.assign(new Error(`a client certificate signed by a CA of --client-ca-file is required (${reason})`), { statusCode: 401 });
+    });
+  }
   app.post<{ Body: AdmissionReview }>('/pods', { schema: { body: admissionReviewSchema } }, async (req) => {
     const started = process.hrtime.bigint();
     const review = req.body;

@@ -95,7 +95,9 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     void reply.status(404).send({ statusCode: 404, error: 'Not Found', message: `no route for ${req.method} ${req.url.split('?')[0] ?? ''}; the webhook serves POST /pods` });
   });
 
-  await app.register(admissionRoutes, { admission: options.admission, metrics: options.metrics });
+  // With client CAs in the TLS material (--client-ca-file), admissions need a verified client certificate.
+  const clientCertificates = tls?.current().clientCa !== undefined;
+  await app.register(admissionRoutes, { admission: options.admission, metrics: options.metrics, clientCertificates });
   await app.register(healthRoutes, { readiness: options.readiness });
   if (options.serveMetrics) await app.register(metricsRoute, { metrics: options.metrics });
   return app;

@@ -31,6 +31,8 @@ export interface WatchTlsFilesOptions {
   debounceMs?: number;
   /** Interval of the content-hash poll that catches changes the watchers missed (default 10 s; 0 turns polling off). */
   pollMs?: number;
+  /** A PEM bundle of client CAs (--client-ca-file), watched and reloaded with the pair. */
+  clientCaFile?: string;
 }
 
 export const DEFAULT_DEBOUNCE_MS = 250;
@@ -41,17 +43,19 @@ export const DEFAULT_POLL_MS = 10_000;
  * and keeps watching it. `close()` stops watching and polling.
  */
 export async function watchTlsFiles(certFile: string, keyFile: string, options: WatchTlsFilesOptions): Promise<TlsSource> {
-  const initial = await loadTlsMaterial(certFile, keyFile);
+  const initial = await loadTlsMaterial(certFile, keyFile, options.clientCaFile);
   const source = new FileTlsSource(certFile, keyFile, initial, options);
   await source.start();
   return source;
 }
 
-function contentHash(cert: string | Buffer, key: string | Buffer): string {
+function contentHash(cert: string | Buffer, key: string | Buffer, clientCa: string | Buffer | undefined): string {
   const hash = createHash('sha256');
   hash.update(cert);
   hash.update('\0');
   hash.update(key);
+  hash.update('\0');
+  hash.update(clientCa ?? '');
   return hash.digest('hex');
 }
 
@@ -59,6 +63,7 @@ class FileTlsSource implements TlsSource {
   private material: TlsMaterial;
   private materialHash: string;
   private readonly listeners = new Set<(material: TlsMaterial) => void>();
+  private readonly clientCaFile: string | undefined;
   /** Watched directories, with the inode watched (a directory replaced by a new one needs a new watch). */
   private readonly watchers = new Map<string, { watcher: FSWatcher; ino: number }>();
   /** Directories whose watch could not be set up (already reported). */
@@ -84,7 +89,8 @@ class FileTlsSource implements TlsSource {
     options: WatchTlsFilesOptions,
   ) {
     this.material = initial;
-    this.materialHash = contentHash(initial.cert, initial.key);
+    this.materialHash = contentHash(initial.cert, initial.key, initial.clientCa);
+    this.clientCaFile = options.clientCaFile;
     this.logger = options.logger;
     this.debounceMs = Math.max(0, options.debounceMs ?? DEFAULT_DEBOUNCE_MS);
     this.pollMs = Math.max(0, options.pollMs ?? DEFAULT_POLL_MS);
@@ -169,8 +175,12 @@ class FileTlsSource implements TlsSource {
     await this.syncWatchers();
     let snapshot: string | undefined;
     try {
-      const [cert, key] = await Promise.all([readFile(this.certFile), readFile(this.keyFile)]);
-      snapshot = contentHash(cert, key);
+      const [cert, key, clientCa] = await Promise.all([
+        readFile(this.certFile),
+        readFile(this.keyFile),
+        this.clientCaFile === undefined ? undefined : readFile(this.clientCaFile),
+      ]);
+      snapshot = contentHash(cert, key, clientCa);
     } catch {
       // Missing or unreadable (e.g. in the middle of a swap): loadTlsMaterial below says why.
     }
@@ -183,14 +193,14 @@ class FileTlsSource implements TlsSource {
 
     let material: TlsMaterial;
     try {
-      material = await loadTlsMaterial(this.certFile, this.keyFile);
+      material = await loadTlsMaterial(this.certFile, this.keyFile, this.clientCaFile);
     } catch (error) {
       if (this.closed) return;
       this.rejected(snapshot, error);
       return;
     }
     if (this.closed) return;
-    const hash = contentHash(material.cert, material.key);
+    const hash = contentHash(material.cert, material.key, material.clientCa);
     if (hash === this.materialHash) {
       this.recovered();
       return;
@@ -249,7 +259,7 @@ class FileTlsSource implements TlsSource {
   /** Watches the directories of both files and of their symlink targets; drops watches no longer needed. */
   private async syncWatchers(): Promise<void> {
     const wanted = new Set<string>();
-    for (const file of [this.certFile, this.keyFile]) {
+    for (const file of [this.certFile, this.keyFile, ...(this.clientCaFile === undefined ? [] : [this.clientCaFile])]) {
       wanted.add(dirname(resolve(file)));
       try {
         wanted.add(dirname(await realpath(file)));

@@ -12,6 +12,8 @@ export interface TlsMaterial {
   notAfter: Date;
   /** Subject alternative names of the server certificate, e.g. `DNS:svc.ns.svc`, `IP:127.0.0.1`, `IP:::1`. */
   subjectAltNames: string[];
+  /** PEM bundle of the CAs whose client certificates are accepted (--client-ca-file), when clients must present one. */
+  clientCa?: string;
 }
 
 /** Problem with the TLS certificate or key files. The message is one line, names the file, and never contains key material. */
@@ -28,11 +30,20 @@ const ENCRYPTED_KEY = /-----BEGIN ENCRYPTED PRIVATE KEY-----|^Proc-Type:\s*4,\s*
  * (RSA PKCS#1, PKCS#8 RSA/ECDSA, SEC1 ECDSA) and checks that they are readable, parseable,
  * belong together, and are accepted by node:tls. Throws {@link TlsMaterialError}.
  */
-export async function loadTlsMaterial(certFile: string, keyFile: string): Promise<TlsMaterial> {
-  const [certText, keyText] = await Promise.all([
+export async function loadTlsMaterial(certFile: string, keyFile: string, clientCaFile?: string): Promise<TlsMaterial> {
+  const [certText, keyText, clientCa] = await Promise.all([
     readText(certFile, 'TLS certificate file'),
     readText(keyFile, 'TLS private key file'),
+    clientCaFile === undefined ? undefined : readText(clientCaFile, 'client CA file'),
   ]);
+  if (clientCaFile !== undefined && clientCa !== undefined) {
+    parseCertificates(clientCaFile, clientCa, 'client CA file');
+    try {
+      createSecureContext({ ca: clientCa });
+    } catch (err) {
+      throw new TlsMaterialError(`client CA file ${clientCaFile} was rejected by node:tls: ${safeReason(err)}`);
+    }
+  }
 
   const chain = parseCertificates(certFile, certText);
   const key = parsePrivateKey(keyFile, keyText);
@@ -69,12 +80,14 @@ export async function loadTlsMaterial(certFile: string, keyFile: string): Promis
     throw new TlsMaterialError(`TLS certificate file ${certFile}: cannot parse the certificate's expiry date`);
   }
 
-  return {
+  const material: TlsMaterial = {
     cert: certText,
     key: keyText,
     notAfter,
     subjectAltNames: parseSubjectAltNames(leaf.subjectAltName),
   };
+  if (clientCa !== undefined) material.clientCa = clientCa;
+  return material;
 }
 
 async function readText(file: string, what: string): Promise<string> {
@@ -106,16 +119,16 @@ function describeReadError(err: unknown): string {
   }
 }
 
-function parseCertificates(certFile: string, text: string): X509Certificate[] {
+function parseCertificates(certFile: string, text: string, what = 'TLS certificate file'): X509Certificate[] {
   const blocks = text.match(CERT_BLOCK) ?? [];
   if (blocks.length === 0) {
     if (PRIVATE_KEY_HEADER.test(text)) {
       throw new TlsMaterialError(
-        `TLS certificate file ${certFile} contains a private key but no certificate (are the certificate and key files swapped?)`,
+        `${what} ${certFile} contains a private key but no certificate (are the certificate and key files swapped?)`,
       );
     }
     throw new TlsMaterialError(
-      `TLS certificate file ${certFile} contains no complete PEM certificate (missing or truncated CERTIFICATE block)`,
+      `${what} ${certFile} contains no complete PEM certificate (missing or truncated CERTIFICATE block)`,
     );
   }
   return blocks.map((block, i) => {
@@ -124,7 +137,7 @@ function parseCertificates(certFile: string, text: string): X509Certificate[] {
     } catch {
       const which = blocks.length > 1 ? `certificate #${i + 1}` : 'the certificate';
       throw new TlsMaterialError(
-        `TLS certificate file ${certFile}: ${which} is not a valid X.509 certificate (corrupt or truncated PEM)`,
+        `${what} ${certFile}: ${which} is not a valid X.509 certificate (corrupt or truncated PEM)`,
       );
     }
   });

@@ -29,9 +29,14 @@ export const TLS12_CIPHERS: readonly string[] = [
 
 export const SERVER_CIPHERS = [...TLS13_CIPHER_SUITES, ...TLS12_CIPHERS].join(':');
 
-/** The webhook's HTTPS settings around a certificate and key: TLS 1.2+, ECDHE+AEAD, server cipher order. */
+/**
+ * The webhook's HTTPS settings around a certificate and key: TLS 1.2+, ECDHE+AEAD, server
+ * cipher order; with client CAs, a client certificate is asked for and verified against
+ * them (the routes decide who must present one, so probes without one still connect).
+ */
 export type ServerTlsOptions = Required<Pick<SecureContextOptions, 'cert' | 'key' | 'minVersion' | 'ciphers'>> &
-  Required<Pick<TlsOptions, 'honorCipherOrder'>>;
+  Required<Pick<TlsOptions, 'honorCipherOrder'>> &
+  Pick<TlsOptions, 'ca' | 'requestCert' | 'rejectUnauthorized'>;
 
 /**
  * Every option the server's secure context needs, for both the first context and each
@@ -39,14 +44,20 @@ export type ServerTlsOptions = Required<Pick<SecureContextOptions, 'cert' | 'key
  * the options it is given, so anything left out (ciphers, minVersion) would fall back to
  * Node's defaults on the first reload.
  */
-export function serverTlsOptions(material: Pick<TlsMaterial, 'cert' | 'key'>): ServerTlsOptions {
-  return {
+export function serverTlsOptions(material: Pick<TlsMaterial, 'cert' | 'key' | 'clientCa'>): ServerTlsOptions {
+  const options: ServerTlsOptions = {
     cert: material.cert,
     key: material.key,
     minVersion: 'TLSv1.2',
     ciphers: SERVER_CIPHERS,
     honorCipherOrder: true,
   };
+  if (material.clientCa !== undefined) {
+    options.ca = material.clientCa;
+    options.requestCert = true;
+    options.rejectUnauthorized = false;
+  }
+  return options;
 }
 
 /** A short, public description of a certificate for logs (no key material). */

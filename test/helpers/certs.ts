@@ -2,6 +2,7 @@ import { createPrivateKey } from 'node:crypto';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { generate } from 'selfsigned';
 import { generateCertificates, writeCertificates, type GeneratedCertificates } from '../../src/tls/generate.js';
 
 export type TestKeyFormat = 'rsa-pkcs1' | 'rsa-pkcs8' | 'ec-pkcs8';
@@ -83,4 +84,27 @@ export async function makeTestCertificates(keyFormat: TestKeyFormat = 'rsa-pkcs8
     await rm(dir, { recursive: true, force: true });
     throw err;
   }
+}
+
+/**
+ * A client certificate (ECDSA P-256, extKeyUsage clientAuth) for `commonName`, signed by
+ * the CA of `ca` (e.g. one from makeLoopbackCertificates), as an API server would present
+ * it to a webhook.
+ */
+export async function makeClientCertificate(ca: Pick<GeneratedCertificates, 'caCert' | 'caKey'>, commonName: string): Promise<{ cert: string; key: string }> {
+  const now = Date.now();
+  const client = await generate([{ name: 'commonName', value: commonName }], {
+    keyType: 'ec',
+    curve: 'P-256',
+    algorithm: 'sha256',
+    notBeforeDate: new Date(now - 60_000),
+    notAfterDate: new Date(now + 24 * 3600_000),
+    ca: { key: ca.caKey, cert: ca.caCert },
+    extensions: [
+      { name: 'basicConstraints', cA: false, critical: true },
+      { name: 'keyUsage', digitalSignature: true, critical: true },
+      { name: 'extKeyUsage', clientAuth: true },
+    ],
+  });
+  return { cert: client.cert, key: client.private };
 }
