@@ -2,6 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { ListenAddress, ServerOptions } from '../cli/parse.js';
 import type { InjectionSettings } from '../core/settings.js';
+import { buildInitContainer } from '../core/init-container.js';
 import { buildApp, buildTelemetryApp } from '../http/app.js';
 import { readinessFlag } from '../http/health-routes.js';
 import { readFile } from 'node:fs/promises';
@@ -141,12 +142,15 @@ async function serve(
   const objects = kubeConfig === undefined ? unconfiguredReader() : createKubeObjectReader(kubeConfig, { timeoutMs: options.lookupTimeoutMs });
 
   const images = await imageSource(options, logger);
+  const settings = injectionSettings(options);
+  // Built once, here: what could be wrong with it fails at start, not at the first admission.
+  buildInitContainer(settings);
   const metrics = createMetrics();
   const readiness = readinessFlag();
   let draining = false;
   const app = await buildApp({
     logger,
-    admission: { settings: injectionSettings(options), objects, images, maxConcurrentReads: options.maxConcurrentReads, admissionTimeoutMs: options.admissionTimeoutMs },
+    admission: { settings, objects, images, maxConcurrentReads: options.maxConcurrentReads, admissionTimeoutMs: options.admissionTimeoutMs },
     metrics,
     readiness,
     maxRequestBytes: options.maxRequestBytes,

@@ -24,7 +24,30 @@ export function initContainerArgs(image: string, volumePath: string): string[] {
   return imageSupports(image, 'copy') ? ['copy', volumePath] : ['cp', '/usr/local/bin/secrets-init', volumePath];
 }
 
+const built = new WeakMap<InitContainerSettings, Container>();
+
+/**
+ * Our init container for these settings, built once per settings object (the server's
+ * never change) and frozen, since every admission shares it.
+ */
 export function buildInitContainer(settings: InitContainerSettings): Container {
+  let container = built.get(settings);
+  if (container === undefined) {
+    container = deepFreeze(initContainerOf(settings));
+    built.set(settings, container);
+  }
+  return container;
+}
+
+function deepFreeze<T>(value: T): T {
+  if (typeof value === 'object' && value !== null) {
+    for (const inner of Object.values(value)) deepFreeze(inner);
+    Object.freeze(value);
+  }
+  return value;
+}
+
+function initContainerOf(settings: InitContainerSettings): Container {
   return {
     name: INIT_CONTAINER_NAME,
     image: settings.image,

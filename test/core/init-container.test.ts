@@ -94,3 +94,15 @@ t.test('buildVolume and wrapperPath', async (t) => {
   t.strictSame(buildVolume('secrets-init-bin'), { name: 'secrets-init-bin', emptyDir: { medium: 'Memory' } });
   t.equal(wrapperPath('/helper/bin'), '/helper/bin/secrets-init');
 });
+
+t.test('buildInitContainer: built once per settings and frozen, since every admission shares it', async (t) => {
+  const settings = { image: 'ghcr.io/doitintl/secrets-init:0.5.3', pullPolicy: 'IfNotPresent' as const, volumeName: 'v', volumePath: '/v' };
+  const first = buildInitContainer(settings);
+  t.equal(buildInitContainer(settings), first, 'the same object');
+  t.not(buildInitContainer({ ...settings }), first, 'other settings, another container');
+  t.ok(Object.isFrozen(first) && Object.isFrozen(first.volumeMounts) && Object.isFrozen(first['securityContext']), 'frozen all the way down');
+  t.throws(() => {
+    'use strict';
+    (first.volumeMounts as unknown[]).push({});
+  }, TypeError);
+});
