@@ -29,7 +29,7 @@
  * RBAC the webhook's service account needs (see also `requiredRbac`):
  * - in its namespace (Role): `get`, `update` on `secrets` with `resourceNames: [<secretName>]`,
  *   and `create` on `secrets` (RBAC cannot restrict `create` by name);
- * - cluster-wide (ClusterRole): `get`, `update`, `patch` on `admissionregistration.k8s.io`
+ * - cluster-wide (ClusterRole): `get`, `patch` on `admissionregistration.k8s.io`
  *   `mutatingwebhookconfigurations` with `resourceNames: [<webhookConfigurationName>]`.
  */
 import type { X509Certificate } from 'node:crypto';

@@ -58,7 +58,7 @@ export function describeObject(object: BootstrapObject): string {
  * - in the webhook's namespace (Role + RoleBinding): `get`, `update` on `secrets` with
  *   `resourceNames: [<secret>]`, and `create` on `secrets` (RBAC cannot limit `create` by name,
  *   since the object has no name yet when it is authorized);
- * - cluster-wide (ClusterRole + ClusterRoleBinding): `get`, `update`, `patch` on
+ * - cluster-wide (ClusterRole + ClusterRoleBinding): `get`, `patch` on
  *   `admissionregistration.k8s.io` `mutatingwebhookconfigurations` with
  *   `resourceNames: [<configuration>]`.
  */
@@ -72,7 +72,7 @@ export function rbacFor(object: BootstrapObject): string {
   }
   return (
     "a ClusterRole bound to the webhook's service account with the rule " +
-    `{apiGroups: ["admissionregistration.k8s.io"], resources: ["mutatingwebhookconfigurations"], resourceNames: ["${object.name}"], verbs: ["get", "update", "patch"]}`
+    `{apiGroups: ["admissionregistration.k8s.io"], resources: ["mutatingwebhookconfigurations"], resourceNames: ["${object.name}"], verbs: ["get", "patch"]}`
   );
 }
 
@@ -91,7 +91,7 @@ export function requiredRbac(namespace: string, secretName: string, webhookConfi
     'kind: ClusterRole',
     'metadata: {name: secrets-init-webhook-certificates}',
     'rules:',
-    `- {apiGroups: [admissionregistration.k8s.io], resources: [mutatingwebhookconfigurations], resourceNames: [${webhookConfigurationName}], verbs: [get, update, patch]}`,
+    `- {apiGroups: [admissionregistration.k8s.io], resources: [mutatingwebhookconfigurations], resourceNames: [${webhookConfigurationName}], verbs: [get, patch]}`,
     '',
   ].join('\n');
 }

@@ -5,7 +5,7 @@
  * RBAC the webhook's service account needs:
  * - Role in the webhook namespace: `get`, `update` on `secrets` with `resourceNames: [<secretName>]`,
  *   and `create` on `secrets` (create cannot be restricted by name);
- * - ClusterRole: `get`, `update`, `patch` on `admissionregistration.k8s.io`
+ * - ClusterRole: `get`, `patch` on `admissionregistration.k8s.io`
  *   `mutatingwebhookconfigurations` with `resourceNames: [<webhookConfigurationName>]`.
  */
 export { BOOTSTRAP_DEFAULTS, bootstrapCertificates } from './bootstrap.js';

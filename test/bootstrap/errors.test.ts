@@ -31,7 +31,7 @@ const SECRET_RBAC =
   '{apiGroups: [""], resources: ["secrets"], verbs: ["create"]} (create cannot be restricted by name)';
 const MWC_RBAC =
   "Certificate bootstrap needs a ClusterRole bound to the webhook's service account with the rule " +
-  `{apiGroups: ["admissionregistration.k8s.io"], resources: ["mutatingwebhookconfigurations"], resourceNames: ["${MWC}"], verbs: ["get", "update", "patch"]}`;
+  `{apiGroups: ["admissionregistration.k8s.io"], resources: ["mutatingwebhookconfigurations"], resourceNames: ["${MWC}"], verbs: ["get", "patch"]}`;
 
 /** Fails the test if any text holds key material. */
 function noKeys(t: Test, text: string, keys: string[] = []): void {
@@ -237,7 +237,7 @@ t.test('requiredRbac: the Role and ClusterRole rules as YAML', async (t) => {
       'kind: ClusterRole',
       'metadata: {name: secrets-init-webhook-certificates}',
       'rules:',
-      '- {apiGroups: [admissionregistration.k8s.io], resources: [mutatingwebhookconfigurations], resourceNames: [secrets-init-webhook], verbs: [get, update, patch]}',
+      '- {apiGroups: [admissionregistration.k8s.io], resources: [mutatingwebhookconfigurations], resourceNames: [secrets-init-webhook], verbs: [get, patch]}',
       '',
     ].join('\n'),
   );

@@ -10,21 +10,26 @@ import type { V1ClusterRole, V1Deployment, V1MutatingWebhook, V1Role, V1Secret }
 import t from 'tap';
 import { runCli } from '../helpers/webhook-process.js';
 import {
+  BASE_EXCLUDED_NAMESPACES,
   BOOTSTRAP_FLAGS,
+  CERT_MANAGER_NAMESPACE,
+  calls,
   checkDeployment,
   checkMatchConditions,
+  checkNamespaceExclusions,
   checkObjects,
   checkRbac,
   checkService,
   checkWebhookEntry,
   flagName,
   knownServerFlag,
+  namespaceLabels,
   parseArgs,
   ruleStrings,
   webhookConfiguration,
   webhookContainer,
 } from './fixtures/checks.js';
-import { APP_NAME, MANIFESTS, NAMESPACE, build, copyManifests, find, kinds, kustomize } from './fixtures/kustomize.js';
+import { APP_NAME, MANIFESTS, NAMESPACE, WEBHOOK_NAME, build, copyManifests, find, kinds, kustomize } from './fixtures/kustomize.js';
 import type { KubeObject } from './fixtures/kustomize.js';
 import { parseDurationMs } from '../../src/cli/duration.js';
 
@@ -43,9 +48,28 @@ const BASE_KINDS = [
 /** Overlays that need files you generate first; built in their own test below. */
 const NEEDS_GENERATED_FILES = new Set(['manual']);
 
+/**
+ * The namespaces each overlay keeps from every one of its webhooks by name. The cert-manager
+ * overlays add cert-manager's namespace: our pods wait for its certificate, so its pods must
+ * never wait for our webhook.
+ */
+const EXCLUDED_NAMESPACES: Readonly<Record<string, readonly string[]>> = {
+  'cert-manager': [...BASE_EXCLUDED_NAMESPACES, CERT_MANAGER_NAMESPACE],
+  'cert-manager-opt-in': [...BASE_EXCLUDED_NAMESPACES, CERT_MANAGER_NAMESPACE],
+  manual: BASE_EXCLUDED_NAMESPACES,
+  'self-signed': BASE_EXCLUDED_NAMESPACES,
+};
+
+function excludedNamespaces(overlay: string): readonly string[] {
+  const excluded = EXCLUDED_NAMESPACES[overlay];
+  if (excluded === undefined) throw new Error(`no EXCLUDED_NAMESPACES entry for overlay ${overlay}`);
+  return excluded;
+}
+
 t.test('every overlay builds, is schema-valid and keeps the base guarantees', async (t) => {
   const overlays = (await readdir(join(MANIFESTS, 'overlays'), { withFileTypes: true })).filter((d) => d.isDirectory()).map((d) => d.name).sort();
   t.same(overlays, ['cert-manager', 'cert-manager-opt-in', 'manual', 'self-signed'], 'the overlays');
+  t.same(Object.keys(EXCLUDED_NAMESPACES).sort(), overlays, 'the namespace exclusions of every overlay are listed');
   for (const overlay of overlays.filter((o) => !NEEDS_GENERATED_FILES.has(o))) {
     await t.test(overlay, async (t) => {
       const objects = await build(`overlays/${overlay}`);
@@ -54,9 +78,12 @@ t.test('every overlay builds, is schema-valid and keeps the base guarantees', as
       checkService(t, objects);
       checkDeployment(t, objects, { certificateFiles: overlay !== 'self-signed' });
       const service = find(objects, 'Service', APP_NAME) as Parameters<typeof checkWebhookEntry>[2];
-      for (const webhook of webhookConfiguration(objects).webhooks ?? []) {
+      const webhooks = webhookConfiguration(objects).webhooks ?? [];
+      t.ok(webhooks.length > 0, 'webhooks present');
+      for (const webhook of webhooks) {
         checkWebhookEntry(t, webhook, service);
         checkMatchConditions(t, webhook);
+        checkNamespaceExclusions(t, webhook, excludedNamespaces(overlay));
       }
     });
   }
@@ -73,10 +100,24 @@ t.test('self-signed: bootstrap flags in one patch, and only the RBAC the bootstr
   t.equal(role.metadata.namespace, NAMESPACE, 'the Role is in the webhook namespace');
   t.same(ruleStrings(role.rules), ['core/secrets: create', 'core/secrets[secrets-init-webhook-tls]: get,update'], 'its own Secret: get/update by name, create');
   const clusterRole = find<KubeObject & V1ClusterRole>(objects, 'ClusterRole', 'secrets-init-webhook-bootstrap');
+  // Exactly the verbs of src/bootstrap/api.ts: readSecret (get), createSecret (create) and
+  // replaceSecret (update, a PUT) on its Secret; readWebhookConfiguration (get) and
+  // patchWebhookConfiguration (patch, a JSON patch) on its webhook configuration, never a PUT.
   t.same(
     ruleStrings(clusterRole.rules),
-    [`admissionregistration.k8s.io/mutatingwebhookconfigurations[${APP_NAME}]: get,patch,update`],
-    'its own webhook configuration only: get/update/patch by name',
+    [`admissionregistration.k8s.io/mutatingwebhookconfigurations[${APP_NAME}]: get,patch`],
+    'its own webhook configuration only: get/patch by name (no update: the caBundle is patched)',
+  );
+  const allRoles = objects.filter((o) => o.kind === 'ClusterRole' || o.kind === 'Role') as unknown as Array<KubeObject & V1Role>;
+  t.same(
+    allRoles.flatMap((r) => ruleStrings(r.rules)).filter((rule) => rule.includes('/mutatingwebhookconfigurations')),
+    [`admissionregistration.k8s.io/mutatingwebhookconfigurations[${APP_NAME}]: get,patch`],
+    'no other rule of the build reaches webhook configurations',
+  );
+  t.same(
+    allRoles.flatMap((r) => ruleStrings(r.rules)).filter((rule) => rule.startsWith('core/secrets')).sort(),
+    ['core/secrets: create', 'core/secrets: get', 'core/secrets[secrets-init-webhook-tls]: get,update'],
+    "secrets: the base's read, and its own Secret's create/get/update (no patch, no other write)",
   );
   const base = find<KubeObject & V1ClusterRole>(objects, 'ClusterRole', APP_NAME);
   t.same(ruleStrings(base.rules), ['core/configmaps: get', 'core/secrets: get', 'core/serviceaccounts: get'], 'the base ClusterRole is unchanged');
@@ -147,6 +188,19 @@ t.test('cert-manager: selfSigned Issuer -> CA -> CA Issuer -> serving Certificat
   const certificate = find(objects, 'Certificate', 'secrets-init-webhook');
   t.equal(configuration.metadata.annotations?.['cert-manager.io/inject-ca-from'], `${certificate.metadata.namespace ?? ''}/${certificate.metadata.name}`, 'cert-manager injects the CA of the serving Certificate');
   t.notOk(configuration.webhooks?.some((w) => w.clientConfig.caBundle), 'no static caBundle');
+
+  t.equal(configuration.webhooks?.length, 1, 'one webhook');
+  for (const webhook of configuration.webhooks ?? []) {
+    checkNamespaceExclusions(t, webhook, [...BASE_EXCLUDED_NAMESPACES, CERT_MANAGER_NAMESPACE]);
+    t.equal(calls(webhook, namespaceLabels(CERT_MANAGER_NAMESPACE), { app: 'cert-manager' }), false, `${webhook.name}: cert-manager's pods are not sent`);
+    t.equal(calls(webhook, namespaceLabels('shop'), { app: 'api' }), true, `${webhook.name}: other pods still are`);
+  }
+  const withoutCertManager = (webhooks: V1MutatingWebhook[] | undefined) =>
+    webhooks?.map((w) => ({
+      ...w,
+      namespaceSelector: { ...w.namespaceSelector, matchExpressions: w.namespaceSelector?.matchExpressions?.map((e) => ({ ...e, values: e.values?.filter((v) => v !== CERT_MANAGER_NAMESPACE) })) },
+    }));
+  t.same(withoutCertManager(configuration.webhooks), withoutCertManager(webhookConfiguration(await build('base')).webhooks), "apart from cert-manager's namespace, the webhooks are the base's");
 });
 
 t.test('cert-manager-opt-in: the cert-manager overlay with the opt-in component', async (t) => {
@@ -156,6 +210,21 @@ t.test('cert-manager-opt-in: the cert-manager overlay with the opt-in component'
   const configuration = webhookConfiguration(objects);
   t.equal(configuration.webhooks?.length, 2, 'two webhooks (namespace opt-in OR pod opt-in)');
   t.equal(configuration.metadata.annotations?.['cert-manager.io/inject-ca-from'], 'secrets-init/secrets-init-webhook', 'the CA is injected into both');
+  for (const webhook of configuration.webhooks ?? []) {
+    // The opt-in component replaces the selectors after overlays/cert-manager: the exclusion is added again.
+    checkNamespaceExclusions(t, webhook, [...BASE_EXCLUDED_NAMESPACES, CERT_MANAGER_NAMESPACE]);
+  }
+  const enabled = { 'secrets-init/inject': 'enabled' };
+  t.same(
+    (configuration.webhooks ?? []).filter((w) => calls(w, namespaceLabels(CERT_MANAGER_NAMESPACE, enabled), { 'secrets-init/inject': 'true' }) || calls(w, namespaceLabels(CERT_MANAGER_NAMESPACE, enabled), {})).map((w) => w.name),
+    [],
+    'no pod in cert-manager is sent, even with the namespace and the pod opted in',
+  );
+  t.same(
+    (configuration.webhooks ?? []).filter((w) => calls(w, namespaceLabels('shop', enabled), {})).map((w) => w.name),
+    [WEBHOOK_NAME],
+    'a pod in an enabled namespace is still sent',
+  );
   t.same(
     objects.filter((o) => o.kind !== 'MutatingWebhookConfiguration'),
     plain.filter((o) => o.kind !== 'MutatingWebhookConfiguration'),
@@ -192,6 +261,7 @@ t.test('manual: certificates from the certs command, caBundle from the same CA',
   t.ok(webhooks.length > 0, 'webhooks present');
   for (const webhook of webhooks as V1MutatingWebhook[]) {
     t.equal((webhook.clientConfig.caBundle ?? '').replace(/\s/g, ''), bundle, `${webhook.name}: caBundle is the bundle the certs command printed`);
+    checkNamespaceExclusions(t, webhook, excludedNamespaces('manual'));
   }
 
   const ignore = await readFile(join(MANIFESTS, 'overlays', 'manual', 'certs', '.gitignore'), 'utf8');
