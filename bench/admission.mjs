@@ -79,3 +79,38 @@ const p = (q) => latencies[Math.min(latencies.length - 1, Math.floor(q * latenci
 console.log(`${'http: POST /pods, keep-alive, 16 in flight'.padEnd(44)} ${Math.round((total / ms) * 1000).toString().padStart(9)} ops/s  p50 ${p(0.5)} ms  p99 ${p(0.99)} ms  rss ${(process.memoryUsage().rss / 1048576).toFixed(0)} MiB`);
 agent.destroy();
 await app.close();
+
+// Worst-case pods, through the admission decision with an in-memory API server: 1 MiB of
+// ConfigMap references through 20 envFrom prefixes plus 1,000 secretKeyRefs (denied by
+// --max-variables-per-pod after 51 reads), and the same ConfigMap once (10,000 references,
+// injected). Time per admission and the heap it leaves behind.
+const { decideAdmission } = await import('../dist/admission/handler.js');
+const arn = (i) => `arn:aws:secretsmanager:us-east-1:123456789012:secret:crafted-${String(i).padStart(6, '0')}-AbCdEfGhIjKlMnOpQrStUvWxYz`;
+const store = new Map([['ConfigMap/big', new Map(Array.from({ length: 10_000 }, (_, i) => [`KEY_${i}`, arn(i)]))]]);
+for (let s = 0; s < 50; s++) store.set(`Secret/s${s}`, new Map(Array.from({ length: 20 }, (_, k) => [`k${k}`, arn(s * 20 + k)])));
+const memoryReader = {
+  async read(ref) {
+    const data = store.get(`${ref.kind}/${ref.name}`);
+    return data ? { found: true, data } : { found: false };
+  },
+  async readServiceAccount() {
+    return { found: false };
+  },
+};
+const deps = { settings, objects: memoryReader, images: staticImageConfigs({}), maxConcurrentReads: 8, admissionTimeoutMs: 8000 };
+const admissionOf = (containers) => ({ uid: 'bench', kind: { group: '', version: 'v1', kind: 'Pod' }, operation: 'CREATE', namespace: 'crafted', object: { metadata: { name: 'crafted' }, spec: { containers } } });
+const crafted = admissionOf([{
+  name: 'app', command: ['/app'],
+  env: Array.from({ length: 1_000 }, (_, i) => ({ name: `REF_${i}`, valueFrom: { secretKeyRef: { name: `s${i % 50}`, key: `k${i % 20}` } } })),
+  envFrom: Array.from({ length: 20 }, (_, p) => ({ prefix: `P${p}_`, configMapRef: { name: 'big' } })),
+}]);
+const within = admissionOf([{ name: 'app', command: ['/app'], envFrom: [{ configMapRef: { name: 'big' } }] }]);
+await measure('worst case: 20 x 1 MiB envFrom + 1,000 refs (denied)', 200, async () => {
+  const decision = await decideAdmission(crafted, deps);
+  if (decision.response.allowed) throw new Error('expected a denial');
+});
+await measure('worst case: 1 MiB envFrom, 10,000 references (injected)', 200, async () => {
+  const decision = await decideAdmission(within, deps);
+  if (!decision.response.allowed) throw new Error('expected an injection');
+});
+console.log(`${'rss after the worst cases'.padEnd(44)} ${(process.memoryUsage().rss / 1048576).toFixed(0)} MiB`);

@@ -24,6 +24,7 @@ export async function resolveObjectFacts(
   reader: KubeObjectReader,
   concurrency: number,
 ): Promise<Map<string, ObjectFacts>> {
+  if (objects.length === 0) return new Map();
   const limit = pLimit(concurrency);
   const settled = await Promise.allSettled(
     objects.map((object) => limit(async () => {
