@@ -13,7 +13,9 @@ import type { ImageConfigSource } from '../images/image-config-source.js';
 import { ImageConfigError } from '../images/image-config-source.js';
 import type { AdmissionRequest, AdmissionResponse } from './review.js';
 import { checkPod } from './pod-schema.js';
-import { ObjectLookupFailure, resolveObjectFacts } from './object-reads.js';
+import { ObjectLookupFailure, VariableBudgetExceeded, resolveObjectFacts } from './object-reads.js';
+import type { ObjectFacts } from '../core/object-facts.js';
+import { tooManyVariables } from '../core/analysis.js';
 import { MAX_MESSAGE_CHARS, boundedOrigins, boundedWarnings, clip } from './bounded-text.js';
 import type { AdmissionDeadline } from './deadline.js';
 import { withinDeadline } from './deadline.js';
@@ -95,7 +97,13 @@ async function podOutcome(pod: Pod, namespace: string, deps: AdmissionDependenci
   if (wanted.length > objectsPerPod) {
     throw new Denial(`the pod reads ${wanted.length} Secrets and ConfigMaps in its environment, more than ${objectsPerPod}; split it, or raise --max-objects-per-pod`, 403);
   }
-  const objects = await resolveObjectFacts(wanted, namespace, reader, deps.maxConcurrentReads);
+  let objects: Map<string, ObjectFacts>;
+  try {
+    objects = await resolveObjectFacts(wanted, namespace, reader, { concurrency: deps.maxConcurrentReads, maxVariables: deps.settings.limits.variablesPerPod });
+  } catch (error) {
+    if (error instanceof VariableBudgetExceeded) throw new Denial(tooManyVariables(deps.settings.limits.variablesPerPod), 403);
+    throw error;
+  }
   const plan = planPod(pod, { namespace, objects }, deps.settings);
   const needs = imageConfigsNeeded(plan);
   const imageConfigs = new Map<string, ImageConfig>();

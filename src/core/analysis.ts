@@ -109,10 +109,7 @@ function analyzeContainer(slot: ContainerSlot, context: AnalysisContext, analysi
     budget.left -= variablesDefined(source, context.objects);
     if (budget.left < 0) {
       budget.exceeded = true;
-      analysis.denials.push(
-        `the pod defines more than ${context.settings.limits.variablesPerPod} environment variables (env entries, and the keys its envFrom take from Secrets and ConfigMaps); ` +
-          'split it, or raise --max-variables-per-pod',
-      );
+      analysis.denials.push(tooManyVariables(context.settings.limits.variablesPerPod));
       return result;
     }
     if (source.type === 'other') {
@@ -152,6 +149,11 @@ function analyzeContainer(slot: ContainerSlot, context: AnalysisContext, analysi
   }
   for (const reference of environment.values()) if (reference) result.references.push(reference);
   return result;
+}
+
+/** The denial of a pod that defines more environment variables than it may. */
+export function tooManyVariables(limit: number): string {
+  return `the pod defines more than ${limit} environment variables (env entries, and the keys its envFrom take from Secrets and ConfigMaps); split it, or raise --max-variables-per-pod`;
 }
 
 /** How many more environment variables the pod may define (env entries plus keys expanded by envFrom). */

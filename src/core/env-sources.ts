@@ -50,16 +50,31 @@ export function envSources(container: Container): EnvSource[] {
   return sources;
 }
 
+/** A Secret or ConfigMap the pod reads, and what of it: every key (envFrom), or only these. */
+export interface ObjectUse {
+  object: EnvObject;
+  keys: 'all' | Set<string>;
+}
+
 /**
  * The distinct Secrets and ConfigMaps the pod's not-yet-wrapped containers read
- * their environment from: what must be looked up before the pod can be mutated.
+ * their environment from, and which of their keys: what must be looked up before the
+ * pod can be mutated, and what of each answer needs keeping.
  */
-export function referencedObjects(pod: Pod, settings: WrapSettings): EnvObject[] {
-  const found = new Map<string, EnvObject>();
+export function referencedObjects(pod: Pod, settings: WrapSettings): ObjectUse[] {
+  const found = new Map<string, ObjectUse>();
   for (const { container } of containerSlots(pod)) {
     if (isWrapped(container, settings)) continue;
     for (const source of envSources(container)) {
-      if (source.type === 'key' || source.type === 'object') found.set(objectKey(source.object), source.object);
+      if (source.type !== 'key' && source.type !== 'object') continue;
+      const key = objectKey(source.object);
+      let use = found.get(key);
+      if (use === undefined) {
+        use = { object: source.object, keys: new Set() };
+        found.set(key, use);
+      }
+      if (source.type === 'object') use.keys = 'all';
+      else if (use.keys !== 'all') use.keys.add(source.key);
     }
   }
   return [...found.values()];

@@ -196,6 +196,20 @@ t.test('a pod reading more Secrets and ConfigMaps than the limit is denied befor
   t.match(atLimit.response.status?.message, /Secret prod\/s0 referenced by container "c" does not exist/, 'at the limit the objects are read');
 });
 
+t.test('envFrom keys past --max-variables-per-pod stop the reads; of objects read for some keys only those are kept', async (t) => {
+  const big = Object.fromEntries(Array.from({ length: 1_000 }, (_, k) => [`K${k}`, ARN]));
+  const store: Record<string, Record<string, string>> = {};
+  for (let i = 0; i < 30; i++) store[`ConfigMap/prod/big${i}`] = big;
+  const { reader, reads } = memoryReader(store);
+  const envFrom = Array.from({ length: 30 }, (_, i) => ({ prefix: `P${i}_`, configMapRef: { name: `big${i}` } }));
+  const decision = await decideAdmission(podRequest({ metadata: { name: 'p' }, spec: { containers: [{ name: 'c', command: ['/a'], envFrom }] } }), deps(reader));
+  t.equal(decision.response.allowed, false);
+  t.equal(decision.response.status?.code, 403);
+  t.match(decision.response.status?.message, /the pod defines more than 10000 environment variables/);
+  // 11 objects pass the bound; at most 8 more were already being read then.
+  t.ok(reads.length <= 11 + 8, `the reads stopped once the keys passed the bound (${reads.length} of 30)`);
+});
+
 t.test('reads for one admission run at most --max-concurrent-reads at a time, each object once', async (t) => {
   let inFlight = 0;
   let peak = 0;

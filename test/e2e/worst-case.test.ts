@@ -57,6 +57,18 @@ t.test('1 MiB of references through 20 envFrom prefixes and 1,000 secretKeyRefs:
   t.equal(new Set(reads.map((r) => r.path)).size, 51);
 });
 
+t.test('20 distinct 1 MiB ConfigMaps through envFrom: the reads stop once their keys pass the bound', async (t) => {
+  for (let i = 0; i < 20; i++) stub.addConfigMap(NS, `big-${i}`, big);
+  const before = secretReads().length;
+  const app: Container = { name: 'app', image: 'x:1', command: ['/app'], envFrom: Array.from({ length: 20 }, (_, i) => ({ configMapRef: { name: `big-${i}` } })) };
+  const { answer } = await decide({ metadata: { name: 'many-big' }, spec: { containers: [app] } });
+  t.equal(answer.response.allowed, false);
+  t.match(answer.response.status?.message, /the pod defines more than 10000 environment variables/);
+  const reads = secretReads().length - before;
+  // The second one passes the bound; at most 8 (--max-concurrent-reads) were being read then.
+  t.ok(reads <= 2 + 8, `${reads} of 20 ConfigMaps read`);
+});
+
 t.test('1,000 distinct Secrets: denied before anything is read', async (t) => {
   const before = secretReads().length;
   const env = Array.from({ length: 1_000 }, (_, i) => ({ name: `REF_${i}`, valueFrom: { secretKeyRef: { name: `other-${i}`, key: 'k' } } }));
