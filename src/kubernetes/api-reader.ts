@@ -31,14 +31,14 @@ function isPossibleName(name: string): boolean {
 /**
  * The object as the API server sent it. Parsed here because `JSON.parse` keeps every
  * key as an own property (`__proto__` and `constructor` included), where the client's
- * deserialiser drops some; undefined when there is no body to parse.
+ * deserialiser drops some. A body that is not JSON is a bad response (never quoted: it
+ * may hold Secret data).
  */
-function parsedBody(text: string | undefined): unknown {
-  if (text === undefined || text === '') return undefined;
+function parsedBody(ref: ObjectRef, text: string | undefined, status: number | undefined): unknown {
   try {
-    return JSON.parse(text) as unknown;
+    return JSON.parse(text ?? '') as unknown;
   } catch {
-    return undefined;
+    throw badResponse(ref, 'body is not valid JSON', status);
   }
 }
 
@@ -60,7 +60,7 @@ export function createKubeObjectReader(kubeConfig: KubeConfig, options: KubeRead
     const signal = options?.signal;
     const result = await boundedCall(send, { timeoutMs, keepBody: true, ...(signal !== undefined ? { signal } : {}) });
     if (!result.ok && result.reason === 'aborted') throw new LookupError(ref, 'timeout', "abandoned: the admission's deadline passed");
-    if (result.ok) return { found: true, body: parsedBody(result.body) ?? result.value, status: result.status };
+    if (result.ok) return { found: true, body: parsedBody(ref, result.body, result.status), status: result.status };
     if (result.reason !== 'failed') throw timeoutError(ref, timeoutMs);
     if (isNotFound(result.error)) return { found: false };
     throw toLookupError(ref, result.error, { responseStatus: result.status });

@@ -18,9 +18,10 @@ export interface BoundedCallOptions {
   /** Content-Type of the request body, where the generated client would choose another (JSON patch). */
   contentType?: string;
   /**
-   * Keep the response body as the server sent it (`body` of the result). The client's
-   * deserialiser builds maps by assignment, which drops a key such as `__proto__`;
-   * callers that need every key parse the body themselves.
+   * Keep the response body as the server sent it (`body` of the result), and let the
+   * client deserialise a success as an empty object: the caller parses the body itself.
+   * (The client's deserialiser builds maps by assignment, which drops a key such as
+   * `__proto__`, and would hold a second copy of a large object.)
    */
   keepBody?: boolean;
 }
@@ -44,13 +45,17 @@ export async function boundedCall<T>(send: (callOptions: ConfigurationOptions) =
     post(context: ResponseContext): Observable<ResponseContext> {
       status = context.httpStatusCode;
       if (options.keepBody !== true) return passThrough(context);
-      // The body can be read once: read it here and hand the client a copy to read again.
+      // The body can be read once: read it here. A success is the caller's to parse, so the
+      // client gets an empty object to deserialise instead of building a second copy of a
+      // large object; an error body goes to the client as it came (its Status is read from it).
       return new Observable(
         context.body.text().then((text) => {
           body = text;
+          const ok = context.httpStatusCode >= 200 && context.httpStatusCode < 300;
+          const forClient = ok ? '{}' : text;
           return new ResponseContext(context.httpStatusCode, context.headers, {
-            text: () => Promise.resolve(text),
-            binary: () => Promise.resolve(Buffer.from(text)),
+            text: () => Promise.resolve(forClient),
+            binary: () => Promise.resolve(Buffer.from(forClient)),
           });
         }),
       );

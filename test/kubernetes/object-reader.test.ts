@@ -226,7 +226,7 @@ t.test('unusable 200 responses are bad-response, without quoting the body', asyn
   });
   const cases: Array<[string, string]> = [
     ['truncated', 'cannot read Secret ns/truncated: bad response from API server (HTTP 200): body is not valid JSON'],
-    ['text', 'cannot read Secret ns/text: bad response from API server (HTTP 200): expected a Secret object, got no kind'],
+    ['text', 'cannot read Secret ns/text: bad response from API server (HTTP 200): body is not valid JSON'],
     [
       'wrong-kind',
       'cannot read Secret ns/wrong-kind: bad response from API server (HTTP 200): expected a Secret object, got kind "SecretList"',

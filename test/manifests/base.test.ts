@@ -54,6 +54,17 @@ t.test('Deployment: HA, hardened, probes, args our command line accepts', async 
   t.equal(server?.image, 'ghcr.io/doitintl/secrets-init:0.5.3', 'the pinned default secrets-init image');
 });
 
+t.test('Deployment: the V8 heap limit leaves room within the container memory limit', async (t) => {
+  const deployment = find<KubeObject & { spec: { template: { spec: { containers: Array<{ env?: Array<{ name: string; value?: string }>; resources?: { limits?: Record<string, string> } }> } } } }>(objects, 'Deployment', APP_NAME);
+  const container = deployment.spec.template.spec.containers[0];
+  const options = container?.env?.find((e) => e.name === 'NODE_OPTIONS')?.value ?? '';
+  const heapMiB = Number(/--max-old-space-size=(\d+)/.exec(options)?.[1]);
+  const limit = container?.resources?.limits?.['memory'] ?? '';
+  const limitMiB = Number(/^(\d+)Mi$/.exec(limit)?.[1]);
+  t.ok(heapMiB > 0 && limitMiB > 0, `heap ${heapMiB} MiB, limit ${limit}`);
+  t.ok(heapMiB <= limitMiB * 0.7, 'the heap is at most 70% of the limit (code, buffers and the young generation need the rest)');
+});
+
 t.test('Service: 443 -> 8443', async (t) => {
   checkService(t, objects);
 });
