@@ -110,6 +110,9 @@ export function badResponse(ref: ObjectRef, problem: string, httpStatus?: number
   return new LookupError(ref, 'bad-response', `bad response from API server${status}: ${problem}`, httpStatus);
 }
 
+/** OpenSSL's codes for a peer certificate that does not verify (untrusted, expired, wrong name). */
+const CERTIFICATE_CODES = /^(?:UNABLE_TO_|SELF_SIGNED_CERT|DEPTH_ZERO_SELF_SIGNED_CERT|CERT_|ERR_TLS_CERT_ALTNAME_INVALID|HOSTNAME_MISMATCH)/;
+
 /** Any failure of a client call other than our own timeout, which the caller handles first. */
 export function toLookupError(ref: ObjectRef, error: unknown, exchange: ExchangeState): LookupError {
   if (error instanceof LookupError) return error;
@@ -118,6 +121,13 @@ export function toLookupError(ref: ObjectRef, error: unknown, exchange: Exchange
     if (typeof code === 'number') return httpFailure(ref, code, error.body);
   }
   if (isFetchError(error)) {
+    if (error.type === 'system' && CERTIFICATE_CODES.test(String((error as { code?: unknown }).code ?? ''))) {
+      return new LookupError(
+        ref,
+        'unreachable',
+        `API server certificate not trusted (${networkReason(error, MAX_DETAIL)}): check the certificate-authority of the kubeconfig, or the service account's ca.crt`,
+      );
+    }
     if (error.type === 'system') {
       return new LookupError(ref, 'unreachable', `API server unreachable (${networkReason(error, MAX_DETAIL)})`);
     }

@@ -3,7 +3,8 @@
  * but without client-node's `loadFromDefault` last resort of an
  * unauthenticated `http://localhost:8080`: no configuration means `undefined`.
  */
-import { statSync } from 'node:fs';
+import { X509Certificate } from 'node:crypto';
+import { readFileSync, statSync } from 'node:fs';
 import { isIPv6 } from 'node:net';
 import { delimiter, join } from 'node:path';
 import { KubeConfig } from '@kubernetes/client-node';
@@ -96,7 +97,38 @@ function checkUsable(config: KubeConfig, source: string): KubeConfig {
   if (nonEmpty(cluster.server) === undefined) {
     throw new KubeConfigError(`kubeconfig ${source}: cluster "${cluster.name}" has no server`);
   }
+  checkCertificateAuthority(cluster, `kubeconfig ${source}: cluster "${cluster.name}"`);
   return config;
+}
+
+/**
+ * A CA that does not parse would be ignored by node:tls and show up later as an untrusted
+ * API server certificate on every read: refuse it at start instead.
+ */
+function checkCertificateAuthority(cluster: Cluster, where: string): void {
+  let pem: string | undefined;
+  let what = 'certificate-authority-data';
+  if (nonEmpty(cluster.caData) !== undefined) {
+    pem = Buffer.from(cluster.caData ?? '', 'base64').toString('utf8');
+  } else if (nonEmpty(cluster.caFile) !== undefined) {
+    what = `certificate-authority ${cluster.caFile ?? ''}`;
+    try {
+      pem = readFileSync(cluster.caFile ?? '', 'utf8');
+    } catch (error) {
+      throw new KubeConfigError(`${where}: cannot read ${what}: ${(error as NodeJS.ErrnoException).code ?? 'unreadable'}`);
+    }
+  }
+  if (pem === undefined) return;
+  const blocks = pem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? [];
+  const parses = (block: string): boolean => {
+    try {
+      new X509Certificate(block);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  if (blocks.length === 0 || !blocks.every(parses)) throw new KubeConfigError(`${where}: ${what} holds no valid PEM certificate`);
 }
 
 function fromFiles(list: string, explicit: boolean): KubeConfig {
@@ -125,6 +157,7 @@ function inCluster(env: Readonly<Record<string, string | undefined>>, dir: strin
     skipTLSVerify: false,
     ...(isFile(caFile) ? { caFile } : {}),
   };
+  checkCertificateAuthority(cluster, `in-cluster service account ${dir}`);
   // The tokenFile provider re-reads the (rotated, bound) token every minute.
   const user: User = { name, authProvider: { name: 'tokenFile', config: { tokenFile } } };
   const context: Context = { name, cluster: name, user: name };

@@ -11,6 +11,7 @@ import {
   unconfiguredReader,
 } from '../../src/kubernetes/object-reader.js';
 import { startStubApiServer } from '../helpers/stub-apiserver.js';
+import { makeLoopbackCertificates } from '../helpers/certs.js';
 
 function kubeconfigYaml(server: string, options: { cluster?: string; token?: string; current?: string } = {}): string {
   const cluster = options.cluster ?? 'c';
@@ -38,7 +39,8 @@ function kubeconfigYaml(server: string, options: { cluster?: string; token?: str
 /** A service account directory's files, as mounted into pods. */
 const SERVICE_ACCOUNT_FILES = {
   token: 'in-cluster-token',
-  'ca.crt': '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n',
+  // A real CA: one that does not parse is refused when the configuration is loaded.
+  'ca.crt': (await makeLoopbackCertificates()).caCert,
   namespace: 'secrets-init',
 };
 

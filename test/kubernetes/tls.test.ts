@@ -81,7 +81,7 @@ async function expectCertificateFailure(t: Test, stub: StubApiServer, reader: Ku
   t.ok(error instanceof LookupError, `rejects with a LookupError (got ${String(error)})`);
   if (!(error instanceof LookupError)) return;
   t.equal(error.cause, 'unreachable', 'cause');
-  const certificateProblem = /^cannot read Secret ns\/s: API server unreachable \(.*certificate.*\)$/;
+  const certificateProblem = /^cannot read Secret ns\/s: API server certificate not trusted \(.*\): check the certificate-authority of the kubeconfig, or the service account's ca\.crt$/;
   t.match(error.message, certificateProblem, 'names the object and a certificate problem');
   t.match(error.message, problem, 'the specific certificate problem');
   t.equal(error.httpStatus, undefined, 'no HTTP status: there was no HTTP exchange');
@@ -146,10 +146,6 @@ t.test('a kubeconfig whose CA did not sign the server certificate: a certificate
   await t.test("no CA: the system's trusted CAs do not include a cluster CA", (t) =>
     expectCertificateFailure(t, stub, readerForCluster(t, stub, { server }), UNTRUSTED),
   );
-  await t.test('certificate-authority-data that is not a certificate', (t) => {
-    const reader = readerForCluster(t, stub, { server, 'certificate-authority-data': base64('not a certificate') });
-    return expectCertificateFailure(t, stub, reader, UNTRUSTED);
-  });
   await t.test('the right CA, but a tls-server-name the certificate does not hold', (t) => {
     const cluster = { server, 'certificate-authority-data': base64(stub.caPem), 'tls-server-name': 'other.example' };
     return expectCertificateFailure(t, stub, readerForCluster(t, stub, cluster), /does not match certificate's altnames/);
@@ -243,4 +239,13 @@ t.test('in-cluster: a ca.crt of another CA, or none, fails with a certificate er
     await expectCertificateFailure(t, stub, readerFor(config), UNTRUSTED);
   });
   t.equal(stub.requests.length, 0, 'the token never reached the server');
+});
+
+t.test('a CA that does not parse is refused when the configuration is loaded, not on every read', async (t) => {
+  const stub = await stubWithSecret(t);
+  const junk = base64('-----BEGIN CERTIFICATE-----\nbm90IGEgY2VydGlmaWNhdGU=\n-----END CERTIFICATE-----\n');
+  const path = kubeconfig(t, { server: stub.url, 'certificate-authority-data': junk }, stub.token);
+  t.throws(() => loadKubeConfig({ KUBECONFIG: path }), { name: 'KubeConfigError', message: /certificate-authority-data holds no valid PEM certificate/ });
+  const { serviceAccountDir, env } = inCluster(t, stub, { token: 't', 'ca.crt': 'not a certificate', namespace: 'secrets-init' });
+  t.throws(() => loadKubeConfig(env, { serviceAccountDir }), { name: 'KubeConfigError', message: /in-cluster service account .*: certificate-authority .*ca\.crt holds no valid PEM certificate/ });
 });
