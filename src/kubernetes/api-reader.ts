@@ -5,6 +5,7 @@
 import { CoreV1Api } from '@kubernetes/client-node';
 import type { ConfigurationOptions, KubeConfig } from '@kubernetes/client-node';
 import { boundedCall } from './bounded-call.js';
+import { createAgentPool } from './agent-pool.js';
 import { decodeConfigMap, decodeSecret, decodeServiceAccount } from './decode.js';
 import type { Decoded } from './decode.js';
 import { badResponse, isNotFound, timeoutError, toLookupError } from './errors.js';
@@ -48,6 +49,7 @@ export function createKubeObjectReader(kubeConfig: KubeConfig, options: KubeRead
     throw new RangeError(`timeoutMs must be a positive number of milliseconds, got ${timeoutMs}`);
   }
   const api = kubeConfig.makeApiClient(CoreV1Api);
+  const agents = createAgentPool();
 
   /** One GET with the timeout; 404 NotFound is `found: false`; every other failure a LookupError. */
   async function fetchObject(
@@ -58,7 +60,7 @@ export function createKubeObjectReader(kubeConfig: KubeConfig, options: KubeRead
     if (!isPossibleName(ref.namespace) || !isPossibleName(ref.name)) return { found: false };
 
     const signal = options?.signal;
-    const result = await boundedCall(send, { timeoutMs, keepBody: true, ...(signal !== undefined ? { signal } : {}) });
+    const result = await boundedCall(send, { timeoutMs, keepBody: true, agents, ...(signal !== undefined ? { signal } : {}) });
     if (!result.ok && result.reason === 'aborted') throw new LookupError(ref, 'timeout', "abandoned: the admission's deadline passed");
     if (result.ok) return { found: true, body: parsedBody(ref, result.body, result.status), status: result.status };
     if (result.reason !== 'failed') throw timeoutError(ref, timeoutMs);

@@ -5,6 +5,7 @@
  */
 import { Observable, ResponseContext } from '@kubernetes/client-node';
 import type { ConfigurationOptions, ObservableMiddleware, RequestContext } from '@kubernetes/client-node';
+import type { AgentPool } from './agent-pool.js';
 
 export type BoundedCallResult<T> =
   | { ok: true; value: T; status: number | undefined; body?: string }
@@ -24,6 +25,8 @@ export interface BoundedCallOptions {
    * `__proto__`, and would hold a second copy of a large object.)
    */
   keepBody?: boolean;
+  /** Keep-alive agents to use instead of client-node's new agent per request. */
+  agents?: AgentPool;
 }
 
 function passThrough<T>(value: T): Observable<T> {
@@ -39,6 +42,8 @@ export async function boundedCall<T>(send: (callOptions: ConfigurationOptions) =
   const middleware: ObservableMiddleware = {
     pre(context: RequestContext): Observable<RequestContext> {
       context.setSignal(controller.signal);
+      const agent = context.getAgent();
+      if (options.agents !== undefined && agent !== undefined) context.setAgent(options.agents.reuse(agent) as typeof agent);
       if (options.contentType !== undefined) context.setHeaderParam('Content-Type', options.contentType);
       return passThrough(context);
     },

@@ -96,6 +96,8 @@ export interface StubApiServer {
    * (a client that aborts a request closes its connection).
    */
   readonly openConnections: number;
+  /** Client TCP connections accepted so far (a client that reuses connections makes few). */
+  readonly connectionsAccepted: number;
   /** Values are stored base64-encoded, as the API server returns them. Replaces an existing object. */
   addSecret(namespace: string, name: string, data: Record<string, string | Uint8Array>, type?: string): void;
   /** `binaryData` values are stored base64-encoded. Replaces an existing object. */
@@ -793,7 +795,9 @@ export async function startStubApiServer(): Promise<StubApiServer> {
       });
     });
   });
+  let accepted = 0;
   server.on('connection', (socket: Socket) => {
+    accepted++;
     sockets.add(socket);
     socket.on('close', () => sockets.delete(socket));
   });
@@ -831,6 +835,9 @@ export async function startStubApiServer(): Promise<StubApiServer> {
     requests,
     get openConnections() {
       return sockets.size;
+    },
+    get connectionsAccepted() {
+      return accepted;
     },
     addSecret(namespace, name, data, type = 'Opaque') {
       const body: Json = { kind: 'Secret', apiVersion: 'v1', metadata: nextMetadata(namespace, name, 'secrets') };

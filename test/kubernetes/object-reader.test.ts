@@ -352,3 +352,13 @@ t.test('timeoutMs must be positive', async (t) => {
     t.throws(() => createKubeObjectReader(kubeConfig, { timeoutMs }), RangeError, String(timeoutMs));
   }
 });
+
+t.test('reads reuse their connections to the API server (keep-alive, one TLS setup)', async (t) => {
+  const { stub, reader } = await setup(t);
+  stub.addSecret('ns', 'db', { k: 'v' });
+  for (let i = 0; i < 20; i++) t.equal((await reader.read({ kind: 'Secret', namespace: 'ns', name: 'db' })).found, true);
+  t.equal(stub.connectionsAccepted, 1, '20 reads one after the other: one connection');
+  await Promise.all(Array.from({ length: 40 }, () => reader.read({ kind: 'Secret', namespace: 'ns', name: 'db' })));
+  t.ok(stub.connectionsAccepted <= 1 + 16, `40 at once: at most 16 connections more (${stub.connectionsAccepted} in all)`);
+  t.equal(stub.requests.length, 60, 'every read was a request');
+});
