@@ -3,6 +3,7 @@ import type { Provider } from './provider.js';
 import type { ObjectFacts } from './object-facts.js';
 import type { ImageConfig } from './original-command.js';
 import { needsImageConfig, originalCommand } from './original-command.js';
+import type { CommandOverride } from './command-override.js';
 import { commandOverride } from './command-override.js';
 import { INIT_CONTAINER_NAME, buildInitContainer, buildVolume } from './init-container.js';
 import type { ContainerAnalysis, PodAnalysis } from './analysis.js';
@@ -66,10 +67,19 @@ export interface PodPlan {
   pod: Pod;
   settings: InjectionSettings;
   analysis: PodAnalysis;
+  /** What in the pod clashes with the injection (mounts, our names): denied before any lookup. */
+  conflicts: string[];
+  /** The command annotation of each container to wrap that has no `command`, parsed once. */
+  overrides: ReadonlyMap<string, CommandOverride>;
 }
 
 export function planPod(pod: Pod, facts: Pick<ResolvedFacts, 'namespace' | 'objects'>, settings: InjectionSettings): PodPlan {
-  return { pod, settings, analysis: analyzePod(pod, { namespace: facts.namespace, objects: facts.objects, settings }) };
+  const analysis = analyzePod(pod, { namespace: facts.namespace, objects: facts.objects, settings });
+  const overrides = new Map<string, CommandOverride>();
+  for (const { slot } of analysis.containers.filter(toWrap)) {
+    if (needsImageConfig(slot.container)) overrides.set(slot.container.name, commandOverride(pod, slot.container.name));
+  }
+  return { pod, settings, analysis, conflicts: analysis.optedOut ? [] : conflictsOf(pod, analysis, settings), overrides };
 }
 
 function toWrap(analysis: ContainerAnalysis): boolean {
@@ -78,11 +88,34 @@ function toWrap(analysis: ContainerAnalysis): boolean {
 
 /** Which image configs the mutation will need; empty when the pod is denied anyway. */
 export function imageConfigsNeeded(plan: PodPlan): ImageConfigNeed[] {
-  const { pod, analysis } = plan;
-  if (analysis.optedOut || analysis.denials.length > 0) return [];
+  const { analysis } = plan;
+  if (analysis.optedOut || analysis.denials.length > 0 || plan.conflicts.length > 0) return [];
   return analysis.containers
-    .filter((c) => toWrap(c) && needsImageConfig(c.slot.container) && commandOverride(pod, c.slot.container.name) === undefined)
+    .filter((c) => toWrap(c) && plan.overrides.has(c.slot.container.name) && plan.overrides.get(c.slot.container.name) === undefined)
     .map((c) => ({ container: c.slot.container.name, image: c.slot.container.image ?? '' }));
+}
+
+/**
+ * What in the pod itself stands in the injection's way, whatever the images say: a
+ * container that mounts something else where our volume goes, a volume or container
+ * that takes our names.
+ */
+function conflictsOf(pod: Pod, analysis: PodAnalysis, settings: InjectionSettings): string[] {
+  const injected = analysis.containers.filter((c) => c.wrapped || toWrap(c));
+  if (injected.length === 0) return [];
+  const conflicts: string[] = [];
+  for (const { slot } of injected) {
+    const mount = mountProblem(slot.container, settings);
+    if (mount !== 'missing' && mount !== 'present') conflicts.push(mount);
+  }
+  const ours = (pod.spec.initContainers ?? []).findIndex((c) => c.name === INIT_CONTAINER_NAME);
+  const clash = reservedNameClash(pod, ours, settings);
+  if (clash !== undefined) conflicts.push(clash);
+  const volume = (pod.spec.volumes ?? []).find((v) => v.name === settings.volumeName);
+  if (volume !== undefined && volume.emptyDir === undefined) {
+    conflicts.push(`the pod already has a volume "${settings.volumeName}" that is not an emptyDir; secrets-init needs that name for its own volume`);
+  }
+  return conflicts;
 }
 
 /**
@@ -98,7 +131,7 @@ export function computePodMutation(pod: Pod, facts: ResolvedFacts, settings: Inj
 export function mutationOf(plan: PodPlan, imageConfigs: ReadonlyMap<string, ImageConfig>): MutationOutcome {
   const { pod, settings, analysis } = plan;
   if (analysis.optedOut) return { allowed: true, warnings: [] };
-  const denials = [...analysis.denials];
+  const denials = [...analysis.denials, ...plan.conflicts];
   const wraps: ContainerWrap[] = [];
   const mounts: ContainerMount[] = [];
   const audit: Record<string, string[]> = {};
@@ -107,7 +140,7 @@ export function mutationOf(plan: PodPlan, imageConfigs: ReadonlyMap<string, Imag
     const { slot } = container;
     const name = slot.container.name;
     if (toWrap(container) && container.provider !== undefined) {
-      const wrap = wrapContainer(pod, container, container.provider, imageConfigs, analysis, settings, warnings);
+      const wrap = wrapContainer(container, container.provider, plan.overrides.get(name), imageConfigs, analysis, settings, warnings);
       if ('denial' in wrap) {
         denials.push(wrap.denial);
         continue;
@@ -115,10 +148,8 @@ export function mutationOf(plan: PodPlan, imageConfigs: ReadonlyMap<string, Imag
       wraps.push(wrap);
       audit[name] = [...new Set(container.references.map((r) => r.origin))];
     }
-    if (toWrap(container) || container.wrapped) {
-      const mount = mountProblem(slot.container, settings);
-      if (mount === 'missing') mounts.push({ role: slot.role, index: slot.index, name, mount: { name: settings.volumeName, mountPath: settings.volumePath } });
-      else if (mount !== 'present') denials.push(mount);
+    if ((toWrap(container) || container.wrapped) && mountProblem(slot.container, settings) === 'missing') {
+      mounts.push({ role: slot.role, index: slot.index, name, mount: { name: settings.volumeName, mountPath: settings.volumePath } });
     }
   }
   if (denials.length > 0) return { allowed: false, reason: denials.join('; '), warnings };
@@ -127,22 +158,14 @@ export function mutationOf(plan: PodPlan, imageConfigs: ReadonlyMap<string, Imag
   if (injected.length === 0) return { allowed: true, warnings };
 
   const mutation: PodMutation = { wraps, mounts, audit };
-  const initContainers = pod.spec.initContainers ?? [];
-  const ours = initContainers.findIndex((c) => c.name === INIT_CONTAINER_NAME);
-  const clash = reservedNameClash(pod, ours, settings);
-  if (clash !== undefined) return { allowed: false, reason: clash, warnings };
+  const ours = (pod.spec.initContainers ?? []).findIndex((c) => c.name === INIT_CONTAINER_NAME);
   if (ours < 0) {
     mutation.initContainer = { add: buildInitContainer(settings) };
   } else {
     const firstWrappedInit = injected.find((c) => c.slot.role === 'initContainers');
     if (firstWrappedInit !== undefined && firstWrappedInit.slot.index < ours) mutation.initContainer = { moveFrom: ours };
   }
-  const volume = (pod.spec.volumes ?? []).find((v) => v.name === settings.volumeName);
-  if (volume === undefined) {
-    mutation.volume = buildVolume(settings.volumeName);
-  } else if (volume.emptyDir === undefined) {
-    return { allowed: false, reason: `the pod already has a volume "${settings.volumeName}" that is not an emptyDir; secrets-init needs that name for its own volume`, warnings };
-  }
+  if (!(pod.spec.volumes ?? []).some((v) => v.name === settings.volumeName)) mutation.volume = buildVolume(settings.volumeName);
   const status = statusAnnotation(injected);
   if (pod.metadata?.annotations?.[ANNOTATION_STATUS] !== status) mutation.status = status;
   const changed = mutation.initContainer !== undefined || mutation.volume !== undefined || wraps.length > 0 || mounts.length > 0 || mutation.status !== undefined;
@@ -155,9 +178,9 @@ export function mutationOf(plan: PodPlan, imageConfigs: ReadonlyMap<string, Imag
  * if it starts with one), and its exec handlers when the pod asks for that.
  */
 function wrapContainer(
-  pod: Pod,
   container: ContainerAnalysis,
   provider: Provider,
+  override: CommandOverride,
   imageConfigs: ReadonlyMap<string, ImageConfig>,
   analysis: PodAnalysis,
   settings: InjectionSettings,
@@ -165,7 +188,6 @@ function wrapContainer(
 ): ContainerWrap | { denial: string } {
   const { slot } = container;
   const name = slot.container.name;
-  const override = needsImageConfig(slot.container) ? commandOverride(pod, name) : undefined;
   if (override !== undefined && 'problem' in override) return { denial: override.problem };
   const original = originalCommand(slot.container, override?.config ?? imageConfigs.get(name));
   if (original === undefined) {

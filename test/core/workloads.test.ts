@@ -305,3 +305,19 @@ t.test('bounded work: too many variables are denied; many references are analyse
   const { result } = mutateAndApply(pod({ containers: [container('a', { command: ['/a'], env: env(400_000) })] }), facts(), { ...SETTINGS, limits: { ...SETTINGS.limits, variablesPerPod: 1_000_000 } });
   t.strictSame(result.spec.containers[0]!.args, ['--provider=aws', '/a']);
 });
+
+t.test('a pod whose names or mounts clash with the injection is denied before any image lookup', async (t) => {
+  const needsImage = (fields: Partial<Container>) => container('app', { env: [DB], ...fields });
+  const cases: Array<[string, Pod, RegExp]> = [
+    ['a mount at our path', pod({ containers: [needsImage({ volumeMounts: [{ name: 'data', mountPath: '/helper/bin' }] })], volumes: [{ name: 'data', emptyDir: {} }] }), /already mounts volume "data" at \/helper\/bin/],
+    ['our volume name taken', pod({ containers: [needsImage({})], volumes: [{ name: 'secrets-init-bin', configMap: { name: 'x' } }] }), /not an emptyDir/],
+    ['our init container name taken', pod({ containers: [needsImage({}), container('copy-secrets-init', { command: ['/x'] })] }), /is reserved/],
+  ];
+  for (const [label, input, reason] of cases) {
+    const plan = planPod(input, facts(), SETTINGS);
+    t.strictSame(imageConfigsNeeded(plan), [], `${label}: no image config is asked for`);
+    t.match(denied(computePodMutation(input, facts(), SETTINGS)), reason, label);
+  }
+  const annotated = pod({ containers: [needsImage({})] }, { 'secrets-init/command.app': '["/from-annotation"]' });
+  t.strictSame(planPod(annotated, facts(), SETTINGS).overrides.get('app'), { config: { entrypoint: ['/from-annotation'], cmd: [] } }, 'the command annotation is parsed once, into the plan');
+});
