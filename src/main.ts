@@ -1,23 +1,11 @@
 #!/usr/bin/env node
-import { createRequire } from 'node:module';
 import { constants } from 'node:os';
 import { parseCommandLine } from './cli/parse.js';
 import { createLogger } from './telemetry/logger.js';
-
-const packageVersion = (createRequire(import.meta.url)('../package.json') as { version: string }).version;
-
-/** The package version, or the image's build metadata (Dockerfile build args) where set. */
-function versionText(env: NodeJS.ProcessEnv): string {
-  const version = env['SECRETS_INIT_WEBHOOK_VERSION'] || packageVersion;
-  const details = [
-    env['SECRETS_INIT_WEBHOOK_REVISION'] ? `revision ${env['SECRETS_INIT_WEBHOOK_REVISION']}` : '',
-    env['SECRETS_INIT_WEBHOOK_BUILD_DATE'] ? `built ${env['SECRETS_INIT_WEBHOOK_BUILD_DATE']}` : '',
-  ].filter((detail) => detail !== '');
-  return details.length > 0 ? `${version} (${details.join(', ')})` : version;
-}
+import { buildInfo, versionText } from './build-info.js';
 
 async function main(): Promise<number> {
-  const commandLine = parseCommandLine(process.argv.slice(2), process.env, versionText(process.env));
+  const commandLine = parseCommandLine(process.argv.slice(2), process.env, versionText(buildInfo(process.env)));
   if (commandLine.kind === 'exit') {
     process.stdout.write(commandLine.stdout);
     process.stderr.write(commandLine.stderr);

@@ -17,6 +17,9 @@ import { join } from 'node:path';
 import { KubeConfigError, SERVICE_ACCOUNT_DIR, createKubeObjectReader, loadKubeConfig, unconfiguredReader } from '../kubernetes/object-reader.js';
 import { BootstrapError, bootstrapCertificates } from '../bootstrap/index.js';
 import { createMetrics } from '../telemetry/metrics.js';
+import { buildInfo } from '../build-info.js';
+import type { WebhookMetrics } from '../telemetry/metrics.js';
+import { instrumentedReader } from '../telemetry/instrumented-reader.js';
 import { watchTlsFiles } from '../tls/file-source.js';
 import { describeCertificate } from '../tls/server-tls.js';
 import { TlsMaterialError } from '../tls/material.js';
@@ -124,7 +127,7 @@ export async function startServer(options: ServerOptions, logger: Logger, env: R
   const kubeConfig = kubernetesAccess(env);
   const tls = await openTlsSource(options, logger, kubeConfig);
   try {
-    return await serve(options, logger, kubeConfig, tls);
+    return await serve(options, logger, kubeConfig, tls, env);
   } catch (error) {
     await tls?.close();
     throw error;
@@ -136,16 +139,26 @@ async function serve(
   logger: Logger,
   kubeConfig: KubeConfig | undefined,
   tls: TlsSource | undefined,
+  env: Readonly<Record<string, string | undefined>>,
 ): Promise<RunningServer> {
   if (kubeConfig === undefined) logger.warn('no Kubernetes API access configured (KUBECONFIG or in-cluster): pods whose env reads Secrets or ConfigMaps will be denied');
   else logger.info({ server: kubeConfig.getCurrentCluster()?.server }, 'Kubernetes API configured');
-  const objects = kubeConfig === undefined ? unconfiguredReader() : createKubeObjectReader(kubeConfig, { timeoutMs: options.lookupTimeoutMs });
+  const metrics = createMetrics({ processMetrics: true, build: buildInfo(env) });
+  const reader = kubeConfig === undefined ? unconfiguredReader() : createKubeObjectReader(kubeConfig, { timeoutMs: options.lookupTimeoutMs });
+  const objects = instrumentedReader(reader, metrics);
 
-  const images = await imageSource(options, logger);
+  const images = await imageSource(options, logger, metrics);
   const settings = injectionSettings(options);
   // Built once, here: what could be wrong with it fails at start, not at the first admission.
   buildInitContainer(settings);
-  const metrics = createMetrics();
+  if (tls !== undefined) {
+    metrics.setCertificateExpiry(tls.current().notAfter);
+    tls.onChange((material) => {
+      metrics.setCertificateExpiry(material.notAfter);
+      metrics.observeTlsReload('success');
+    });
+    tls.onRejected?.(() => metrics.observeTlsReload('failure'));
+  }
   const readiness = readinessFlag();
   let draining = false;
   const app = await buildApp({
@@ -233,7 +246,7 @@ function trackSockets(app: FastifyInstance): Set<Socket> {
 }
 
 /** Image configs from registries, as the flags configure them. */
-async function imageSource(options: ServerOptions, logger: Logger): Promise<ImageConfigSource> {
+async function imageSource(options: ServerOptions, logger: Logger, metrics: WebhookMetrics): Promise<ImageConfigSource> {
   let ca: string | undefined;
   if (options.registryCaFile !== undefined) {
     try {
@@ -249,6 +262,7 @@ async function imageSource(options: ServerOptions, logger: Logger): Promise<Imag
       skipVerify: options.registrySkipVerify,
       insecureRegistries: options.insecureRegistries,
       ...(options.allowedRegistries !== undefined ? { allowedRegistries: options.allowedRegistries } : {}),
+      observeRequest: (what, status) => metrics.observeRegistryRequest(what === 'token' ? 'token' : what.includes('blob') ? 'blob' : 'manifest', status),
       ...(ca !== undefined ? { ca } : {}),
     });
   } catch (error) {
@@ -260,6 +274,7 @@ async function imageSource(options: ServerOptions, logger: Logger): Promise<Imag
   }
   if (options.registrySkipVerify) logger.warn('--registry-skip-verify: registry TLS certificates are not verified');
   return registryImageSource({
+    observe: (result) => metrics.observeImageConfigLookup(result),
     client,
     dockerConfigJsonKey: options.dockerConfigJsonKey,
     ...(name !== undefined && namespace !== undefined ? { defaultPullSecret: { name, namespace } } : {}),

@@ -32,7 +32,7 @@ export const admissionRoutes: FastifyPluginAsync<AdmissionRoutesOptions> = async
     if (inconsistency !== undefined) throw Object.assign(new Error(inconsistency), { statusCode: 400 });
     const decision = await decideAdmission(review.request, admission, req.log);
     const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-    metrics.observeAdmission(decision.result, seconds);
+    metrics.observeAdmission(decision.result, seconds, review.request.dryRun === true);
     const fields = {
       uid: review.request.uid,
       pod: decision.pod,

@@ -85,7 +85,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   });
   app.setErrorHandler((error: FastifyError, req, reply) => {
     const status = error.statusCode !== undefined && error.statusCode >= 400 && error.statusCode < 500 ? error.statusCode : 500;
-    if (req.url === '/pods' || req.url.startsWith('/pods?')) options.metrics.observeAdmission('rejected', 0);
+    if (req.url === '/pods' || req.url.startsWith('/pods?')) options.metrics.observeAdmission('rejected', 0, false);
     if (status >= 500) req.log.error({ err: error }, 'request failed');
     else req.log.warn({ status, reason: error.message, url: req.url }, 'bad request');
     const message = status >= 500 ? 'internal error' : error.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE' ? `unsupported content-type "${req.headers['content-type'] ?? ''}": send the AdmissionReview as application/json` : error.message;

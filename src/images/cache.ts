@@ -47,6 +47,9 @@ function checkDuration(name: string, value: number): void {
   if (Number.isNaN(value) || value < 0) throw new RangeError(`${name} must be a duration >= 0 (ms), got ${value}`);
 }
 
+/** How a get was answered: from the cache, by joining a load in flight, or by a load of its own. */
+export type ServedFrom = 'hit' | 'coalesced' | 'loaded';
+
 /**
  * A bounded cache of async results with in-flight coalescing.
  *
@@ -83,7 +86,7 @@ export class AsyncCache<V> {
    * in flight, else the result of calling `load` once. Never throws
    * synchronously, even if `load` does.
    */
-  get(key: string, load: () => Promise<V>): Promise<V> {
+  get(key: string, load: () => Promise<V>, served?: (how: ServedFrom) => void): Promise<V> {
     const entry = this.#entries.get(key);
     if (entry !== undefined) {
       if (this.#clock.now() < entry.expiresAt) {
@@ -91,6 +94,7 @@ export class AsyncCache<V> {
         this.#entries.set(key, entry); // most recently used
         if (entry.ok) {
           this.#stats.hits++;
+          served?.('hit');
           return Promise.resolve(entry.value);
         }
         this.#stats.failuresServed++;
@@ -101,9 +105,11 @@ export class AsyncCache<V> {
     const pending = this.#inFlight.get(key);
     if (pending !== undefined) {
       this.#stats.coalesced++;
+      served?.('coalesced');
       return pending;
     }
     this.#stats.misses++;
+    served?.('loaded');
     // The executor turns a synchronous throw from `load` into a rejection.
     const loaded = new Promise<V>((resolve) => resolve(load()));
     const promise = loaded.then(
@@ -249,10 +255,11 @@ export class ImageConfigCache {
     image: ImageKeyParts,
     resolveTag: () => Promise<string>,
     fetchConfig: (digest: string) => Promise<ImageConfigValue>,
+    served?: (how: ServedFrom) => void,
   ): Promise<ImageConfigValue> {
     const { registry, repository, platform } = image;
     const digest = image.digest ?? (await this.#tags.get(`${registry}/${repository}:${image.tag ?? DEFAULT_TAG}`, resolveTag));
-    return this.#configs.get(`${registry}/${repository}@${digest} ${platform}`, async () => frozenConfig(await fetchConfig(digest)));
+    return this.#configs.get(`${registry}/${repository}@${digest} ${platform}`, async () => frozenConfig(await fetchConfig(digest)), served);
   }
 
   stats(): { tags: CacheStats; configs: CacheStats } {

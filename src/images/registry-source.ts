@@ -6,6 +6,7 @@ import { RegistryError } from '../registry/client.js';
 import type { CloudCredentialProvider, CollectedCredentials } from '../registry/credentials.js';
 import { collectCredentials } from '../registry/credentials.js';
 import { ImageConfigCache } from './cache.js';
+import type { ServedFrom } from './cache.js';
 import type { ImageConfigSource, ImageLookup } from './image-config-source.js';
 import { ImageConfigError, avoidLookup } from './image-config-source.js';
 
@@ -22,6 +23,8 @@ export interface RegistrySourceOptions {
   maxEntries?: number;
   /** How long a failure that does not depend on credentials is remembered. */
   failureTtlMs?: number;
+  /** Told how each lookup was answered: from the cache, by joining one in flight, fetched, or failed. */
+  observe?: (result: 'cache_hit' | 'coalesced' | 'fetched' | 'error') => void;
 }
 
 /** Failures that another pod's pull secrets could turn into a success are not remembered. */
@@ -60,14 +63,21 @@ export function registryImageSource(options: RegistrySourceOptions): ImageConfig
           cloud: options.cloud,
           ...(options.defaultPullSecret ? { defaultPullSecret: options.defaultPullSecret } : {}),
         }));
+      let served: 'cache_hit' | 'coalesced' | 'fetched' = 'fetched';
+      const howServed = (how: ServedFrom) => {
+        served = how === 'hit' ? 'cache_hit' : how === 'coalesced' ? 'coalesced' : 'fetched';
+      };
       try {
         const config = await cache.resolve(
           { registry: image.domain, repository: image.path, ...(image.tag !== undefined ? { tag: image.tag } : {}), ...(image.digest !== undefined ? { digest: image.digest } : {}), platform: `linux/${architecture}` },
           async () => options.client.resolveTag(image.tag === undefined ? { ...image, tag: 'latest' } : image, (await credentials()).credentials),
           async (digest) => options.client.imageConfig(image, digest, platform, (await credentials()).credentials),
+          howServed,
         );
+        options.observe?.(served);
         return { entrypoint: [...config.entrypoint], cmd: [...config.cmd] };
       } catch (error) {
+        options.observe?.('error');
         if (!(error instanceof RegistryError)) throw error;
         const problems = collected ? (await collected).problems : [];
         const notes = problems.length > 0 ? ` (credentials not usable: ${problems.join('; ')})` : '';

@@ -49,7 +49,13 @@ export function createRegistryClient(options: RegistryClientOptions): RegistryCl
   });
   const namedByOperator = (url: URL): boolean =>
     isInsecureHost(url.host) || isInsecureHost(url.hostname) || (allowed ?? []).some((pattern) => namesHost(pattern) && patternMatches(pattern, url.host));
-  const transport = createTransport({ skipVerify: options.skipVerify, insecureHosts, namedByOperator, ...(options.ca !== undefined ? { ca: options.ca } : {}) });
+  const transport = createTransport({
+    skipVerify: options.skipVerify,
+    insecureHosts,
+    namedByOperator,
+    ...(options.ca !== undefined ? { ca: options.ca } : {}),
+    ...(options.observeRequest !== undefined ? { observe: options.observeRequest } : {}),
+  });
   const auth = new Authenticator({ transport, timeoutMs, maxBytes, isInsecureHost });
 
   /** Runs one client call: sets up its state and turns every failure into a RegistryError. */

@@ -18,6 +18,8 @@ export interface TransportOptions {
   insecureHosts: ReadonlySet<string>;
   /** Whether the operator named this URL's host, so that it may be a loopback, link-local or metadata address. */
   namedByOperator: (url: URL) => boolean;
+  /** Told of every exchange: what it fetched and its status (or `error`). */
+  observe?: (what: string, status: number | 'error') => void;
 }
 
 export interface HttpRequest {
@@ -110,10 +112,18 @@ export function createTransport(options: TransportOptions): Transport {
 
   async function exchangeWithRetry(req: HttpRequest, url: URL, authorization: string | undefined): Promise<Exchange> {
     try {
-      return await exchange(req, url, authorization);
+      let response: Exchange;
+      try {
+        response = await exchange(req, url, authorization);
+      } catch (err) {
+        // A kept-alive socket that the server closed meanwhile: GET/HEAD are idempotent, retry once.
+        if (!(err instanceof StaleSocket)) throw err;
+        response = await exchange(req, url, authorization);
+      }
+      options.observe?.(req.what, response.status);
+      return response;
     } catch (err) {
-      // A kept-alive socket that the server closed meanwhile: GET/HEAD are idempotent, retry once.
-      if (err instanceof StaleSocket) return exchange(req, url, authorization);
+      options.observe?.(req.what, 'error');
       throw err;
     }
   }

@@ -53,4 +53,6 @@ export interface RegistryClientOptions {
   allowedRegistries?: readonly string[];
   /** Cap on manifest, config and token bodies in bytes (default 4 MiB); bigger is an error. */
   maxBytes?: number;
+  /** Told of every HTTP request: what it fetched and its status (or `error` when no response came). */
+  observeRequest?: (what: string, status: number | 'error') => void;
 }

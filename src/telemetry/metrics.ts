@@ -1,33 +1,115 @@
-import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { AdmissionResult } from '../admission/handler.js';
 
-/** Prometheus metrics of the webhook. Labels carry outcomes only, never pod data. */
+export type ObjectLookupKind = 'Secret' | 'ConfigMap' | 'ServiceAccount';
+export type ObjectLookupResult = 'found' | 'not_found' | 'forbidden' | 'timeout' | 'error';
+export type ImageConfigLookupResult = 'cache_hit' | 'coalesced' | 'fetched' | 'error';
+export type RegistryRequestKind = 'manifest' | 'blob' | 'token';
+
+/**
+ * Prometheus metrics of the webhook. Labels carry outcomes and kinds from fixed sets,
+ * never pod data (no pod, namespace, image or secret names), so their number is bounded.
+ */
 export interface WebhookMetrics {
   registry: Registry;
-  observeAdmission(result: AdmissionResult | 'rejected', seconds: number): void;
+  observeAdmission(result: AdmissionResult | 'rejected', seconds: number, dryRun: boolean): void;
+  observeObjectLookup(kind: ObjectLookupKind, result: ObjectLookupResult, seconds: number): void;
+  observeImageConfigLookup(result: ImageConfigLookupResult): void;
+  /** `code`: the HTTP status, or `error` when no response came. */
+  observeRegistryRequest(kind: RegistryRequestKind, code: number | 'error'): void;
+  setCertificateExpiry(notAfter: Date): void;
+  observeTlsReload(result: 'success' | 'failure'): void;
 }
 
-export function createMetrics(options: { processMetrics: boolean } = { processMetrics: true }): WebhookMetrics {
+export interface MetricsOptions {
+  processMetrics: boolean;
+  /** For secrets_init_webhook_build_info. */
+  build?: { version: string; revision?: string };
+}
+
+const PREFIX = 'secrets_init_webhook_';
+
+export function createMetrics(options: MetricsOptions = { processMetrics: true }): WebhookMetrics {
   const registry = new Registry();
   if (options.processMetrics) collectDefaultMetrics({ register: registry });
+  const registers = [registry];
   const admissions = new Counter({
-    name: 'secrets_init_admissions_total',
-    help: 'Admission requests by result: injected, unchanged, skipped (not a pod CREATE), denied, rejected (bad request).',
-    labelNames: ['result'],
-    registers: [registry],
+    name: `${PREFIX}admissions_total`,
+    help: 'Admission requests by result (injected, unchanged, skipped: not a pod CREATE, denied, rejected: a bad request) and dry run.',
+    labelNames: ['result', 'dry_run'],
+    registers,
   });
-  const duration = new Histogram({
-    name: 'secrets_init_admission_duration_seconds',
-    help: 'Time to decide an admission request.',
+  const admissionDuration = new Histogram({
+    name: `${PREFIX}admission_duration_seconds`,
+    help: 'Time to decide an admission request, by result.',
     labelNames: ['result'],
-    buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
-    registers: [registry],
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    registers,
   });
+  const lookups = new Counter({
+    name: `${PREFIX}object_lookups_total`,
+    help: 'Reads of Secrets, ConfigMaps and ServiceAccounts from the API server, by kind and result.',
+    labelNames: ['kind', 'result'],
+    registers,
+  });
+  const lookupDuration = new Histogram({
+    name: `${PREFIX}object_lookup_duration_seconds`,
+    help: 'Time of one read from the API server, by kind.',
+    labelNames: ['kind'],
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    registers,
+  });
+  const imageLookups = new Counter({
+    name: `${PREFIX}image_config_lookups_total`,
+    help: 'Image config lookups for containers without command: cache_hit, coalesced (joined a lookup in flight), fetched, error.',
+    labelNames: ['result'],
+    registers,
+  });
+  const registryRequests = new Counter({
+    name: `${PREFIX}registry_requests_total`,
+    help: 'HTTP requests to registries and their token servers, by kind (manifest, blob, token) and status code (error: no response).',
+    labelNames: ['kind', 'code'],
+    registers,
+  });
+  const expiry = new Gauge({
+    name: `${PREFIX}tls_certificate_expiry_timestamp_seconds`,
+    help: 'When the serving certificate in use expires (Unix time).',
+    registers,
+  });
+  const reloads = new Counter({
+    name: `${PREFIX}tls_reloads_total`,
+    help: 'Serving certificate changes: success (in use for new connections), failure (refused, the previous one kept).',
+    labelNames: ['result'],
+    registers,
+  });
+  const build = new Gauge({
+    name: `${PREFIX}build_info`,
+    help: 'The running build: version, revision and Node.js version; always 1.',
+    labelNames: ['version', 'revision', 'node_version'],
+    registers,
+  });
+  build.set({ version: options.build?.version ?? 'unknown', revision: options.build?.revision ?? 'unknown', node_version: process.version }, 1);
   return {
     registry,
-    observeAdmission(result, seconds) {
-      admissions.inc({ result });
-      duration.observe({ result }, seconds);
+    observeAdmission(result, seconds, dryRun) {
+      admissions.inc({ result, dry_run: String(dryRun) });
+      admissionDuration.observe({ result }, seconds);
+    },
+    observeObjectLookup(kind, result, seconds) {
+      lookups.inc({ kind, result });
+      lookupDuration.observe({ kind }, seconds);
+    },
+    observeImageConfigLookup(result) {
+      imageLookups.inc({ result });
+    },
+    observeRegistryRequest(kind, code) {
+      registryRequests.inc({ kind, code: String(code) });
+    },
+    setCertificateExpiry(notAfter) {
+      expiry.set(notAfter.getTime() / 1000);
+    },
+    observeTlsReload(result) {
+      reloads.inc({ result });
     },
   };
 }

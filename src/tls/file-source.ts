@@ -63,6 +63,7 @@ class FileTlsSource implements TlsSource {
   private material: TlsMaterial;
   private materialHash: string;
   private readonly listeners = new Set<(material: TlsMaterial) => void>();
+  private readonly rejectionListeners = new Set<() => void>();
   private readonly clientCaFile: string | undefined;
   /** Watched directories, with the inode watched (a directory replaced by a new one needs a new watch). */
   private readonly watchers = new Map<string, { watcher: FSWatcher; ino: number }>();
@@ -121,6 +122,13 @@ class FileTlsSource implements TlsSource {
     };
   }
 
+  onRejected(listener: () => void): () => void {
+    this.rejectionListeners.add(listener);
+    return () => {
+      this.rejectionListeners.delete(listener);
+    };
+  }
+
   async close(): Promise<void> {
     this.closed = true;
     clearTimeout(this.debounceTimer);
@@ -128,6 +136,7 @@ class FileTlsSource implements TlsSource {
     for (const { watcher } of this.watchers.values()) watcher.close();
     this.watchers.clear();
     this.listeners.clear();
+    this.rejectionListeners.clear();
     await this.running;
   }
 
@@ -250,6 +259,7 @@ class FileTlsSource implements TlsSource {
       return;
     }
     this.lastFailure = failure;
+    for (const listener of [...this.rejectionListeners]) listener();
     this.logger.error(
       fields,
       'TLS files changed but cannot be used; still serving the previous certificate until a valid pair appears',

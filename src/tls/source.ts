@@ -10,6 +10,8 @@ export interface TlsSource {
   current(): TlsMaterial;
   /** Called with each new, already validated, pair. Returns an unsubscribe function. */
   onChange(listener: (material: TlsMaterial) => void): () => void;
+  /** Called when a new certificate was refused (the previous one stays in use), where the source can tell. */
+  onRejected?(listener: () => void): () => void;
   /** Stops watching or renewing. */
   close(): Promise<void>;
 }

@@ -114,7 +114,7 @@ t.test('afterwards the server still serves, and logged no crash', async (t) => {
   t.ok(hook.running(), 'the process is alive');
 
   const metrics = await send(`${hook.url}/metrics`, tls);
-  t.equal(metricValue(metrics.text, 'secrets_init_admissions_total', { result: 'rejected' }), rejected, `the ${rejected} bad requests are counted as rejected`);
+  t.equal(metricValue(metrics.text, 'secrets_init_webhook_admissions_total', { result: 'rejected', dry_run: 'false' }), rejected, `the ${rejected} bad requests are counted as rejected`);
 
   const logs = hook.logs();
   t.same(stackTraceLines(logs), [], 'no stack trace in the logs');

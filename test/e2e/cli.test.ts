@@ -189,7 +189,7 @@ t.test('--telemetry-listen-address moves /metrics to its own plain-HTTP listener
   t.equal(onMain.status, 404, 'no /metrics on the webhook listener');
   const metrics = await send(`${telemetryUrl}/metrics`);
   t.equal(metrics.status, 200, '/metrics on the telemetry listener');
-  t.equal(metricValue(metrics.text, 'secrets_init_admissions_total', { result: 'injected' }), 1, 'counts the admission made on the main listener');
+  t.equal(metricValue(metrics.text, 'secrets_init_webhook_admissions_total', { result: 'injected', dry_run: 'false' }), 1, 'counts the admission made on the main listener');
   t.equal((await send(`${telemetryUrl}/healthz`)).status, 200);
   t.equal((await send(`${telemetryUrl}/readyz`)).status, 200);
   t.equal((await send(`${hook.url}/healthz`, { ca: certs.caPem })).status, 200, 'health stays on the main listener too');

@@ -126,13 +126,13 @@ for (const format of FORMATS) {
     const metrics = await send(`${hook.url}/metrics`, tls);
     t.equal(metrics.status, 200, 'GET /metrics is 200');
     t.match(metrics.headers['content-type'], /^text\/plain/);
-    t.match(metrics.text, /# TYPE secrets_init_admissions_total counter/);
+    t.match(metrics.text, /# TYPE secrets_init_webhook_admissions_total counter/);
     t.equal(
-      metricValue(metrics.text, 'secrets_init_admissions_total', { result: 'injected' }),
+      metricValue(metrics.text, 'secrets_init_webhook_admissions_total', { result: 'injected', dry_run: 'false' }),
       3,
-      'secrets_init_admissions_total counts the three injections (two v1, one v1beta1)',
+      'secrets_init_webhook_admissions_total counts the three injections (two v1, one v1beta1)',
     );
-    t.equal(metricValue(metrics.text, 'secrets_init_admissions_total', { result: 'unchanged' }), 1, 'and the unchanged re-invocation');
+    t.equal(metricValue(metrics.text, 'secrets_init_webhook_admissions_total', { result: 'unchanged', dry_run: 'false' }), 1, 'and the unchanged re-invocation');
 
     // TLS 1.1: first prove this client can speak it (to a server that allows it), so the refusal is the webhook's.
     const tls11: ConnectionOptions = {

@@ -129,9 +129,9 @@ t.test('health, readiness and metrics', async (t) => {
   await app.inject({ method: 'POST', url: '/pods', payload: 'junk', headers: { 'content-type': 'application/json' } });
   const metrics = await app.inject({ method: 'GET', url: '/metrics' });
   t.match(metrics.headers['content-type'], 'text/plain');
-  t.match(metrics.body, 'secrets_init_admissions_total{result="injected"} 1');
-  t.match(metrics.body, 'secrets_init_admissions_total{result="skipped"} 1');
-  t.match(metrics.body, 'secrets_init_admissions_total{result="rejected"} 1');
+  t.match(metrics.body, 'secrets_init_webhook_admissions_total{result="injected",dry_run="false"} 1');
+  t.match(metrics.body, 'secrets_init_webhook_admissions_total{result="skipped",dry_run="false"} 1');
+  t.match(metrics.body, 'secrets_init_webhook_admissions_total{result="rejected",dry_run="false"} 1');
   t.notMatch(metrics.body, /arn:aws/);
 });
 

@@ -368,7 +368,7 @@ t.test('a copy of exactly the files the Dockerfile copies, with production depen
       t.equal((await send(`${hook.url}/readyz`, { ca: certs.caPem, servername: 'localhost' })).status, 200, 'readinessProbe: HTTPS /readyz 200');
       t.equal((await send(`${hook.telemetryUrl}/healthz`)).status, 200, 'livenessProbe: telemetry /healthz 200');
       const metrics = await send(`${hook.telemetryUrl}/metrics`);
-      t.match(metrics.text, /secrets_init_admissions_total/, 'metrics on the telemetry port');
+      t.match(metrics.text, /secrets_init_webhook_admissions_total/, 'metrics on the telemetry port');
 
       hook.child.kill('SIGTERM');
       const stopped = await Promise.race([hook.exit, new Promise<'timeout'>((resolve) => setTimeout(() => resolve('timeout'), 20_000))]);
