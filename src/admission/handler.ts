@@ -13,7 +13,10 @@ import type { ImageConfigSource } from '../images/image-config-source.js';
 import { ImageConfigError } from '../images/image-config-source.js';
 import type { AdmissionRequest, AdmissionResponse } from './review.js';
 import { checkPod } from './pod-schema.js';
-import { ObjectLookupFailure, VariableBudgetExceeded, resolveObjectFacts } from './object-reads.js';
+import { ObjectLookupFailure, VariableBudgetExceeded, readObjectFacts, resolveObjectFacts } from './object-reads.js';
+import { objectFactsKey } from './object-facts-cache.js';
+import type { AsyncCache } from '../cache/async-cache.js';
+import type { EnvObject } from '../core/env-sources.js';
 import type { ObjectFacts } from '../core/object-facts.js';
 import { tooManyVariables } from '../core/analysis.js';
 import { MAX_MESSAGE_CHARS, boundedOrigins, boundedWarnings, clip } from './bounded-text.js';
@@ -28,6 +31,12 @@ export interface AdmissionDependencies {
   maxConcurrentReads: number;
   /** One deadline for everything an admission waits for (--admission-timeout). */
   admissionTimeoutMs: number;
+  /**
+   * Facts of Secrets and ConfigMaps shared across admissions (--object-cache-ttl): reads of
+   * one object by concurrent admissions are coalesced, and kept briefly. Without it each
+   * admission reads its objects itself.
+   */
+  objectFacts?: AsyncCache<ObjectFacts>;
 }
 
 /** How an admission ended, for logs and metrics. */
@@ -99,7 +108,10 @@ async function podOutcome(pod: Pod, namespace: string, deps: AdmissionDependenci
   }
   let objects: Map<string, ObjectFacts>;
   try {
-    objects = await resolveObjectFacts(wanted, namespace, reader, { concurrency: deps.maxConcurrentReads, maxVariables: deps.settings.limits.variablesPerPod });
+    objects = await resolveObjectFacts(wanted, namespace, factsLoader(deps, namespace, reader, deadline), {
+      concurrency: deps.maxConcurrentReads,
+      maxVariables: deps.settings.limits.variablesPerPod,
+    });
   } catch (error) {
     if (error instanceof VariableBudgetExceeded) throw new Denial(tooManyVariables(deps.settings.limits.variablesPerPod), 403);
     throw error;
@@ -125,6 +137,21 @@ async function podOutcome(pod: Pod, namespace: string, deps: AdmissionDependenci
     throw new Denial(failures.map((failure) => failure.message).join('; '), code);
   }
   return mutationOf(plan, imageConfigs);
+}
+
+/**
+ * How this admission learns an object's facts: through the shared cache (a read that
+ * other admissions may join, so it is not aborted with this admission: it keeps its own
+ * --lookup-timeout; this admission stops waiting at its deadline), or by its own read.
+ */
+function factsLoader(deps: AdmissionDependencies, namespace: string, reader: KubeObjectReader, deadline: AdmissionDeadline): (object: EnvObject) => Promise<ObjectFacts> {
+  const cache = deps.objectFacts;
+  if (cache === undefined) return (object) => readObjectFacts(reader, namespace, object);
+  return (object) =>
+    deadline.track(
+      `${object.kind} ${namespace}/${object.name}`,
+      cache.get(objectFactsKey(object.kind, namespace, object.name), () => readObjectFacts(deps.objects, namespace, object)),
+    );
 }
 
 function withWarnings(response: AdmissionResponse, warnings: string[]): AdmissionResponse {

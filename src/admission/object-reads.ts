@@ -1,5 +1,6 @@
 import pLimit from 'p-limit';
-import type { ObjectUse } from '../core/env-sources.js';
+import type { EnvObject, ObjectUse } from '../core/env-sources.js';
+import type { Provider } from '../core/provider.js';
 import { objectKey } from '../core/env-sources.js';
 import type { ObjectFacts } from '../core/object-facts.js';
 import { deriveObjectFacts } from '../core/object-facts.js';
@@ -17,17 +18,18 @@ export class ObjectLookupFailure extends Error {
 export class VariableBudgetExceeded extends Error {}
 
 /**
- * Reads the referenced objects, once each and at most `concurrency` at a time (one pod
- * must not spend the API server's budget for the webhook at once), and keeps only
- * derived facts: the values are dropped as soon as each object arrives, and of an object
- * read only for some keys, only those keys are kept. The keys kept for envFrom count
- * against `maxVariables`: past it the reads stop and VariableBudgetExceeded is thrown, so
- * a pod cannot make one admission hold more than that many keys.
+ * The facts of the referenced objects, each object asked for once and at most
+ * `concurrency` at a time (one pod must not spend the API server's budget for the webhook
+ * at once). `load` gives an object's facts (values already dropped). Of an object used
+ * only for some keys, only those keys are kept for this admission. The keys of envFrom
+ * objects count against `maxVariables`: past it no more objects are asked for and
+ * VariableBudgetExceeded is thrown, so a pod cannot make one admission hold more than
+ * that many keys.
  */
 export async function resolveObjectFacts(
   uses: readonly ObjectUse[],
   namespace: string,
-  reader: KubeObjectReader,
+  load: (object: EnvObject) => Promise<ObjectFacts>,
   limits: { concurrency: number; maxVariables: number },
 ): Promise<Map<string, ObjectFacts>> {
   if (uses.length === 0) return new Map();
@@ -36,20 +38,17 @@ export async function resolveObjectFacts(
   const settled = await Promise.allSettled(
     uses.map(({ object, keys }) => limit(async () => {
       if (left < 0) throw new VariableBudgetExceeded();
-      const lookup = await reader.read({ kind: object.kind, namespace, name: object.name });
-      if (!lookup.found) return [objectKey(object), deriveObjectFacts(undefined)] as const;
+      const facts = await load(object);
+      if (!facts.exists) return [objectKey(object), facts] as const;
       if (keys === 'all') {
-        left -= lookup.data.size;
-        // The reads still queued see it at their start and do not run.
+        left -= facts.keys.size;
+        // The loads still queued see it at their start and do not run.
         if (left < 0) throw new VariableBudgetExceeded();
-        return [objectKey(object), deriveObjectFacts(lookup.data)] as const;
+        return [objectKey(object), facts] as const;
       }
-      const kept = new Map<string, string>();
-      for (const key of keys) {
-        const value = lookup.data.get(key);
-        if (value !== undefined) kept.set(key, value);
-      }
-      return [objectKey(object), deriveObjectFacts(kept)] as const;
+      const kept = new Map<string, Provider | undefined>();
+      for (const key of keys) if (facts.keys.has(key)) kept.set(key, facts.keys.get(key));
+      return [objectKey(object), { exists: true, keys: kept }] as const;
     })),
   );
   if (settled.some((outcome) => outcome.status === 'rejected' && outcome.reason instanceof VariableBudgetExceeded)) throw new VariableBudgetExceeded();
@@ -63,4 +62,10 @@ export async function resolveObjectFacts(
   });
   if (failures.length > 0) throw new ObjectLookupFailure(failures);
   return facts;
+}
+
+/** An object's facts, read through `reader`; its values are dropped here. */
+export async function readObjectFacts(reader: KubeObjectReader, namespace: string, object: EnvObject): Promise<ObjectFacts> {
+  const lookup = await reader.read({ kind: object.kind, namespace, name: object.name });
+  return deriveObjectFacts(lookup.found ? lookup.data : undefined);
 }

@@ -6,7 +6,7 @@ import { RegistryError } from '../registry/client.js';
 import type { CloudCredentialProvider, CollectedCredentials } from '../registry/credentials.js';
 import { collectCredentials } from '../registry/credentials.js';
 import { ImageConfigCache } from './cache.js';
-import type { ServedFrom } from './cache.js';
+import type { ServedFrom } from '../cache/async-cache.js';
 import type { ImageConfigSource, ImageLookup } from './image-config-source.js';
 import { ImageConfigError, avoidLookup } from './image-config-source.js';
 

@@ -7,6 +7,7 @@ import type { AdmissionRequest } from '../../src/admission/review.js';
 import type { Pod } from '../../src/core/pod.js';
 import { ImageConfigError, staticImageConfigs } from '../../src/images/image-config-source.js';
 import { SETTINGS } from '../helpers/pods.js';
+import { createObjectFactsCache } from '../../src/admission/object-facts-cache.js';
 import type { DataObjectRef, KubeObjectReader, ObjectLookup } from '../../src/kubernetes/object-reader.js';
 import { LookupError } from '../../src/kubernetes/object-reader.js';
 
@@ -263,6 +264,30 @@ t.test('one deadline for the whole admission: the answer names what was still pe
   const images = { configOf: () => new Promise<never>(() => undefined) };
   const image = await decideAdmission(podRequest({ metadata: { name: 'p' }, spec: { containers: [{ name: 'c', image: 'reg.example/app:1', env: [{ name: 'K', value: ARN }] }] } }), { ...deps(memoryReader({}).reader, images), admissionTimeoutMs: 100 });
   t.equal(image.response.status?.message, 'pod prod/p: no answer within 100ms (--admission-timeout); still waiting for the image config of container "c" (reg.example/app:1)');
+});
+
+t.test('with the shared facts cache, admissions of the same objects share one read, and answers stay the same', async (t) => {
+  const { reader, reads } = memoryReader({ 'Secret/prod/db': { password: ARN }, 'ConfigMap/prod/cfg': { MODE: 'x' } });
+  const shared = { ...deps(reader), objectFacts: createObjectFactsCache(60_000) };
+  const podOf = (name: string, secret = 'db') => ({
+    metadata: { name },
+    spec: { containers: [{ name: 'c', command: ['/a'], env: [{ name: 'PW', valueFrom: { secretKeyRef: { name: secret, key: 'password' } } }], envFrom: [{ configMapRef: { name: 'cfg' } }] }] },
+  });
+  const burst = await Promise.all(Array.from({ length: 50 }, (_, i) => decideAdmission(podRequest(podOf(`p${i}`)), shared)));
+  t.ok(burst.every((d) => d.response.allowed && d.response.patch === burst[0]?.response.patch), 'the same answer for every pod');
+  t.same(reads.sort(), ['ConfigMap/prod/cfg', 'Secret/prod/db'], 'one read per object for 50 concurrent admissions');
+  await decideAdmission(podRequest(podOf('later')), shared);
+  t.equal(reads.length, 2, 'and none within the TTL');
+  const missing = await decideAdmission(podRequest(podOf('m', 'nope')), shared);
+  const missingUncached = await decideAdmission(podRequest(podOf('m', 'nope')), deps(memoryReader({ 'ConfigMap/prod/cfg': { MODE: 'x' } }).reader));
+  t.same(missing.response.status, missingUncached.response.status, 'a denial is the same as without the cache');
+
+  const { reader: countingReader, reads: coalescedReads } = memoryReader({ 'Secret/prod/db': { password: ARN }, 'ConfigMap/prod/cfg': { MODE: 'x' } });
+  const noTtl = { ...deps(countingReader), objectFacts: createObjectFactsCache(0) };
+  await Promise.all(Array.from({ length: 10 }, (_, i) => decideAdmission(podRequest(podOf(`q${i}`)), noTtl)));
+  t.equal(coalescedReads.length, 2, 'TTL 0: concurrent reads still coalesce');
+  await decideAdmission(podRequest(podOf('r')), noTtl);
+  t.equal(coalescedReads.length, 4, 'but nothing is kept');
 });
 
 t.test('dryRun requests get the same mutation as real ones', async (t) => {

@@ -1,5 +1,6 @@
 import t from 'tap';
-import { AsyncCache, ImageConfigCache, type AsyncCacheOptions, type Clock, type ImageConfigValue, type ImageKeyParts } from '../../src/images/cache.js';
+import { AsyncCache, type AsyncCacheOptions, type Clock } from '../../src/cache/async-cache.js';
+import { ImageConfigCache, type ImageConfigValue, type ImageKeyParts } from '../../src/images/cache.js';
 
 class FakeClock implements Clock {
   constructor(public time = 1_000_000) {}
@@ -444,4 +445,20 @@ t.test('ImageConfigCache', async (t) => {
     const again = await images.resolve(image, async () => 'unused', async () => config(DIGEST_A, 'other'));
     t.strictSame(again, config(DIGEST_A, 'app'));
   });
+});
+
+t.test('AsyncCache: a weight bound keeps the total weight of successes within it', async (t) => {
+  const cache = new AsyncCache<number[]>({ maxEntries: 100, ttlMs: 60_000, failureTtlMs: 0, weigh: (v) => v.length, maxWeight: 10 });
+  await cache.get('a', async () => [1, 2, 3, 4]);
+  await cache.get('b', async () => [1, 2, 3, 4]);
+  t.equal(cache.size, 2);
+  await cache.get('c', async () => [1, 2, 3, 4]);
+  t.equal(cache.size, 2, 'the least recently used went to stay within 10');
+  let loads = 0;
+  await cache.get('a', async () => (loads++, [1]));
+  t.equal(loads, 1, '"a" was evicted');
+  await cache.get('huge', async () => Array.from({ length: 11 }, () => 0));
+  t.equal(cache.size, 3, 'a value heavier than the whole bound is not kept');
+  await cache.get('huge', async () => (loads++, [0]));
+  t.equal(loads, 2);
 });
