@@ -35,6 +35,7 @@ export const admissionRoutes: FastifyPluginAsync<AdmissionRoutesOptions> = async
     metrics.observeAdmission(decision.result, seconds, review.request.dryRun === true);
     const fields = {
       uid: review.request.uid,
+      namespace: review.request.namespace,
       pod: decision.pod,
       operation: review.request.operation,
       dryRun: review.request.dryRun === true,

@@ -43,8 +43,8 @@ t.test('the reference Deployment args serve HTTPS, with text logs at debug level
   for (let i = 0; i < 50 && !hook.logs().includes('admission skipped'); i++) await new Promise((r) => setTimeout(r, 50));
   const lines = hook.stdout().split('\n').filter((line) => line !== '');
   t.notOk(lines.some((line) => line.startsWith('{')), 'logs are text, not JSON, without --json/LOG_JSON');
-  t.ok(lines.some((line) => /\bINFO: secrets-init-webhook is serving$/.test(line)), 'text serving line');
-  t.ok(lines.some((line) => /\bDEBUG: admission skipped$/.test(line)), '--log-level=debug before the command is honoured');
+  t.ok(lines.some((line) => /^\d{4}-\d\d-\d\dT\S+Z INFO secrets-init-webhook is serving url=https:\/\/127\.0\.0\.1:\d+$/.test(line)), 'one text line: time, level, message, key=value');
+  t.ok(lines.some((line) => / DEBUG admission skipped .*\buid=/.test(line)), '--log-level=debug before the command is honoured');
   t.same(await hook.stop(), { code: 0, signal: null });
 });
 

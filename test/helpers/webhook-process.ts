@@ -107,7 +107,7 @@ function hasFlag(args: readonly string[], name: string): boolean {
   return args.some((arg) => arg === `--${name}` || arg.startsWith(`--${name}=`) || arg === `-${name}` || arg.startsWith(`-${name}=`));
 }
 
-/** The `url`/`telemetryUrl` of the serving line, from JSON logs or from pino-pretty's text. */
+/** The `url`/`telemetryUrl` of the serving line, from JSON logs or from the text logs. */
 function findServing(stdout: string): { url: string; telemetryUrl?: string } | undefined {
   for (const line of stdout.split('\n')) {
     if (!line.startsWith('{')) continue;
@@ -123,11 +123,11 @@ function findServing(stdout: string): { url: string; telemetryUrl?: string } | u
       return typeof telemetryUrl === 'string' ? { url, telemetryUrl } : { url };
     }
   }
-  // pino-pretty: `[time] INFO: secrets-init-webhook is serving` then indented `url: "…"` lines.
-  const text = /\] INFO: secrets-init-webhook is serving\n((?: {4}\S.*\n)+)/.exec(stdout);
-  if (text?.[1] !== undefined) {
-    const url = /^ {4}url: "([^"]+)"$/m.exec(text[1])?.[1];
-    const telemetryUrl = /^ {4}telemetryUrl: "([^"]+)"$/m.exec(text[1])?.[1];
+  // Text logs: `time INFO secrets-init-webhook is serving url=… telemetryUrl=…`.
+  const text = / INFO secrets-init-webhook is serving( .*)?$/m.exec(stdout);
+  if (text !== null) {
+    const url = / url=(\S+)/.exec(text[1] ?? '')?.[1];
+    const telemetryUrl = / telemetryUrl=(\S+)/.exec(text[1] ?? '')?.[1];
     if (url !== undefined) return telemetryUrl === undefined ? { url } : { url, telemetryUrl };
   }
   return undefined;
