@@ -49,6 +49,7 @@ export const DEFAULTS = {
   provider: 'aws',
   lookupTimeout: '2s',
   admissionTimeout: '8s',
+  objectCacheTtl: '3s',
   maxObjectsPerPod: '100',
   maxVariablesPerPod: '10000',
   maxConcurrentReads: '8',
@@ -269,6 +270,15 @@ export const COMMAND_FLAGS: Readonly<Record<CommandName, readonly FlagSpec[]>> =
       placeholder: 'n',
       description: 'most Secrets and ConfigMaps read at once for one admission; the others wait their turn',
       defaultText: DEFAULTS.maxConcurrentReads,
+    },
+    {
+      name: 'object-cache-ttl',
+      kind: 'string',
+      placeholder: 'duration',
+      description:
+        'how long what a Secret or ConfigMap holds (which keys hold references; never values) is reused across admissions, ' +
+        'so a burst of pods reading the same objects costs one read each; 0 = only reads in flight are shared; at most 5m',
+      defaultText: DEFAULTS.objectCacheTtl,
     },
     {
       name: 'admission-timeout',

@@ -67,6 +67,8 @@ export interface ServerOptions {
   maxConcurrentReads: number;
   /** --admission-timeout. */
   admissionTimeoutMs: number;
+  /** --object-cache-ttl: 0 = only reads in flight are shared. */
+  objectCacheTtlMs: number;
   lookupTimeoutMs: number;
   maxRequestBytes: number;
   registryCaFile?: string;
@@ -256,6 +258,7 @@ function serverOptions(command: Command, env: Readonly<Record<string, string | u
   const maxConcurrentReads = countFlag(command, 'max-concurrent-reads', DEFAULTS.maxConcurrentReads, 100);
   const timeoutMs = durationFlag(command, 'lookup-timeout', DEFAULTS.lookupTimeout, false, LOOKUP_TIMEOUT_MAX);
   const admissionTimeoutMs = durationFlag(command, 'admission-timeout', DEFAULTS.admissionTimeout, false, ADMISSION_TIMEOUT_MAX);
+  const objectCacheTtlMs = durationFlag(command, 'object-cache-ttl', DEFAULTS.objectCacheTtl, true, '5m');
   const registryTimeoutMs = durationFlag(command, 'registry-timeout', DEFAULTS.registryTimeout, false, '30s');
   const imageCacheTtlMs = durationFlag(command, 'image-cache-ttl', DEFAULTS.imageCacheTtl, true, '24h');
 
@@ -328,6 +331,7 @@ function serverOptions(command: Command, env: Readonly<Record<string, string | u
     limits,
     maxConcurrentReads,
     admissionTimeoutMs: Math.ceil(admissionTimeoutMs),
+    objectCacheTtlMs: Math.ceil(objectCacheTtlMs),
     // Whole milliseconds for timers; a positive sub-millisecond duration becomes 1ms.
     lookupTimeoutMs: Math.ceil(timeoutMs),
     maxRequestBytes,

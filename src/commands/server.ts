@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import type { ListenAddress, ServerOptions } from '../cli/parse.js';
 import type { InjectionSettings } from '../core/settings.js';
 import { buildInitContainer } from '../core/init-container.js';
+import { createObjectFactsCache } from '../admission/object-facts-cache.js';
 import { buildApp, buildTelemetryApp } from '../http/app.js';
 import { readinessFlag } from '../http/health-routes.js';
 import { readFile } from 'node:fs/promises';
@@ -163,7 +164,7 @@ async function serve(
   let draining = false;
   const app = await buildApp({
     logger,
-    admission: { settings, objects, images, maxConcurrentReads: options.maxConcurrentReads, admissionTimeoutMs: options.admissionTimeoutMs },
+    admission: { settings, objects, images, maxConcurrentReads: options.maxConcurrentReads, admissionTimeoutMs: options.admissionTimeoutMs, objectFacts: createObjectFactsCache(options.objectCacheTtlMs) },
     metrics,
     readiness,
     maxRequestBytes: options.maxRequestBytes,

@@ -87,6 +87,7 @@ const SERVER_DEFAULTS: ServerOptions = {
   limits: { objectsPerPod: 100, variablesPerPod: 10_000 },
   maxConcurrentReads: 8,
   admissionTimeoutMs: 8000,
+  objectCacheTtlMs: 3000,
   lookupTimeoutMs: 2000,
   maxRequestBytes: 5 * 1024 * 1024,
   insecureRegistries: [],
@@ -786,4 +787,11 @@ t.test('--help says what --provider does and lists the new flags', async (tt) =>
   const help = informational(tt, ['server', '--help']).replace(/\s+/g, ' ');
   tt.match(help, /--provider <name> accepted for compatibility with kube-secrets-init \(aws or google\) and has no effect/);
   for (const flag of ['--exit-early', '--google-project <id>', '--secrets-init-log-format <format>', '--supervisor-command <words>']) tt.ok(help.includes(flag), flag);
+});
+
+t.test('--object-cache-ttl: a duration from 0 to 5m', async (tt) => {
+  tt.equal(server(tt, ['server', '--object-cache-ttl=0']).server.objectCacheTtlMs, 0);
+  tt.equal(server(tt, ['server', '--object-cache-ttl', '1m']).server.objectCacheTtlMs, 60_000);
+  usageError(tt, ['server', '--object-cache-ttl=6m'], ['--object-cache-ttl', 'at most 5m']);
+  usageError(tt, ['server', '--object-cache-ttl=-1s'], ['--object-cache-ttl']);
 });

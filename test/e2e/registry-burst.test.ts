@@ -33,6 +33,8 @@ const IMAGE = `${registry.host}/${REPO}:1.0`;
 const pushed = await pushImage(registry, REPO, '1.0', { entrypoint: ['/app/entry.sh'], cmd: ['serve', '--port=8080'] });
 const auth = Buffer.from(`${PULLER.username}:${PULLER.password}`).toString('base64');
 stub.addSecret(NS, 'regcred', { '.dockerconfigjson': JSON.stringify({ auths: { [registry.host]: { auth } } }) }, 'kubernetes.io/dockerconfigjson');
+stub.addSecret(NS, 'db', { password: AWS_REF });
+stub.addConfigMap(NS, 'settings', { MODE: 'production', TOKEN: AWS_REF });
 
 const hook = await startWebhook(
   ['server', `--tls-cert-file=${certs.certFile}`, `--tls-private-key-file=${certs.keyFile}`, `--insecure-registries=${registry.host}`],
@@ -79,12 +81,17 @@ function podNumber(i: number): Pod {
     metadata: { name, namespace: NS, labels: { app: 'app' } },
     spec: {
       imagePullSecrets: [{ name: 'regcred' }],
-      containers: [{ name: 'app', image: IMAGE, env: [{ name: 'DB_PASSWORD', value: AWS_REF }] }],
+      containers: [{
+        name: 'app',
+        image: IMAGE,
+        env: [{ name: 'DB_PASSWORD', value: AWS_REF }, { name: 'DB', valueFrom: { secretKeyRef: { name: 'db', key: 'password' } } }],
+        envFrom: [{ configMapRef: { name: 'settings' } }],
+      }],
     },
   };
 }
 
-t.test(`${PODS} concurrent admissions of one private image cost one registry lookup`, async (t) => {
+t.test(`${PODS} concurrent admissions of one private image and the same Secret and ConfigMap cost one lookup each`, async (t) => {
   const before = (await flushLog(registry)).length;
   const apiBefore = stub.requests.length;
   const pods = Array.from({ length: PODS }, (_, i) => podNumber(i));
@@ -139,6 +146,8 @@ t.test(`${PODS} concurrent admissions of one private image cost one registry loo
   const secretReads = api.filter((r) => r === `GET /api/v1/namespaces/${NS}/secrets/regcred`).length;
   const accountReads = api.filter((r) => r === `GET /api/v1/namespaces/${NS}/serviceaccounts/default`).length;
   t.comment(`API server requests during the burst: ${api.length} (pull secret: ${secretReads}, ServiceAccount: ${accountReads})`);
+  t.equal(api.filter((r) => r === `GET /api/v1/namespaces/${NS}/secrets/db`).length, 1, 'ONE read of the Secret the pods reference');
+  t.equal(api.filter((r) => r === `GET /api/v1/namespaces/${NS}/configmaps/settings`).length, 1, 'ONE read of the ConfigMap');
   t.ok(secretReads >= 1, 'the pull secret was read');
   t.ok(secretReads <= PODS, `the pull secret was read at most once per admission (${secretReads})`);
   t.ok(accountReads <= PODS, `the ServiceAccount was read at most once per admission (${accountReads})`);
