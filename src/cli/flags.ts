@@ -91,7 +91,8 @@ export const GLOBAL_FLAGS: readonly FlagSpec[] = [
   {
     name: 'json',
     kind: 'bool',
-    description: 'write logs as JSON lines instead of human-readable text',
+    description:
+      'write logs as JSON lines; without it and without LOG_JSON=true every event is one text line, time LEVEL message key=value, whether or not stdout is a terminal',
     defaultText: 'false',
     env: 'LOG_JSON',
   },
