@@ -27,7 +27,8 @@ t.teardown(() => registry.close());
 await pushImage(registry, 'team/app', '1.0', { entrypoint: ['/entry'], cmd: ['run'] });
 
 const hook = await startWebhook(
-  ['server', `--tls-cert-file=${certs.certFile}`, `--tls-private-key-file=${certs.keyFile}`, `--insecure-registries=${registry.host}`],
+  // --object-cache-ttl=0: each admission reads its objects, so the counts below are exact.
+  ['server', `--tls-cert-file=${certs.certFile}`, `--tls-private-key-file=${certs.keyFile}`, `--insecure-registries=${registry.host}`, '--object-cache-ttl=0'],
   { KUBECONFIG: stub.kubeconfigPath, SECRETS_INIT_WEBHOOK_VERSION: '9.8.7', SECRETS_INIT_WEBHOOK_REVISION: 'abc123' },
   { t },
 );
