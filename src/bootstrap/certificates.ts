@@ -1,13 +1,14 @@
 /**
  * The certificates the bootstrap keeps in its Secret: issuing them (a CA, and serving
- * certificates signed by it) and judging a stored set (usable? due for renewal? newer than
- * another?). Everything takes the time from the caller, so renewal can be tested with a fake
- * clock. Problems are described without ever quoting certificate or key material.
+ * certificates signed by it, through the issuer in src/tls/generate.ts) and judging a stored
+ * set (usable? due for renewal? newer than another?). Everything takes the time from the
+ * caller, so renewal can be tested with a fake clock. Problems are described without ever
+ * quoting certificate or key material.
  */
-import { X509Certificate, createPrivateKey, randomBytes } from 'node:crypto';
+import { X509Certificate, createPrivateKey } from 'node:crypto';
 import type { KeyObject } from 'node:crypto';
 import { createSecureContext } from 'node:tls';
-import { generate } from 'selfsigned';
+import { issueCa, issueServingCertificate } from '../tls/generate.js';
 import { parseSubjectAltNames } from '../tls/material.js';
 import type { TlsMaterial } from '../tls/material.js';
 
@@ -21,8 +22,6 @@ export const SECRET_KEYS = {
 } as const;
 
 export const DAY_MS = 24 * 60 * 60 * 1000;
-/** notBefore is backdated this much, so an API server whose clock is a little behind accepts a fresh certificate. */
-const CLOCK_SKEW_MS = 5 * 60 * 1000;
 /** At most this many CAs in a bundle (the current one and those of earlier rotations still in their transition). */
 const MAX_BUNDLE = 4;
 
@@ -229,69 +228,6 @@ export function compareFreshness(a: ParsedSet, b: ParsedSet): number {
   return a.fingerprint === b.fingerprint ? 0 : a.fingerprint > b.fingerprint ? 1 : -1;
 }
 
-type SelfsignedOptions = NonNullable<Parameters<typeof generate>[1]>;
-
-function keyOptions(keyType: 'rsa' | 'ec'): SelfsignedOptions {
-  return keyType === 'ec' ? { keyType: 'ec', curve: 'P-256' } : { keyType: 'rsa', keySize: 2048 };
-}
-
-function withNewline(pem: string): string {
-  return pem.endsWith('\n') ? pem : `${pem}\n`;
-}
-
-/** A new CA, valid `caValidityDays` from `now`. */
-export async function issueCa(policy: CertificatePolicy, now: Date): Promise<{ cert: string; key: string }> {
-  // A random id gives each CA its own name: during a rotation both are in the caBundle, and
-  // OpenSSL finds issuers by name.
-  const id = randomBytes(4).toString('hex');
-  const ca = await generate(
-    [
-      { name: 'commonName', value: `${policy.service}.${policy.namespace}.svc CA ${id}` },
-      { name: 'organizationName', value: 'secrets-init-webhook' },
-    ],
-    {
-      ...keyOptions(policy.keyType),
-      algorithm: 'sha256',
-      notBeforeDate: new Date(now.getTime() - CLOCK_SKEW_MS),
-      notAfterDate: new Date(now.getTime() + policy.caValidityDays * DAY_MS),
-      extensions: [
-        { name: 'basicConstraints', cA: true, pathLenConstraint: 0, critical: true },
-        { name: 'keyUsage', keyCertSign: true, cRLSign: true, critical: true },
-      ],
-    },
-  );
-  return { cert: withNewline(ca.cert), key: withNewline(ca.private) };
-}
-
-/** A serving certificate for the Service, signed by `ca`, valid `validityDays` from `now` (never past the CA). */
-export async function issueServingCertificate(
-  ca: { cert: string; key: string },
-  policy: CertificatePolicy,
-  now: Date,
-): Promise<{ cert: string; key: string }> {
-  const caCert = new X509Certificate(ca.cert);
-  // selfsigned imports the CA key with the leaf's key type: keep them the same.
-  const keyType = createPrivateKey(ca.key).asymmetricKeyType === 'ec' ? 'ec' : 'rsa';
-  const wanted = now.getTime() + policy.validityDays * DAY_MS;
-  const notAfter = Math.min(wanted, notAfterOf(caCert).getTime());
-  const leaf = await generate([{ name: 'commonName', value: `${policy.service}.${policy.namespace}.svc` }], {
-    ...keyOptions(keyType),
-    algorithm: 'sha256',
-    notBeforeDate: new Date(now.getTime() - CLOCK_SKEW_MS),
-    notAfterDate: new Date(notAfter),
-    ca,
-    extensions: [
-      { name: 'basicConstraints', cA: false, critical: true },
-      keyType === 'rsa'
-        ? { name: 'keyUsage', digitalSignature: true, keyEncipherment: true, critical: true }
-        : { name: 'keyUsage', digitalSignature: true, critical: true },
-      { name: 'extKeyUsage', serverAuth: true },
-      { name: 'subjectAltName', altNames: SERVICE_NAMES(policy.service, policy.namespace).map((value) => ({ type: 2, value })) },
-    ],
-  });
-  return { cert: withNewline(leaf.cert), key: withNewline(leaf.private) };
-}
-
 /**
  * Issues a serving certificate: with `reuseCa` when given (a renewal under the same CA, whose
  * bundle is then just that CA), else under a new CA, keeping `previousCas` (unexpired) in the
@@ -302,9 +238,16 @@ export async function issueSet(
   now: Date,
   plan: { reuseCa?: { cert: string; key: string }; previousCas: X509Certificate[] },
 ): Promise<ParsedSet> {
-  const ca = plan.reuseCa ?? (await issueCa(policy, now));
-  const leaf = await issueServingCertificate(ca, policy, now);
-  const bundle = trimBundle([new X509Certificate(ca.cert), ...(plan.reuseCa !== undefined ? [] : plan.previousCas)], now);
+  const subject = { service: policy.service, namespace: policy.namespace, issuedAt: now };
+  const ca =
+    plan.reuseCa ??
+    (await issueCa({ ...subject, keyType: policy.keyType, notAfter: new Date(now.getTime() + policy.caValidityDays * DAY_MS) }));
+  // Valid `validityDays` from `now`, but never past the CA.
+  const wanted = now.getTime() + policy.validityDays * DAY_MS;
+  const caCert = new X509Certificate(ca.cert);
+  const notAfter = new Date(Math.min(wanted, notAfterOf(caCert).getTime()));
+  const leaf = await issueServingCertificate(ca, { ...subject, notAfter });
+  const bundle = trimBundle([caCert, ...(plan.reuseCa !== undefined ? [] : plan.previousCas)], now);
   const assessment = assess({ cert: leaf.cert, key: leaf.key, caCerts: bundle.map(pemOf), caKey: ca.key }, policy, now);
   if (assessment.status !== 'valid') {
     // Only a policy whose renewal window covers a whole validity period gets here; options validation prevents it.

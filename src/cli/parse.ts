@@ -21,9 +21,9 @@ import {
   SHUTDOWN_TIMEOUT_MAX,
   MAX_REQUEST_BYTES_MIN,
   PULL_POLICIES,
-  normalizeArgv,
   type CommandName,
 } from './flags.js';
+import { normalizeArgv } from './argv.js';
 import { parseListenAddress, type ListenAddress } from './listen-address.js';
 import { PROGRAM_NAME, buildProgram, readFlag, type CapturedOutput } from './program.js';
 import { parseByteSize } from './size.js';

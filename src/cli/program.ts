@@ -1,5 +1,5 @@
 /**
- * The commander program: used on canonicalised argv (see flags.ts) for the
+ * The commander program: used on canonicalised argv (see argv.ts) for the
  * final parse and for help/version output. Everything commander would print is
  * captured into `output`; commander never exits the process or reads the
  * environment here (no `.env()` options, fixed help width, no colours).

@@ -1,4 +1,9 @@
-import { randomBytes } from 'node:crypto';
+/**
+ * The one issuer of the webhook's CAs and serving certificates (`issueCa`,
+ * `issueServingCertificate`), used by the `certs` command (`generateCertificates`) and by the
+ * --self-bootstrap (src/bootstrap/certificates.ts), plus writing a generated set to files.
+ */
+import { createPrivateKey, randomBytes } from 'node:crypto';
 import { mkdir, open, rename, unlink } from 'node:fs/promises';
 import { isIP } from 'node:net';
 import { join, resolve } from 'node:path';
@@ -23,6 +28,22 @@ export interface CertificateRequest {
   days: number;
   /** Key algorithm: RSA 2048 (default) or ECDSA P-256. */
   keyType?: 'rsa' | 'ec';
+}
+
+/** A PEM certificate and its PKCS#8 PEM private key, each ending with a newline. */
+export interface IssuedCertificate {
+  cert: string;
+  key: string;
+}
+
+/** What `issueCa` and `issueServingCertificate` need: whose certificate it is and when it is valid. */
+export interface IssueRequest {
+  /** Service name: the subjects are `service.namespace.svc` (and `… CA <random id>` for a CA). */
+  service: string;
+  namespace: string;
+  /** Start of validity; notBefore is backdated a little from it (see CLOCK_SKEW_MS). */
+  issuedAt: Date;
+  notAfter: Date;
 }
 
 type SelfsignedOptions = NonNullable<Parameters<typeof generate>[1]>;
@@ -51,28 +72,39 @@ export async function generateCertificates(req: CertificateRequest): Promise<Gen
   if (keyType !== 'rsa' && keyType !== 'ec') {
     throw new RangeError(`invalid key type ${JSON.stringify(keyType)}: must be "rsa" or "ec"`);
   }
+  // Checked before any key is generated.
   const altNames = subjectAltNames(service, namespace, req.hosts);
 
   const now = Date.now();
-  const validity = {
-    notBeforeDate: new Date(now - CLOCK_SKEW_MS),
-    notAfterDate: new Date(now + Math.round(req.days * DAY_MS)),
+  const request: IssueRequest = {
+    service,
+    namespace,
+    issuedAt: new Date(now),
+    notAfter: new Date(now + Math.round(req.days * DAY_MS)),
   };
-  const keyOptions: SelfsignedOptions = keyType === 'ec' ? { keyType: 'ec', curve: 'P-256' } : { keyType: 'rsa', keySize: 2048 };
-  const commonName = `${service}.${namespace}.svc`;
+  const ca = await issueCa({ ...request, keyType });
+  const leaf = await issueLeaf(ca, request, altNames);
+  return { caCert: ca.cert, caKey: ca.key, cert: leaf.cert, key: leaf.key };
+}
 
+/**
+ * A new CA for the Service: subject `service.namespace.svc CA <random id>` (O=secrets-init-webhook),
+ * SHA-256, basicConstraints CA with pathlen 0 and keyUsage keyCertSign+cRLSign (both critical);
+ * key RSA 2048 or ECDSA P-256.
+ */
+export async function issueCa(request: IssueRequest & { keyType: 'rsa' | 'ec' }): Promise<IssuedCertificate> {
   // A random id makes each CA's name unique. Without it, an old and a new CA (e.g. both in a
   // caBundle during rotation) would share a name, and OpenSSL, which finds issuers by name, could
   // try the wrong one and fail with a signature error.
   const caId = randomBytes(4).toString('hex');
   const ca = await generate(
     [
-      { name: 'commonName', value: `${commonName} CA ${caId}` },
+      { name: 'commonName', value: `${request.service}.${request.namespace}.svc CA ${caId}` },
       { name: 'organizationName', value: 'secrets-init-webhook' },
     ],
     {
-      ...keyOptions,
-      ...validity,
+      ...keyOptions(request.keyType),
+      ...validityOf(request),
       algorithm: 'sha256',
       extensions: [
         // pathlen 0: this CA can only sign end-entity certificates.
@@ -81,18 +113,36 @@ export async function generateCertificates(req: CertificateRequest): Promise<Gen
       ],
     },
   );
+  return { cert: pemLine(ca.cert), key: pemLine(ca.private) };
+}
 
+/**
+ * A serving certificate for `service.namespace.svc`, signed by `ca`, with a key of the CA key's
+ * type. SANs: `service`, `service.namespace`, `service.namespace.svc`,
+ * `service.namespace.svc.cluster.local`, then each of `hosts` (IP or DNS; duplicates dropped).
+ * The caller chooses notAfter (e.g. not past the CA's).
+ */
+export async function issueServingCertificate(
+  ca: IssuedCertificate,
+  request: IssueRequest & { hosts?: readonly string[] },
+): Promise<IssuedCertificate> {
+  return issueLeaf(ca, request, subjectAltNames(request.service, request.namespace, request.hosts ?? []));
+}
+
+async function issueLeaf(ca: IssuedCertificate, request: IssueRequest, altNames: AltName[]): Promise<IssuedCertificate> {
+  // selfsigned imports the CA key with the leaf's key type: keep them the same.
+  const keyType = createPrivateKey(ca.key).asymmetricKeyType === 'ec' ? 'ec' : 'rsa';
   const leafKeyUsage: Extension =
     keyType === 'rsa'
       ? { name: 'keyUsage', digitalSignature: true, keyEncipherment: true, critical: true }
       : // RFC 5480: keyEncipherment is meaningless for EC keys.
         { name: 'keyUsage', digitalSignature: true, critical: true };
 
-  const leaf = await generate([{ name: 'commonName', value: commonName }], {
-    ...keyOptions,
-    ...validity,
+  const leaf = await generate([{ name: 'commonName', value: `${request.service}.${request.namespace}.svc` }], {
+    ...keyOptions(keyType),
+    ...validityOf(request),
     algorithm: 'sha256',
-    ca: { key: ca.private, cert: ca.cert },
+    ca: { key: ca.key, cert: ca.cert },
     extensions: [
       { name: 'basicConstraints', cA: false, critical: true },
       leafKeyUsage,
@@ -100,8 +150,15 @@ export async function generateCertificates(req: CertificateRequest): Promise<Gen
       { name: 'subjectAltName', altNames },
     ],
   });
+  return { cert: pemLine(leaf.cert), key: pemLine(leaf.private) };
+}
 
-  return { caCert: pemLine(ca.cert), caKey: pemLine(ca.private), cert: pemLine(leaf.cert), key: pemLine(leaf.private) };
+function keyOptions(keyType: 'rsa' | 'ec'): SelfsignedOptions {
+  return keyType === 'ec' ? { keyType: 'ec', curve: 'P-256' } : { keyType: 'rsa', keySize: 2048 };
+}
+
+function validityOf(request: IssueRequest): Pick<SelfsignedOptions, 'notBeforeDate' | 'notAfterDate'> {
+  return { notBeforeDate: new Date(request.issuedAt.getTime() - CLOCK_SKEW_MS), notAfterDate: request.notAfter };
 }
 
 /** selfsigned's certificate PEM lacks a final newline, which breaks simple concatenation into bundles/chains. */
