@@ -272,6 +272,7 @@ t.test('every kustomization under manifests/ is exercised', async (t) => {
   const files = (await listFiles(MANIFESTS)).filter((f) => f.endsWith('/kustomization.yaml')).map((f) => f.slice(MANIFESTS.length + 1)).sort();
   t.same(files, [
     'base/kustomization.yaml',
+    'components/monitoring/kustomization.yaml',
     'components/network-policy/kustomization.yaml',
     'components/no-match-conditions/kustomization.yaml',
     'components/opt-in/kustomization.yaml',
