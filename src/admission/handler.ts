@@ -7,8 +7,8 @@ import { referencedObjects } from '../core/env-sources.js';
 import { toJsonPatch } from '../core/json-patch.js';
 import { podDisplayName } from '../core/pod.js';
 import type { Pod } from '../core/pod.js';
-import type { KubeObjectReader } from '../kubernetes/object-reader.js';
-import { perAdmissionReader } from '../kubernetes/object-reader.js';
+import type { KubeObjectReader } from '../kubernetes/lookup.js';
+import { perAdmissionReader } from '../kubernetes/per-admission.js';
 import type { ImageConfigSource } from '../images/image-config-source.js';
 import { ImageConfigError } from '../images/image-config-source.js';
 import type { AdmissionRequest, AdmissionResponse } from './review.js';
@@ -67,12 +67,7 @@ export async function decideAdmission(request: AdmissionRequest, deps: Admission
   const name = clip(`${namespace}/${podDisplayName(pod)}`, 320);
   let warnings: string[] = [];
   try {
-    const timed = await withinDeadline(deps.admissionTimeoutMs, (deadline) => podOutcome(pod, namespace, deps, deadline));
-    if (!timed.ok) {
-      const waiting = timed.pending.length > 0 ? `; still waiting for ${timed.pending.join(', ')}` : '';
-      throw new Denial(`no answer within ${deps.admissionTimeoutMs}ms (--admission-timeout)${waiting}`, 500);
-    }
-    const outcome = timed.value;
+    const outcome = immediateOutcome(pod, namespace, deps) ?? (await outcomeWithinDeadline(pod, namespace, deps));
     warnings = outcome.warnings;
     if (!outcome.allowed) throw new Denial(outcome.reason, 403);
     if (outcome.mutation === undefined) return { response: withWarnings({ uid, allowed: true }, warnings), result: 'unchanged', pod: name };
@@ -97,6 +92,28 @@ export async function decideAdmission(request: AdmissionRequest, deps: Admission
     log?.error({ err: error, uid, pod: name }, 'admission failed unexpectedly');
     return deny(uid, new Denial("internal error; the webhook's log has the details", 500), name, warnings);
   }
+}
+
+const NO_OBJECTS: ReadonlyMap<string, ObjectFacts> = new Map();
+const NO_IMAGE_CONFIGS: ReadonlyMap<string, ImageConfig> = new Map();
+
+/**
+ * The outcome of a pod that reads no Secret or ConfigMap and needs no image config (the common
+ * case: references inline, or no references at all), computed at once: nothing to wait for,
+ * so no deadline to keep. `undefined` when the pod needs reads or lookups.
+ */
+function immediateOutcome(pod: Pod, namespace: string, deps: AdmissionDependencies): MutationOutcome | undefined {
+  if (referencedObjects(pod, deps.settings).length > 0) return undefined;
+  const plan = planPod(pod, { namespace, objects: NO_OBJECTS }, deps.settings);
+  return imageConfigsNeeded(plan).length === 0 ? mutationOf(plan, NO_IMAGE_CONFIGS) : undefined;
+}
+
+/** The outcome of a pod that waits for reads or lookups, all within --admission-timeout. */
+async function outcomeWithinDeadline(pod: Pod, namespace: string, deps: AdmissionDependencies): Promise<MutationOutcome> {
+  const timed = await withinDeadline(deps.admissionTimeoutMs, (deadline) => podOutcome(pod, namespace, deps, deadline));
+  if (timed.ok) return timed.value;
+  const waiting = timed.pending.length > 0 ? `; still waiting for ${timed.pending.join(', ')}` : '';
+  throw new Denial(`no answer within ${deps.admissionTimeoutMs}ms (--admission-timeout)${waiting}`, 500);
 }
 
 async function podOutcome(pod: Pod, namespace: string, deps: AdmissionDependencies, deadline: AdmissionDeadline): Promise<MutationOutcome> {

@@ -4,8 +4,8 @@ import type { Provider } from '../core/provider.js';
 import { objectKey } from '../core/env-sources.js';
 import type { ObjectFacts } from '../core/object-facts.js';
 import { deriveObjectFacts } from '../core/object-facts.js';
-import type { KubeObjectReader } from '../kubernetes/object-reader.js';
-import { LookupError } from '../kubernetes/object-reader.js';
+import type { KubeObjectReader } from '../kubernetes/lookup.js';
+import { LookupError } from '../kubernetes/lookup.js';
 
 /** Every failed lookup, each message naming its object and cause. */
 export class ObjectLookupFailure extends Error {

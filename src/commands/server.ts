@@ -15,8 +15,9 @@ import { createRegistryClient } from '../registry/client.js';
 import { defaultCloudProviders } from '../registry/credentials.js';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { join } from 'node:path';
-import { KubeConfigError, SERVICE_ACCOUNT_DIR, createKubeObjectReader, loadKubeConfig, unconfiguredReader } from '../kubernetes/object-reader.js';
-import { BootstrapError, bootstrapCertificates } from '../bootstrap/index.js';
+import { KubeConfigError, SERVICE_ACCOUNT_DIR, findKubeConfigSource } from '../kubernetes/config-source.js';
+import type { KubeObjectReader } from '../kubernetes/lookup.js';
+import { unconfiguredReader } from '../kubernetes/unconfigured.js';
 import { createMetrics } from '../telemetry/metrics.js';
 import { buildInfo } from '../build-info.js';
 import type { WebhookMetrics } from '../telemetry/metrics.js';
@@ -98,6 +99,8 @@ async function bootstrapTls(bootstrap: NonNullable<ServerOptions['selfBootstrap'
       throw new StartupError(`--self-bootstrap: cannot tell the webhook's namespace (no ${join(SERVICE_ACCOUNT_DIR, 'namespace')}); set --bootstrap-namespace`);
     }
   }
+  // Loaded only here: certificate generation (selfsigned) is not needed otherwise.
+  const { BootstrapError, bootstrapCertificates } = await import('../bootstrap/index.js');
   try {
     const source = await bootstrapCertificates({
       kubeConfig,
@@ -115,9 +118,16 @@ async function bootstrapTls(bootstrap: NonNullable<ServerOptions['selfBootstrap'
   }
 }
 
-function kubernetesAccess(env: Readonly<Record<string, string | undefined>>): KubeConfig | undefined {
+/**
+ * The API access configured, if any. The Kubernetes client (~70 MiB resident, ~0.3 s to load)
+ * is imported only when there is one: without it, the server never reads the API.
+ */
+async function kubernetesAccess(env: Readonly<Record<string, string | undefined>>): Promise<KubeConfig | undefined> {
   try {
-    return loadKubeConfig(env);
+    const source = findKubeConfigSource(env);
+    if (source === undefined) return undefined;
+    const { kubeConfigOf } = await import('../kubernetes/kubeconfig.js');
+    return kubeConfigOf(source);
   } catch (error) {
     if (error instanceof KubeConfigError) throw new StartupError(error.message);
     throw error;
@@ -125,7 +135,7 @@ function kubernetesAccess(env: Readonly<Record<string, string | undefined>>): Ku
 }
 
 export async function startServer(options: ServerOptions, logger: Logger, env: Readonly<Record<string, string | undefined>>): Promise<RunningServer> {
-  const kubeConfig = kubernetesAccess(env);
+  const kubeConfig = await kubernetesAccess(env);
   const tls = await openTlsSource(options, logger, kubeConfig);
   try {
     return await serve(options, logger, kubeConfig, tls, env);
@@ -145,7 +155,11 @@ async function serve(
   if (kubeConfig === undefined) logger.warn('no Kubernetes API access configured (KUBECONFIG or in-cluster): pods whose env reads Secrets or ConfigMaps will be denied');
   else logger.info({ server: kubeConfig.getCurrentCluster()?.server }, 'Kubernetes API configured');
   const metrics = createMetrics({ processMetrics: true, build: buildInfo(env) });
-  const reader = kubeConfig === undefined ? unconfiguredReader() : createKubeObjectReader(kubeConfig, { timeoutMs: options.lookupTimeoutMs });
+  let reader: KubeObjectReader = unconfiguredReader();
+  if (kubeConfig !== undefined) {
+    const { createKubeObjectReader } = await import('../kubernetes/api-reader.js');
+    reader = createKubeObjectReader(kubeConfig, { timeoutMs: options.lookupTimeoutMs });
+  }
   const objects = instrumentedReader(reader, metrics);
 
   const images = await imageSource(options, logger, metrics);

@@ -1,6 +1,6 @@
 import type { ImageConfig } from '../core/original-command.js';
 import type { Pod } from '../core/pod.js';
-import type { KubeObjectReader } from '../kubernetes/object-reader.js';
+import type { KubeObjectReader } from '../kubernetes/lookup.js';
 
 /**
  * What an image lookup may use: the pod (pull secrets, node selector), its namespace,

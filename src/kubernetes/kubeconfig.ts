@@ -1,40 +1,19 @@
 /**
- * Finds the Kubernetes API credentials to use, like kubectl / client-go do,
+ * The client-node KubeConfig of the source config-source.ts finds, like kubectl / client-go,
  * but without client-node's `loadFromDefault` last resort of an
  * unauthenticated `http://localhost:8080`: no configuration means `undefined`.
  */
 import { X509Certificate } from 'node:crypto';
-import { readFileSync, statSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { isIPv6 } from 'node:net';
-import { delimiter, join } from 'node:path';
+import { join } from 'node:path';
 import { KubeConfig } from '@kubernetes/client-node';
 import type { Cluster, Context, User } from '@kubernetes/client-node';
+import { KubeConfigError, findKubeConfigSource, isFile, nonEmpty } from './config-source.js';
+import type { KubeConfigSource, LoadKubeConfigOptions } from './config-source.js';
 
-export const SERVICE_ACCOUNT_DIR = '/var/run/secrets/kubernetes.io/serviceaccount';
-
-export interface LoadKubeConfigOptions {
-  /** An explicit kubeconfig file (e.g. from a `--kubeconfig` flag); wins over `KUBECONFIG`. Must exist. */
-  kubeconfigPath?: string;
-  /** Where the in-cluster service account files (`token`, `ca.crt`, `namespace`) are. */
-  serviceAccountDir?: string;
-}
-
-/** Configuration exists but cannot be used (missing file, unparsable YAML, no current context...). */
-export class KubeConfigError extends Error {
-  override readonly name = 'KubeConfigError';
-}
-
-function nonEmpty(value: string | undefined): string | undefined {
-  return value === undefined || value.trim() === '' ? undefined : value;
-}
-
-function isFile(path: string): boolean {
-  try {
-    return statSync(path).isFile();
-  } catch {
-    return false;
-  }
-}
+export { KubeConfigError, SERVICE_ACCOUNT_DIR, findKubeConfigSource } from './config-source.js';
+export type { KubeConfigSource, LoadKubeConfigOptions } from './config-source.js';
 
 /** js-yaml errors quote the offending line, which may hold a token: keep only the reason and position. */
 function loadErrorDetail(error: unknown): string {
@@ -131,23 +110,9 @@ function checkCertificateAuthority(cluster: Cluster, where: string): void {
   if (blocks.length === 0 || !blocks.every(parses)) throw new KubeConfigError(`${where}: ${what} holds no valid PEM certificate`);
 }
 
-function fromFiles(list: string, explicit: boolean): KubeConfig {
-  const paths = explicit ? [list] : list.split(delimiter).filter((p) => p !== '');
-  // Like kubectl, entries of KUBECONFIG that do not exist are skipped; an explicit file must exist.
-  const existing = paths.filter(isFile);
-  if (existing.length === 0 || (explicit && existing.length !== paths.length)) {
-    const what = explicit ? 'kubeconfig file' : 'KUBECONFIG';
-    throw new KubeConfigError(`${what} ${list}: no such file`);
-  }
-  return checkUsable(merge(existing.map(loadFile)), existing.join(delimiter));
-}
-
 /** client-go's rest.InClusterConfig: the service's env vars plus the mounted service account token. */
-function inCluster(env: Readonly<Record<string, string | undefined>>, dir: string): KubeConfig | undefined {
-  const host = nonEmpty(env['KUBERNETES_SERVICE_HOST']);
-  const port = nonEmpty(env['KUBERNETES_SERVICE_PORT']);
+function inCluster({ host, port, dir }: Extract<KubeConfigSource, { kind: 'in-cluster' }>): KubeConfig {
   const tokenFile = join(dir, 'token');
-  if (host === undefined || port === undefined || !isFile(tokenFile)) return undefined;
   const caFile = join(dir, 'ca.crt');
   const name = 'in-cluster';
   const config = new KubeConfig();
@@ -165,30 +130,18 @@ function inCluster(env: Readonly<Record<string, string | undefined>>, dir: strin
   return config;
 }
 
+/** The KubeConfig of a source found by findKubeConfigSource, checked usable. */
+export function kubeConfigOf(source: KubeConfigSource): KubeConfig {
+  if (source.kind === 'in-cluster') return inCluster(source);
+  return checkUsable(merge(source.paths.map(loadFile)), source.shown);
+}
+
 /**
- * In order: an explicit path or `KUBECONFIG` (a path list) if set; else the
- * in-cluster service account if running in a pod; else `$HOME/.kube/config`
- * if it exists; else `undefined`.
- *
- * Throws `KubeConfigError` when configuration is present but unusable, rather
- * than quietly falling through to the next source.
+ * The KubeConfig of findKubeConfigSource's source, or `undefined` when there is none.
+ * Throws `KubeConfigError` when configuration is present but unusable, rather than quietly
+ * falling through to the next source.
  */
-export function loadKubeConfig(
-  env: Readonly<Record<string, string | undefined>>,
-  options: LoadKubeConfigOptions = {},
-): KubeConfig | undefined {
-  const explicitPath = nonEmpty(options.kubeconfigPath);
-  if (explicitPath !== undefined) return fromFiles(explicitPath, true);
-  const kubeconfigEnv = nonEmpty(env['KUBECONFIG']);
-  if (kubeconfigEnv !== undefined) return fromFiles(kubeconfigEnv, false);
-
-  const cluster = inCluster(env, options.serviceAccountDir ?? SERVICE_ACCOUNT_DIR);
-  if (cluster !== undefined) return cluster;
-
-  const home = nonEmpty(env['HOME']) ?? nonEmpty(env['USERPROFILE']);
-  if (home !== undefined) {
-    const path = join(home, '.kube', 'config');
-    if (isFile(path)) return checkUsable(loadFile(path), path);
-  }
-  return undefined;
+export function loadKubeConfig(env: Readonly<Record<string, string | undefined>>, options: LoadKubeConfigOptions = {}): KubeConfig | undefined {
+  const source = findKubeConfigSource(env, options);
+  return source === undefined ? undefined : kubeConfigOf(source);
 }

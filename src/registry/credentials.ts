@@ -8,8 +8,8 @@
  * appears twice (same username and password) is kept once, at its first place.
  * Anonymous access is not in the list: the registry client tries it last by itself.
  */
-import { LookupError, describeRef } from '../kubernetes/object-reader.js';
-import type { DataObjectRef, KubeObjectReader, ObjectLookup } from '../kubernetes/object-reader.js';
+import { LookupError, describeRef } from '../kubernetes/lookup.js';
+import type { DataObjectRef, KubeObjectReader, ObjectLookup } from '../kubernetes/lookup.js';
 import type { ImageReference } from '../core/image-reference.js';
 import type { Pod } from '../core/pod.js';
 import { DockerConfigError, matchingEntries, parseDockerConfig } from './credentials-docker-config.js';
