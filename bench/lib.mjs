@@ -76,15 +76,15 @@ function servingUrl(output, message) {
 
 /**
  * Starts `node <args>` (under `taskset -c <core>` when given) with a clean environment
- * (PATH, an empty HOME, NODE_OPTIONS as the deployment sets it; no KUBECONFIG), stdout and
+ * (PATH, an empty HOME, NODE_OPTIONS as the deployment sets it, plus `env`), stdout and
  * stderr into a log file (as a container runtime would take them, without loading this
  * process), and waits until the log shows `message` with a url.
  */
-export async function startServer({ name, args, message, core, taskset, nodeArgs = [], timeoutMs = 30_000 }) {
+export async function startServer({ name, args, message, core, taskset, nodeArgs = [], env: extraEnv = {}, timeoutMs = 30_000 }) {
   const logFile = join(workDir, `${name.replace(/\W+/g, '-')}-${Date.now()}.log`);
   const fd = openSync(logFile, 'w');
   const home = mkdtempSync(join(workDir, 'home-'));
-  const env = { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: home, NODE_OPTIONS: SERVER_NODE_OPTIONS };
+  const env = { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: home, NODE_OPTIONS: SERVER_NODE_OPTIONS, ...extraEnv };
   const command = [process.execPath, ...nodeArgs, ...args];
   const [file, ...argv] = taskset !== undefined && core !== undefined ? [taskset, '-c', String(core), ...command] : command;
   const child = spawn(file, argv, { cwd: REPO_ROOT, env, stdio: ['ignore', fd, fd] });
@@ -189,11 +189,11 @@ export function postOnce(url, body, caPem) {
 
 /**
  * autocannon against POST /pods: keep-alive connections, one request in flight on each,
- * for `durationS`. Latencies are recorded here with sub-millisecond precision (autocannon's
+ * for `durationS`, sending `body` (or cycling through autocannon `requests`). Latencies are recorded here with sub-millisecond precision (autocannon's
  * own histogram has 1 ms steps). While it runs, the server's CPU time and peak RSS are read
  * from /proc.
  */
-export async function loadRun({ url, body, connections, durationS, caPem, serverPid }) {
+export async function loadRun({ url, body, requests, connections, durationS, caPem, serverPid, onResponse }) {
   const latencies = new Float64Array(Math.max(1_000_000, connections * 1000));
   let count = 0;
   let non2xx = 0;
@@ -208,7 +208,7 @@ export async function loadRun({ url, body, connections, durationS, caPem, server
     url: `${url}/pods`,
     method: 'POST',
     headers: { 'content-type': 'application/json' },
-    body,
+    ...(requests !== undefined ? { requests } : { body }),
     connections,
     pipelining: 1,
     duration: durationS,
@@ -217,6 +217,7 @@ export async function loadRun({ url, body, connections, durationS, caPem, server
     tlsOptions: { ca: caPem },
   });
   instance.on('response', (_client, statusCode, _bytes, responseTime) => {
+    onResponse?.(statusCode, responseTime);
     if (statusCode < 200 || statusCode > 299) non2xx++;
     else if (count < latencies.length) latencies[count++] = responseTime;
   });
