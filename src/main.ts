@@ -16,6 +16,14 @@ async function main(): Promise<number> {
     await runCerts(commandLine.certs, process.stdout, process.stderr);
     return 0;
   }
+  if (commandLine.kind === 'inject') {
+    const { runInject } = await import('./commands/inject.js');
+    return runInject(commandLine.inject, commandIo());
+  }
+  if (commandLine.kind === 'audit') {
+    const { runAudit } = await import('./commands/audit.js');
+    return runAudit(commandLine.audit, commandIo());
+  }
   // Loaded only here: the Kubernetes client takes a while to load, --help should not wait for it.
   const { StartupError, startServer } = await import('./commands/server.js');
   const logger = createLogger(commandLine.global);
@@ -64,6 +72,20 @@ async function main(): Promise<number> {
   logger.info({ exitCode: code }, 'stopped');
   // Do not wait for stray handles (API-server keep-alive sockets, timers): the shutdown is done.
   process.exit(code);
+}
+
+/** The offline commands' streams: results on stdout, reports on stderr. */
+function commandIo() {
+  return {
+    stdout: process.stdout,
+    stderr: process.stderr,
+    env: process.env,
+    readStdin: async (): Promise<string> => {
+      const chunks: Buffer[] = [];
+      for await (const chunk of process.stdin) chunks.push(typeof chunk === 'string' ? Buffer.from(chunk) : (chunk as Buffer));
+      return Buffer.concat(chunks).toString('utf8');
+    },
+  };
 }
 
 main().then(

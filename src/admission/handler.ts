@@ -10,15 +10,15 @@ import type { Pod } from '../core/pod.js';
 import type { KubeObjectReader } from '../kubernetes/lookup.js';
 import { perAdmissionReader } from '../kubernetes/per-admission.js';
 import type { ImageConfigSource } from '../images/image-config-source.js';
-import { ImageConfigError } from '../images/image-config-source.js';
 import type { AdmissionRequest, AdmissionResponse } from './review.js';
 import { checkPod } from './pod-schema.js';
-import { ObjectLookupFailure, VariableBudgetExceeded, readObjectFacts, resolveObjectFacts } from './object-reads.js';
+import { ObjectLookupFailure, readObjectFacts } from './object-reads.js';
+import { Denial, decidePod } from './pod-outcome.js';
+import type { PodLookups } from './pod-outcome.js';
 import { objectFactsKey } from './object-facts-cache.js';
 import type { AsyncCache } from '../cache/async-cache.js';
 import type { EnvObject } from '../core/env-sources.js';
 import type { ObjectFacts } from '../core/object-facts.js';
-import { tooManyVariables } from '../core/analysis.js';
 import { MAX_MESSAGE_CHARS, boundedOrigins, boundedWarnings, clip } from './bounded-text.js';
 import type { AdmissionDeadline } from './deadline.js';
 import { withinDeadline } from './deadline.js';
@@ -43,13 +43,6 @@ export interface AdmissionDependencies {
 export type AdmissionResult = 'injected' | 'unchanged' | 'skipped' | 'denied';
 
 export interface AdmissionDecision { response: AdmissionResponse; result: AdmissionResult; pod?: string; containers?: string[] }
-
-/** A denial the user can fix (403) or one caused by a dependency (500). */
-class Denial extends Error {
-  constructor(message: string, readonly code: 403 | 500) {
-    super(message);
-  }
-}
 
 /**
  * Decides one admission request: allowed with a patch, allowed as is, or denied with a
@@ -118,42 +111,11 @@ async function outcomeWithinDeadline(pod: Pod, namespace: string, deps: Admissio
 
 async function podOutcome(pod: Pod, namespace: string, deps: AdmissionDependencies, deadline: AdmissionDeadline): Promise<MutationOutcome> {
   const reader = perAdmissionReader(deps.objects, deadline);
-  const wanted = referencedObjects(pod, deps.settings);
-  const { objectsPerPod } = deps.settings.limits;
-  if (wanted.length > objectsPerPod) {
-    throw new Denial(`the pod reads ${wanted.length} Secrets and ConfigMaps in its environment, more than ${objectsPerPod}; split it, or raise --max-objects-per-pod`, 403);
-  }
-  let objects: Map<string, ObjectFacts>;
-  try {
-    objects = await resolveObjectFacts(wanted, namespace, factsLoader(deps, namespace, reader, deadline), {
-      concurrency: deps.maxConcurrentReads,
-      maxVariables: deps.settings.limits.variablesPerPod,
-    });
-  } catch (error) {
-    if (error instanceof VariableBudgetExceeded) throw new Denial(tooManyVariables(deps.settings.limits.variablesPerPod), 403);
-    throw error;
-  }
-  const plan = planPod(pod, { namespace, objects }, deps.settings);
-  const needs = imageConfigsNeeded(plan);
-  const imageConfigs = new Map<string, ImageConfig>();
-  const failures: ImageConfigError[] = [];
-  await Promise.all(
-    needs.map(async (need) => {
-      try {
-        const lookup = deps.images.configOf({ ...need, namespace, pod, objects: reader });
-        imageConfigs.set(need.container, await deadline.track(`the image config of container "${need.container}" (${clip(need.image, 200)})`, lookup));
-      } catch (error) {
-        if (!(error instanceof ImageConfigError)) throw error;
-        failures.push(error);
-      }
-    }),
-  );
-  if (failures.length > 0) {
-    // The user's to fix (403) unless a registry or credential source failed (500).
-    const code = failures.some((failure) => failure.fault === 'dependency') ? 500 : 403;
-    throw new Denial(failures.map((failure) => failure.message).join('; '), code);
-  }
-  return mutationOf(plan, imageConfigs);
+  const lookups: PodLookups = {
+    objectFacts: factsLoader(deps, namespace, reader, deadline),
+    imageConfig: (need) => deadline.track(`the image config of container "${need.container}" (${clip(need.image, 200)})`, deps.images.configOf({ ...need, namespace, pod, objects: reader })),
+  };
+  return (await decidePod(pod, namespace, deps.settings, lookups, deps.maxConcurrentReads)).outcome;
 }
 
 /**

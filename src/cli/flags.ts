@@ -24,8 +24,8 @@ export interface FlagSpec {
   readonly hidden?: boolean;
 }
 
-export type CommandName = 'server' | 'certs';
-export const COMMAND_NAMES: readonly CommandName[] = ['server', 'certs'];
+export type CommandName = 'server' | 'certs' | 'inject' | 'audit';
+export const COMMAND_NAMES: readonly CommandName[] = ['server', 'certs', 'inject', 'audit'];
 
 export const LOG_LEVELS = ['debug', 'info', 'warning', 'error', 'fatal', 'panic'] as const;
 export const PULL_POLICIES = ['Always', 'IfNotPresent', 'Never'] as const;
@@ -62,7 +62,13 @@ export const DEFAULTS = {
   out: 'certs',
   hosts: ['localhost', '127.0.0.1'] as readonly string[],
   days: '365',
+  output: 'yaml',
+  auditOutput: 'table',
+  pageSize: '500',
 } as const;
+
+export const OUTPUT_FORMATS = ['yaml', 'json'] as const;
+export const AUDIT_OUTPUT_FORMATS = ['table', 'json'] as const;
 
 export const LOOKUP_TIMEOUT_MAX = '30s';
 /** The API server waits at most 30s for a webhook. */
@@ -91,346 +97,505 @@ export const GLOBAL_FLAGS: readonly FlagSpec[] = [
   },
 ];
 
+const SERVER_FLAGS: readonly FlagSpec[] = [
+  {
+    name: 'listen-address',
+    kind: 'string',
+    placeholder: 'host:port',
+    description:
+      'address the webhook listens on; empty host = all interfaces, IPv6 in brackets, port 0 = any free port',
+    defaultText: DEFAULTS.listenAddress,
+  },
+  {
+    name: 'telemetry-listen-address',
+    kind: 'string',
+    placeholder: 'host:port',
+    description:
+      'separate plain-HTTP listener for Prometheus /metrics; when unset, /metrics is served on --listen-address',
+  },
+  {
+    name: 'tls-cert-file',
+    kind: 'string',
+    placeholder: 'path',
+    description:
+      'PEM certificate (chain) for HTTPS; needs --tls-private-key-file; when both are unset the server speaks plain HTTP',
+  },
+  {
+    name: 'tls-private-key-file',
+    kind: 'string',
+    placeholder: 'path',
+    description: 'PEM private key for HTTPS; needs --tls-cert-file',
+  },
+  {
+    name: 'client-ca-file',
+    kind: 'string',
+    placeholder: 'path',
+    description:
+      'PEM bundle of CAs: POST /pods then needs a client certificate signed by one of them (the API server presents one when its ' +
+      'AdmissionConfiguration gives it a kubeConfigFile for the webhook); other callers get 401; probes and /metrics need none. ' +
+      'Reloaded like the serving certificate. Needs --tls-cert-file/--tls-private-key-file',
+  },
+  {
+    name: 'image',
+    kind: 'string',
+    placeholder: 'image',
+    description: "image of the injected init container that copies the secrets-init binary into the pod; its tag's release decides which secrets-init options can be used",
+    defaultText: DEFAULTS.image,
+  },
+  {
+    name: 'pull-policy',
+    kind: 'string',
+    placeholder: 'policy',
+    description: `imagePullPolicy of the injected init container: ${PULL_POLICIES.join(', ')}`,
+    defaultText: DEFAULTS.pullPolicy,
+  },
+  {
+    name: 'registry-skip-verify',
+    kind: 'bool',
+    description:
+      'skip TLS certificate verification when reading image configs (entrypoint/cmd) from container registries',
+    defaultText: 'false',
+  },
+  {
+    name: 'docker-config-json-key',
+    kind: 'string',
+    placeholder: 'key',
+    description: 'data key holding the registry credentials in image pull secrets',
+    defaultText: DEFAULTS.dockerConfigJsonKey,
+  },
+  {
+    name: 'default-image-pull-secret',
+    kind: 'string',
+    placeholder: 'name',
+    description:
+      "image pull secret tried when the pod's own imagePullSecrets have no credentials for an image's registry (needs --default-image-pull-secret-namespace)",
+  },
+  {
+    name: 'default-image-pull-secret-namespace',
+    kind: 'string',
+    placeholder: 'namespace',
+    description: 'namespace of --default-image-pull-secret',
+  },
+  // Undocumented underscore spellings that kube-secrets-init also accepts.
+  {
+    name: 'default_image_pull_secret',
+    kind: 'string',
+    placeholder: 'name',
+    description: 'alias of --default-image-pull-secret',
+    hidden: true,
+  },
+  {
+    name: 'default_image_pull_secret_namespace',
+    kind: 'string',
+    placeholder: 'namespace',
+    description: 'alias of --default-image-pull-secret-namespace',
+    hidden: true,
+  },
+  {
+    name: 'volume-name',
+    kind: 'string',
+    placeholder: 'name',
+    description: 'name of the in-memory emptyDir volume that carries the secrets-init binary (DNS-1123 label)',
+    defaultText: DEFAULTS.volumeName,
+  },
+  {
+    name: 'volume-path',
+    kind: 'string',
+    placeholder: 'path',
+    description: 'absolute path where that volume is mounted in every mutated container (no ":" or "$")',
+    defaultText: DEFAULTS.volumePath,
+  },
+  {
+    name: 'provider',
+    short: 'p',
+    kind: 'string',
+    placeholder: 'name',
+    description:
+      'accepted for compatibility with kube-secrets-init (aws or google) and has no effect: every secret reference names its provider ' +
+      '(arn:aws… gives aws, gcp:secretmanager: gives google), so each wrapped container gets the provider of its own references; ' +
+      'the pod annotation secrets-init/provider overrides that',
+    defaultText: DEFAULTS.provider,
+  },
+  {
+    name: 'exit-early',
+    kind: 'bool',
+    description:
+      'pass --exit-early to secrets-init (release 0.4.8 or later): stop the container instead of starting the app when a secret cannot be read; ' +
+      'the pod annotation secrets-init/exit-early: "true"|"false" overrides it',
+    defaultText: 'false',
+  },
+  {
+    name: 'google-project',
+    kind: 'string',
+    placeholder: 'id',
+    description:
+      'pass --google-project=ID to secrets-init (0.4.8 or later) in containers whose provider is google: the project of secrets named without one; ' +
+      'the pod annotation secrets-init/google-project overrides it',
+  },
+  {
+    name: 'secrets-init-log-format',
+    kind: 'string',
+    placeholder: 'format',
+    description:
+      `pass --log-format to secrets-init (0.4.5 or later): ${LOG_FORMATS.join(' or ')}; the pod annotation secrets-init/log-format overrides it`,
+  },
+  {
+    name: 'supervisor-command',
+    kind: 'list',
+    placeholder: 'words',
+    description:
+      'a command that starts the real command as its child, as the words it begins with, ending with "--" (quote them: "/sbin/tini --"); ' +
+      'a container whose command line starts with it gets secrets-init after it instead of around it; repeat the flag for more; ' +
+      `always known: "${ARGO_EMISSARY.join(' ')}" (Argo Workflows)`,
+  },
+  {
+    name: 'max-objects-per-pod',
+    kind: 'string',
+    placeholder: 'n',
+    description: 'most distinct Secrets and ConfigMaps the environment of one pod may read; a pod that reads more is denied',
+    defaultText: DEFAULTS.maxObjectsPerPod,
+  },
+  {
+    name: 'max-variables-per-pod',
+    kind: 'string',
+    placeholder: 'n',
+    description:
+      'most environment variables one pod may define across its containers (env entries, plus every key an envFrom takes from a Secret or ConfigMap); a pod that defines more is denied',
+    defaultText: DEFAULTS.maxVariablesPerPod,
+  },
+  {
+    name: 'max-concurrent-reads',
+    kind: 'string',
+    placeholder: 'n',
+    description: 'most Secrets and ConfigMaps read at once for one admission; the others wait their turn',
+    defaultText: DEFAULTS.maxConcurrentReads,
+  },
+  {
+    name: 'object-cache-ttl',
+    kind: 'string',
+    placeholder: 'duration',
+    description:
+      'how long what a Secret or ConfigMap holds (which keys hold references; never values) is reused across admissions, ' +
+      'so a burst of pods reading the same objects costs one read each; 0 = only reads in flight are shared; at most 5m',
+    defaultText: DEFAULTS.objectCacheTtl,
+  },
+  {
+    name: 'admission-timeout',
+    kind: 'string',
+    placeholder: 'duration',
+    description:
+      "one deadline for everything an admission waits for (Secret, ConfigMap, ServiceAccount and pull-secret reads, registry and cloud token lookups); " +
+      `when it passes the pod is denied, naming what was still pending; keep it below the webhook configuration's timeoutSeconds (10s in the manifests); at most ${ADMISSION_TIMEOUT_MAX}`,
+    defaultText: DEFAULTS.admissionTimeout,
+  },
+  {
+    name: 'lookup-timeout',
+    kind: 'string',
+    placeholder: 'duration',
+    description: `timeout of each Kubernetes API lookup (ConfigMaps, Secrets), as a Go duration such as 500ms or 1.5s; at most ${LOOKUP_TIMEOUT_MAX}`,
+    defaultText: DEFAULTS.lookupTimeout,
+  },
+  {
+    name: 'self-bootstrap',
+    kind: 'bool',
+    description: 'make and renew the serving certificate itself: one CA shared by all replicas through the Secret --bootstrap-secret, written into the caBundle of --webhook-configuration (instead of --tls-cert-file/--tls-private-key-file)',
+    defaultText: 'false',
+  },
+  {
+    name: 'bootstrap-secret',
+    kind: 'string',
+    placeholder: 'name',
+    description: 'with --self-bootstrap: the Secret (in --bootstrap-namespace) that holds the CA and serving certificate',
+    defaultText: DEFAULTS.bootstrapSecret,
+  },
+  {
+    name: 'webhook-configuration',
+    kind: 'string',
+    placeholder: 'name',
+    description: 'with --self-bootstrap: the MutatingWebhookConfiguration whose caBundle is kept up to date',
+    defaultText: DEFAULTS.webhookConfiguration,
+  },
+  {
+    name: 'bootstrap-service',
+    kind: 'string',
+    placeholder: 'name',
+    description: 'with --self-bootstrap: the Service the certificate is for (DNS names service, service.ns, service.ns.svc, service.ns.svc.cluster.local)',
+    defaultText: DEFAULTS.bootstrapService,
+  },
+  {
+    name: 'bootstrap-namespace',
+    kind: 'string',
+    placeholder: 'namespace',
+    description: "with --self-bootstrap: the webhook's namespace (default: the pod's own, from its service account)",
+  },
+  {
+    name: 'registry-ca-file',
+    kind: 'string',
+    placeholder: 'path',
+    description: 'PEM bundle of extra CAs trusted for registries (private CAs), in addition to the system ones',
+  },
+  {
+    name: 'insecure-registries',
+    kind: 'string',
+    placeholder: 'hosts',
+    description: 'comma-separated registry hosts (host or host:port) reached over plain HTTP',
+  },
+  {
+    name: 'allowed-registries',
+    kind: 'string',
+    placeholder: 'patterns',
+    description:
+      'comma-separated host[:port] patterns of the only registries whose image configs are read ("*" within a host label or as the port, ' +
+      'e.g. *.dkr.ecr.*.amazonaws.com,ghcr.io,127.0.0.1:*); unset: any registry. Loopback, link-local, cloud metadata and unspecified ' +
+      'addresses are never contacted for a registry, token realm or redirect unless its host is named here without "*" or in --insecure-registries',
+  },
+  {
+    name: 'registry-timeout',
+    kind: 'string',
+    placeholder: 'duration',
+    description: 'timeout of each registry request (token, manifest, config blob); at most 30s',
+    defaultText: DEFAULTS.registryTimeout,
+  },
+  {
+    name: 'image-cache-ttl',
+    kind: 'string',
+    placeholder: 'duration',
+    description: 'how long a tag -> digest resolution is reused (configs by digest are kept, bounded); 0 = resolve tags on every admission; at most 24h',
+    defaultText: DEFAULTS.imageCacheTtl,
+  },
+  {
+    name: 'default-architecture',
+    kind: 'string',
+    placeholder: 'arch',
+    description: 'CPU architecture whose image config is read from multi-arch images when the pod does not pin kubernetes.io/arch',
+    defaultText: DEFAULTS.defaultArchitecture,
+  },
+  {
+    name: 'max-request-bytes',
+    kind: 'string',
+    placeholder: 'size',
+    description: `largest accepted admission request body: bytes, or with suffix Ki, Mi, K, M; ${MAX_REQUEST_BYTES_MIN} to ${MAX_REQUEST_BYTES_MAX}`,
+    defaultText: DEFAULTS.maxRequestBytes,
+  },
+  {
+    name: 'shutdown-drain',
+    kind: 'string',
+    placeholder: 'duration',
+    description:
+      'on SIGTERM or SIGINT, how long /readyz answers 503 while the webhook keeps serving (and accepting connections), ' +
+      'so Kubernetes takes the pod out of the Service endpoints before it stops listening; ' +
+      `responses carry "Connection: close" meanwhile; 0 to ${SHUTDOWN_DRAIN_MAX}; ` +
+      'a second signal exits at once (exit code 128 + signal number)',
+    defaultText: `${DEFAULTS.shutdownDrain} in a Kubernetes pod (KUBERNETES_SERVICE_HOST set), 0 elsewhere`,
+  },
+  {
+    name: 'shutdown-timeout',
+    kind: 'string',
+    placeholder: 'duration',
+    description:
+      'after the drain, how long in-flight requests may take to finish once the listener is closed; ' +
+      'connections still busy then are cut and the exit code is 1; ' +
+      "keep drain + timeout below the pod's terminationGracePeriodSeconds (30s by default); " +
+      `greater than 0, at most ${SHUTDOWN_TIMEOUT_MAX}`,
+    defaultText: DEFAULTS.shutdownTimeout,
+  },
+];
+
+const CERTS_FLAGS: readonly FlagSpec[] = [
+  {
+    name: 'service',
+    kind: 'string',
+    placeholder: 'name',
+    description: 'name of the webhook Service the certificate is issued for',
+    defaultText: DEFAULTS.service,
+  },
+  {
+    name: 'namespace',
+    kind: 'string',
+    placeholder: 'namespace',
+    description: 'namespace of that Service',
+    defaultText: DEFAULTS.namespace,
+  },
+  {
+    name: 'out',
+    kind: 'string',
+    placeholder: 'dir',
+    description: 'directory the certificate files are written to',
+    defaultText: DEFAULTS.out,
+  },
+  {
+    name: 'host',
+    kind: 'list',
+    placeholder: 'host',
+    description:
+      'extra subject alternative name (DNS name or IP address); repeat the flag or separate with commas; replaces the default list; --host= for none',
+    defaultText: DEFAULTS.hosts.join(','),
+  },
+  {
+    name: 'days',
+    kind: 'string',
+    placeholder: 'n',
+    description: 'validity of the certificate in days, 1 to 3650',
+    defaultText: DEFAULTS.days,
+  },
+];
+
+/** The server's flags that say what injection does to a pod: `inject` takes the same ones. */
+export const INJECTION_FLAG_NAMES = [
+  'image',
+  'pull-policy',
+  'volume-name',
+  'volume-path',
+  'provider',
+  'exit-early',
+  'google-project',
+  'secrets-init-log-format',
+  'supervisor-command',
+  'max-objects-per-pod',
+  'max-variables-per-pod',
+] as const;
+/** The server's flags for reading image configs from registries: `inject` reads them the same way. */
+export const REGISTRY_FLAG_NAMES = [
+  'registry-ca-file',
+  'insecure-registries',
+  'allowed-registries',
+  'registry-skip-verify',
+  'registry-timeout',
+  'docker-config-json-key',
+  'default-image-pull-secret',
+  'default-image-pull-secret-namespace',
+  'default_image_pull_secret',
+  'default_image_pull_secret_namespace',
+  'default-architecture',
+] as const;
+
+function serverFlags(names: readonly string[]): FlagSpec[] {
+  return names.map((name) => {
+    const spec = SERVER_FLAGS.find((candidate) => candidate.name === name);
+    if (spec === undefined) throw new Error(`internal: no server flag --${name}`);
+    return spec;
+  });
+}
+
+const KUBE_ACCESS_FLAGS: readonly FlagSpec[] = [
+  {
+    name: 'kubeconfig',
+    kind: 'string',
+    placeholder: 'path',
+    description: 'kubeconfig file to read the cluster through',
+    defaultText: 'KUBECONFIG, else the in-cluster service account, else ~/.kube/config if it exists',
+  },
+  {
+    name: 'context',
+    kind: 'string',
+    placeholder: 'name',
+    description: 'kubeconfig context to use',
+    defaultText: 'the current context',
+  },
+];
+
+const INJECT_FLAGS: readonly FlagSpec[] = [
+  {
+    name: 'filename',
+    short: 'f',
+    kind: 'list',
+    placeholder: 'path',
+    description:
+      'manifest file (YAML or JSON, several documents, List kinds), directory (read recursively: *.yaml, *.yml, *.json) or - for stdin; repeatable',
+  },
+  {
+    name: 'output',
+    short: 'o',
+    kind: 'string',
+    placeholder: 'format',
+    description: `output format: ${OUTPUT_FORMATS.join(', ')} (json: the one object, or a List of them)`,
+    defaultText: DEFAULTS.output,
+  },
+  {
+    name: 'check',
+    kind: 'bool',
+    description: 'write no manifests: print the workloads that would change, and exit 1 if there is any (0 when everything is injected already)',
+    defaultText: 'false',
+  },
+  {
+    name: 'explain',
+    kind: 'bool',
+    description: 'write to stderr, per container, why it is or is not wrapped: the variables holding references and where they come from, the provider, the command that will run',
+    defaultText: 'false',
+  },
+  {
+    name: 'allow-unresolved',
+    kind: 'bool',
+    description:
+      'when a referenced Secret or ConfigMap is neither in the input nor readable from a cluster, report it and go on as if it held no reference (the webhook decides at admission) instead of exiting 1',
+    defaultText: 'false',
+  },
+  {
+    name: 'image-command',
+    kind: 'list',
+    placeholder: 'image=json',
+    description:
+      'the ENTRYPOINT/CMD of an image, instead of asking its registry: IMAGE=VALUE, IMAGE as the pods write it, VALUE as in the ' +
+      'secrets-init/command.<container> annotation (a JSON array of strings, the ENTRYPOINT, or {"entrypoint":[…],"cmd":[…]}); repeatable',
+  },
+  ...KUBE_ACCESS_FLAGS,
+  {
+    name: 'namespace',
+    short: 'n',
+    kind: 'string',
+    placeholder: 'namespace',
+    description: 'namespace of the objects in the input that name none',
+    defaultText: "the kubeconfig context's namespace, else default",
+  },
+  ...serverFlags(INJECTION_FLAG_NAMES),
+  ...serverFlags(REGISTRY_FLAG_NAMES),
+];
+
+const AUDIT_FLAGS: readonly FlagSpec[] = [
+  ...KUBE_ACCESS_FLAGS,
+  {
+    name: 'namespace',
+    short: 'n',
+    kind: 'string',
+    placeholder: 'namespace',
+    description: 'namespace to scan',
+    defaultText: "the kubeconfig context's namespace, else default",
+  },
+  {
+    name: 'all-namespaces',
+    short: 'A',
+    kind: 'bool',
+    description: 'scan every namespace',
+    defaultText: 'false',
+  },
+  {
+    name: 'output',
+    short: 'o',
+    kind: 'string',
+    placeholder: 'format',
+    description: `output format: ${AUDIT_OUTPUT_FORMATS.join(', ')}`,
+    defaultText: DEFAULTS.auditOutput,
+  },
+  {
+    name: 'webhook-configuration',
+    kind: 'string',
+    placeholder: 'name',
+    description: "the webhook's MutatingWebhookConfiguration, read to tell why a pod was missed (namespace selector, creation time); not required",
+    defaultText: DEFAULTS.webhookConfiguration,
+  },
+  {
+    name: 'page-size',
+    kind: 'string',
+    placeholder: 'n',
+    description: 'pods asked for per list request (limit/continue), 1 to 5000',
+    defaultText: DEFAULTS.pageSize,
+  },
+  ...serverFlags(['volume-path', 'supervisor-command']),
+];
+
 export const COMMAND_FLAGS: Readonly<Record<CommandName, readonly FlagSpec[]>> = {
-  server: [
-    {
-      name: 'listen-address',
-      kind: 'string',
-      placeholder: 'host:port',
-      description:
-        'address the webhook listens on; empty host = all interfaces, IPv6 in brackets, port 0 = any free port',
-      defaultText: DEFAULTS.listenAddress,
-    },
-    {
-      name: 'telemetry-listen-address',
-      kind: 'string',
-      placeholder: 'host:port',
-      description:
-        'separate plain-HTTP listener for Prometheus /metrics; when unset, /metrics is served on --listen-address',
-    },
-    {
-      name: 'tls-cert-file',
-      kind: 'string',
-      placeholder: 'path',
-      description:
-        'PEM certificate (chain) for HTTPS; needs --tls-private-key-file; when both are unset the server speaks plain HTTP',
-    },
-    {
-      name: 'tls-private-key-file',
-      kind: 'string',
-      placeholder: 'path',
-      description: 'PEM private key for HTTPS; needs --tls-cert-file',
-    },
-    {
-      name: 'client-ca-file',
-      kind: 'string',
-      placeholder: 'path',
-      description:
-        'PEM bundle of CAs: POST /pods then needs a client certificate signed by one of them (the API server presents one when its ' +
-        'AdmissionConfiguration gives it a kubeConfigFile for the webhook); other callers get 401; probes and /metrics need none. ' +
-        'Reloaded like the serving certificate. Needs --tls-cert-file/--tls-private-key-file',
-    },
-    {
-      name: 'image',
-      kind: 'string',
-      placeholder: 'image',
-      description: "image of the injected init container that copies the secrets-init binary into the pod; its tag's release decides which secrets-init options can be used",
-      defaultText: DEFAULTS.image,
-    },
-    {
-      name: 'pull-policy',
-      kind: 'string',
-      placeholder: 'policy',
-      description: `imagePullPolicy of the injected init container: ${PULL_POLICIES.join(', ')}`,
-      defaultText: DEFAULTS.pullPolicy,
-    },
-    {
-      name: 'registry-skip-verify',
-      kind: 'bool',
-      description:
-        'skip TLS certificate verification when reading image configs (entrypoint/cmd) from container registries',
-      defaultText: 'false',
-    },
-    {
-      name: 'docker-config-json-key',
-      kind: 'string',
-      placeholder: 'key',
-      description: 'data key holding the registry credentials in image pull secrets',
-      defaultText: DEFAULTS.dockerConfigJsonKey,
-    },
-    {
-      name: 'default-image-pull-secret',
-      kind: 'string',
-      placeholder: 'name',
-      description:
-        "image pull secret tried when the pod's own imagePullSecrets have no credentials for an image's registry (needs --default-image-pull-secret-namespace)",
-    },
-    {
-      name: 'default-image-pull-secret-namespace',
-      kind: 'string',
-      placeholder: 'namespace',
-      description: 'namespace of --default-image-pull-secret',
-    },
-    // Undocumented underscore spellings that kube-secrets-init also accepts.
-    {
-      name: 'default_image_pull_secret',
-      kind: 'string',
-      placeholder: 'name',
-      description: 'alias of --default-image-pull-secret',
-      hidden: true,
-    },
-    {
-      name: 'default_image_pull_secret_namespace',
-      kind: 'string',
-      placeholder: 'namespace',
-      description: 'alias of --default-image-pull-secret-namespace',
-      hidden: true,
-    },
-    {
-      name: 'volume-name',
-      kind: 'string',
-      placeholder: 'name',
-      description: 'name of the in-memory emptyDir volume that carries the secrets-init binary (DNS-1123 label)',
-      defaultText: DEFAULTS.volumeName,
-    },
-    {
-      name: 'volume-path',
-      kind: 'string',
-      placeholder: 'path',
-      description: 'absolute path where that volume is mounted in every mutated container (no ":" or "$")',
-      defaultText: DEFAULTS.volumePath,
-    },
-    {
-      name: 'provider',
-      short: 'p',
-      kind: 'string',
-      placeholder: 'name',
-      description:
-        'accepted for compatibility with kube-secrets-init (aws or google) and has no effect: every secret reference names its provider ' +
-        '(arn:aws… gives aws, gcp:secretmanager: gives google), so each wrapped container gets the provider of its own references; ' +
-        'the pod annotation secrets-init/provider overrides that',
-      defaultText: DEFAULTS.provider,
-    },
-    {
-      name: 'exit-early',
-      kind: 'bool',
-      description:
-        'pass --exit-early to secrets-init (release 0.4.8 or later): stop the container instead of starting the app when a secret cannot be read; ' +
-        'the pod annotation secrets-init/exit-early: "true"|"false" overrides it',
-      defaultText: 'false',
-    },
-    {
-      name: 'google-project',
-      kind: 'string',
-      placeholder: 'id',
-      description:
-        'pass --google-project=ID to secrets-init (0.4.8 or later) in containers whose provider is google: the project of secrets named without one; ' +
-        'the pod annotation secrets-init/google-project overrides it',
-    },
-    {
-      name: 'secrets-init-log-format',
-      kind: 'string',
-      placeholder: 'format',
-      description:
-        `pass --log-format to secrets-init (0.4.5 or later): ${LOG_FORMATS.join(' or ')}; the pod annotation secrets-init/log-format overrides it`,
-    },
-    {
-      name: 'supervisor-command',
-      kind: 'list',
-      placeholder: 'words',
-      description:
-        'a command that starts the real command as its child, as the words it begins with, ending with "--" (quote them: "/sbin/tini --"); ' +
-        'a container whose command line starts with it gets secrets-init after it instead of around it; repeat the flag for more; ' +
-        `always known: "${ARGO_EMISSARY.join(' ')}" (Argo Workflows)`,
-    },
-    {
-      name: 'max-objects-per-pod',
-      kind: 'string',
-      placeholder: 'n',
-      description: 'most distinct Secrets and ConfigMaps the environment of one pod may read; a pod that reads more is denied',
-      defaultText: DEFAULTS.maxObjectsPerPod,
-    },
-    {
-      name: 'max-variables-per-pod',
-      kind: 'string',
-      placeholder: 'n',
-      description:
-        'most environment variables one pod may define across its containers (env entries, plus every key an envFrom takes from a Secret or ConfigMap); a pod that defines more is denied',
-      defaultText: DEFAULTS.maxVariablesPerPod,
-    },
-    {
-      name: 'max-concurrent-reads',
-      kind: 'string',
-      placeholder: 'n',
-      description: 'most Secrets and ConfigMaps read at once for one admission; the others wait their turn',
-      defaultText: DEFAULTS.maxConcurrentReads,
-    },
-    {
-      name: 'object-cache-ttl',
-      kind: 'string',
-      placeholder: 'duration',
-      description:
-        'how long what a Secret or ConfigMap holds (which keys hold references; never values) is reused across admissions, ' +
-        'so a burst of pods reading the same objects costs one read each; 0 = only reads in flight are shared; at most 5m',
-      defaultText: DEFAULTS.objectCacheTtl,
-    },
-    {
-      name: 'admission-timeout',
-      kind: 'string',
-      placeholder: 'duration',
-      description:
-        "one deadline for everything an admission waits for (Secret, ConfigMap, ServiceAccount and pull-secret reads, registry and cloud token lookups); " +
-        `when it passes the pod is denied, naming what was still pending; keep it below the webhook configuration's timeoutSeconds (10s in the manifests); at most ${ADMISSION_TIMEOUT_MAX}`,
-      defaultText: DEFAULTS.admissionTimeout,
-    },
-    {
-      name: 'lookup-timeout',
-      kind: 'string',
-      placeholder: 'duration',
-      description: `timeout of each Kubernetes API lookup (ConfigMaps, Secrets), as a Go duration such as 500ms or 1.5s; at most ${LOOKUP_TIMEOUT_MAX}`,
-      defaultText: DEFAULTS.lookupTimeout,
-    },
-    {
-      name: 'self-bootstrap',
-      kind: 'bool',
-      description: 'make and renew the serving certificate itself: one CA shared by all replicas through the Secret --bootstrap-secret, written into the caBundle of --webhook-configuration (instead of --tls-cert-file/--tls-private-key-file)',
-      defaultText: 'false',
-    },
-    {
-      name: 'bootstrap-secret',
-      kind: 'string',
-      placeholder: 'name',
-      description: 'with --self-bootstrap: the Secret (in --bootstrap-namespace) that holds the CA and serving certificate',
-      defaultText: DEFAULTS.bootstrapSecret,
-    },
-    {
-      name: 'webhook-configuration',
-      kind: 'string',
-      placeholder: 'name',
-      description: 'with --self-bootstrap: the MutatingWebhookConfiguration whose caBundle is kept up to date',
-      defaultText: DEFAULTS.webhookConfiguration,
-    },
-    {
-      name: 'bootstrap-service',
-      kind: 'string',
-      placeholder: 'name',
-      description: 'with --self-bootstrap: the Service the certificate is for (DNS names service, service.ns, service.ns.svc, service.ns.svc.cluster.local)',
-      defaultText: DEFAULTS.bootstrapService,
-    },
-    {
-      name: 'bootstrap-namespace',
-      kind: 'string',
-      placeholder: 'namespace',
-      description: "with --self-bootstrap: the webhook's namespace (default: the pod's own, from its service account)",
-    },
-    {
-      name: 'registry-ca-file',
-      kind: 'string',
-      placeholder: 'path',
-      description: 'PEM bundle of extra CAs trusted for registries (private CAs), in addition to the system ones',
-    },
-    {
-      name: 'insecure-registries',
-      kind: 'string',
-      placeholder: 'hosts',
-      description: 'comma-separated registry hosts (host or host:port) reached over plain HTTP',
-    },
-    {
-      name: 'allowed-registries',
-      kind: 'string',
-      placeholder: 'patterns',
-      description:
-        'comma-separated host[:port] patterns of the only registries whose image configs are read ("*" within a host label or as the port, ' +
-        'e.g. *.dkr.ecr.*.amazonaws.com,ghcr.io,127.0.0.1:*); unset: any registry. Loopback, link-local, cloud metadata and unspecified ' +
-        'addresses are never contacted for a registry, token realm or redirect unless its host is named here without "*" or in --insecure-registries',
-    },
-    {
-      name: 'registry-timeout',
-      kind: 'string',
-      placeholder: 'duration',
-      description: 'timeout of each registry request (token, manifest, config blob); at most 30s',
-      defaultText: DEFAULTS.registryTimeout,
-    },
-    {
-      name: 'image-cache-ttl',
-      kind: 'string',
-      placeholder: 'duration',
-      description: 'how long a tag -> digest resolution is reused (configs by digest are kept, bounded); 0 = resolve tags on every admission; at most 24h',
-      defaultText: DEFAULTS.imageCacheTtl,
-    },
-    {
-      name: 'default-architecture',
-      kind: 'string',
-      placeholder: 'arch',
-      description: 'CPU architecture whose image config is read from multi-arch images when the pod does not pin kubernetes.io/arch',
-      defaultText: DEFAULTS.defaultArchitecture,
-    },
-    {
-      name: 'max-request-bytes',
-      kind: 'string',
-      placeholder: 'size',
-      description: `largest accepted admission request body: bytes, or with suffix Ki, Mi, K, M; ${MAX_REQUEST_BYTES_MIN} to ${MAX_REQUEST_BYTES_MAX}`,
-      defaultText: DEFAULTS.maxRequestBytes,
-    },
-    {
-      name: 'shutdown-drain',
-      kind: 'string',
-      placeholder: 'duration',
-      description:
-        'on SIGTERM or SIGINT, how long /readyz answers 503 while the webhook keeps serving (and accepting connections), ' +
-        'so Kubernetes takes the pod out of the Service endpoints before it stops listening; ' +
-        `responses carry "Connection: close" meanwhile; 0 to ${SHUTDOWN_DRAIN_MAX}; ` +
-        'a second signal exits at once (exit code 128 + signal number)',
-      defaultText: `${DEFAULTS.shutdownDrain} in a Kubernetes pod (KUBERNETES_SERVICE_HOST set), 0 elsewhere`,
-    },
-    {
-      name: 'shutdown-timeout',
-      kind: 'string',
-      placeholder: 'duration',
-      description:
-        'after the drain, how long in-flight requests may take to finish once the listener is closed; ' +
-        'connections still busy then are cut and the exit code is 1; ' +
-        "keep drain + timeout below the pod's terminationGracePeriodSeconds (30s by default); " +
-        `greater than 0, at most ${SHUTDOWN_TIMEOUT_MAX}`,
-      defaultText: DEFAULTS.shutdownTimeout,
-    },
-  ],
-  certs: [
-    {
-      name: 'service',
-      kind: 'string',
-      placeholder: 'name',
-      description: 'name of the webhook Service the certificate is issued for',
-      defaultText: DEFAULTS.service,
-    },
-    {
-      name: 'namespace',
-      kind: 'string',
-      placeholder: 'namespace',
-      description: 'namespace of that Service',
-      defaultText: DEFAULTS.namespace,
-    },
-    {
-      name: 'out',
-      kind: 'string',
-      placeholder: 'dir',
-      description: 'directory the certificate files are written to',
-      defaultText: DEFAULTS.out,
-    },
-    {
-      name: 'host',
-      kind: 'list',
-      placeholder: 'host',
-      description:
-        'extra subject alternative name (DNS name or IP address); repeat the flag or separate with commas; replaces the default list; --host= for none',
-      defaultText: DEFAULTS.hosts.join(','),
-    },
-    {
-      name: 'days',
-      kind: 'string',
-      placeholder: 'n',
-      description: 'validity of the certificate in days, 1 to 3650',
-      defaultText: DEFAULTS.days,
-    },
-  ],
+  server: SERVER_FLAGS,
+  certs: CERTS_FLAGS,
+  inject: INJECT_FLAGS,
+  audit: AUDIT_FLAGS,
 };

@@ -21,8 +21,12 @@ import {
   SHUTDOWN_TIMEOUT_MAX,
   MAX_REQUEST_BYTES_MIN,
   PULL_POLICIES,
+  OUTPUT_FORMATS,
+  AUDIT_OUTPUT_FORMATS,
   type CommandName,
 } from './flags.js';
+import { parseCommandValue } from '../core/command-override.js';
+import type { ImageConfig } from '../core/original-command.js';
 import { normalizeArgv } from './argv.js';
 import { parseListenAddress, type ListenAddress } from './listen-address.js';
 import { PROGRAM_NAME, buildProgram, readFlag, type CapturedOutput } from './program.js';
@@ -92,9 +96,45 @@ export interface CertsOptions {
   hosts: string[];
   days: number;
 }
+/** Where the offline commands read a cluster: --kubeconfig and --context (both optional). */
+export interface KubeAccessOptions {
+  kubeconfig?: string;
+  context?: string;
+}
+export type OutputFormat = (typeof OUTPUT_FORMATS)[number];
+export type AuditOutputFormat = (typeof AUDIT_OUTPUT_FORMATS)[number];
+export interface InjectOptions {
+  /** -f: files, directories, `-` for stdin; in the order given. */
+  files: string[];
+  output: OutputFormat;
+  check: boolean;
+  explain: boolean;
+  allowUnresolved: boolean;
+  /** --image-command: image as the pods write it → its ENTRYPOINT/CMD. */
+  imageCommands: Map<string, ImageConfig>;
+  kube: KubeAccessOptions;
+  /** -n: namespace of the objects in the input that name none. */
+  namespace?: string;
+  injection: InjectionFlags;
+  registry: RegistryFlags;
+}
+export interface AuditOptions {
+  kube: KubeAccessOptions;
+  /** -n; undefined: the context's namespace (or default), unless allNamespaces. */
+  namespace?: string;
+  allNamespaces: boolean;
+  output: AuditOutputFormat;
+  webhookConfiguration: string;
+  pageSize: number;
+  /** To recognise wrapped containers as the server does. */
+  volumePath: string;
+  supervisors: SupervisorCommand[];
+}
 export type CommandLine =
   | { kind: 'server'; global: GlobalOptions; server: ServerOptions }
   | { kind: 'certs'; global: GlobalOptions; certs: CertsOptions }
+  | { kind: 'inject'; global: GlobalOptions; inject: InjectOptions }
+  | { kind: 'audit'; global: GlobalOptions; audit: AuditOptions }
   | { kind: 'exit'; code: number; stdout: string; stderr: string };
 
 /** Exit code for usage errors (as Go's flag package and most CLIs use). */
@@ -201,84 +241,13 @@ function serverOptions(command: Command, env: Readonly<Record<string, string | u
     throw usage('--client-ca-file needs --tls-cert-file and --tls-private-key-file: client certificates exist only over HTTPS');
   }
 
-  const image = stringFlag(command, 'image') ?? DEFAULTS.image;
-  try {
-    parseImageReference(image);
-  } catch (error) {
-    if (!(error instanceof ImageReferenceError)) throw error;
-    throw invalid(image, '--image', 'must be an image reference such as ghcr.io/doitintl/secrets-init:0.5.3');
-  }
-
-  const pullPolicyText = stringFlag(command, 'pull-policy') ?? DEFAULTS.pullPolicy;
-  const pullPolicy = PULL_POLICIES.find((candidate) => candidate === pullPolicyText);
-  if (pullPolicy === undefined) throw invalid(pullPolicyText, '--pull-policy', oneOf(PULL_POLICIES));
-
-  const registrySkipVerify = boolFlag(command, 'registry-skip-verify') ?? false;
-
-  const dockerConfigJsonKey = stringFlag(command, 'docker-config-json-key') ?? DEFAULTS.dockerConfigJsonKey;
-  if (dockerConfigJsonKey.length > 253 || !DOCKER_CONFIG_KEY.test(dockerConfigJsonKey)) {
-    throw invalid(
-      dockerConfigJsonKey,
-      '--docker-config-json-key',
-      'must be a Secret data key: letters, digits, "-", "_" or "."',
-    );
-  }
-
-  const defaultImagePullSecret = aliasedFlag(command, ['default-image-pull-secret', 'default_image_pull_secret'], isDns1123Subdomain, 'must be a Secret name: a DNS-1123 subdomain');
-  const defaultImagePullSecretNamespace = aliasedFlag(command, ['default-image-pull-secret-namespace', 'default_image_pull_secret_namespace'], isDns1123Label, 'must be a namespace name: a DNS-1123 label');
-
-  const volumeName = stringFlag(command, 'volume-name') ?? DEFAULTS.volumeName;
-  if (!isDns1123Label(volumeName)) throw invalid(volumeName, '--volume-name', DNS1123_LABEL_RULE);
-
-  const volumePathText = stringFlag(command, 'volume-path') ?? DEFAULTS.volumePath;
-  if (!volumePathText.startsWith('/')) {
-    throw invalid(volumePathText, '--volume-path', 'must be an absolute path');
-  }
-  if (volumePathText.includes(':')) throw invalid(volumePathText, '--volume-path', 'must not contain ":"');
-  // The wrapper's path goes into `command`, where the kubelet would expand a `$`.
-  if (volumePathText.includes('$')) throw invalid(volumePathText, '--volume-path', 'must not contain "$"');
-  const volumePath = volumePathText.replace(/\/+$/, '');
-  if (volumePath === '') throw invalid(volumePathText, '--volume-path', 'must not be the root directory');
-
-  const providerText = stringFlag(command, 'provider') ?? DEFAULTS.provider;
-  if (!isProvider(providerText)) throw invalid(providerText, '--provider', oneOf(PROVIDERS));
-
-  const runtime = runtimeOptions(command, image);
-  const supervisors = [...DEFAULT_SUPERVISORS];
-  for (const text of listFlag(command, 'supervisor-command') ?? []) {
-    const parsed = parseSupervisorCommand(text);
-    if ('problem' in parsed) throw invalid(text, '--supervisor-command', parsed.problem);
-    supervisors.push(parsed.command);
-  }
-
-  const limits: PodLimits = {
-    objectsPerPod: countFlag(command, 'max-objects-per-pod', DEFAULTS.maxObjectsPerPod, 1_000),
-    variablesPerPod: countFlag(command, 'max-variables-per-pod', DEFAULTS.maxVariablesPerPod, 1_000_000),
-  };
+  const injection = injectionFlags(command);
+  const registry = registryFlags(command);
   const maxConcurrentReads = countFlag(command, 'max-concurrent-reads', DEFAULTS.maxConcurrentReads, 100);
   const timeoutMs = durationFlag(command, 'lookup-timeout', DEFAULTS.lookupTimeout, false, LOOKUP_TIMEOUT_MAX);
   const admissionTimeoutMs = durationFlag(command, 'admission-timeout', DEFAULTS.admissionTimeout, false, ADMISSION_TIMEOUT_MAX);
   const objectCacheTtlMs = durationFlag(command, 'object-cache-ttl', DEFAULTS.objectCacheTtl, true, '5m');
-  const registryTimeoutMs = durationFlag(command, 'registry-timeout', DEFAULTS.registryTimeout, false, '30s');
   const imageCacheTtlMs = durationFlag(command, 'image-cache-ttl', DEFAULTS.imageCacheTtl, true, '24h');
-
-  const registryCaFile = optionalString(command, 'registry-ca-file');
-  const insecureRegistries = (optionalString(command, 'insecure-registries') ?? '')
-    .split(',')
-    .map((host) => host.trim())
-    .filter((host) => host !== '');
-  for (const host of insecureRegistries) {
-    if (!REGISTRY_HOST.test(host)) throw invalid(host, '--insecure-registries', 'each entry must be a registry host or host:port');
-  }
-  const allowedText = optionalString(command, 'allowed-registries');
-  const allowedRegistries = allowedText?.split(',').map((pattern) => pattern.trim()).filter((pattern) => pattern !== '');
-  for (const pattern of allowedRegistries ?? []) {
-    if (parseRegistryPattern(pattern) === undefined) throw invalid(pattern, '--allowed-registries', 'each entry must be host[:port], with "*" within a host label or as the port');
-  }
-  const defaultArchitecture = stringFlag(command, 'default-architecture') ?? DEFAULTS.defaultArchitecture;
-  if (!/^[a-z0-9_]+$/.test(defaultArchitecture)) {
-    throw invalid(defaultArchitecture, '--default-architecture', 'must be an architecture name such as amd64 or arm64');
-  }
 
   const sizeText = stringFlag(command, 'max-request-bytes') ?? DEFAULTS.maxRequestBytes;
   const maxRequestBytes = check(parseByteSize(sizeText), sizeText, '--max-request-bytes');
@@ -319,41 +288,144 @@ function serverOptions(command: Command, env: Readonly<Record<string, string | u
 
   const server: ServerOptions = {
     listenAddress,
-    image,
-    pullPolicy,
-    registrySkipVerify,
-    dockerConfigJsonKey,
-    volumeName,
-    volumePath,
-    provider: providerText,
-    runtime,
-    supervisors,
-    limits,
+    ...injection,
+    ...registry,
     maxConcurrentReads,
     admissionTimeoutMs: Math.ceil(admissionTimeoutMs),
     objectCacheTtlMs: Math.ceil(objectCacheTtlMs),
     // Whole milliseconds for timers; a positive sub-millisecond duration becomes 1ms.
     lookupTimeoutMs: Math.ceil(timeoutMs),
     maxRequestBytes,
-    insecureRegistries,
-    registryTimeoutMs: Math.ceil(registryTimeoutMs),
     imageCacheTtlMs: Math.ceil(imageCacheTtlMs),
-    defaultArchitecture,
     shutdownDrainMs: Math.ceil(shutdownDrainMs),
     shutdownTimeoutMs: Math.ceil(shutdownTimeoutMs),
   };
-  if (registryCaFile !== undefined) server.registryCaFile = registryCaFile;
-  if (allowedRegistries !== undefined) server.allowedRegistries = allowedRegistries;
   if (selfBootstrap !== undefined) server.selfBootstrap = selfBootstrap;
   if (telemetryListenAddress !== undefined) server.telemetryListenAddress = telemetryListenAddress;
   if (tlsCertFile !== undefined) server.tlsCertFile = tlsCertFile;
   if (clientCaFile !== undefined) server.clientCaFile = clientCaFile;
   if (tlsPrivateKeyFile !== undefined) server.tlsPrivateKeyFile = tlsPrivateKeyFile;
-  if (defaultImagePullSecret !== undefined) server.defaultImagePullSecret = defaultImagePullSecret;
-  if (defaultImagePullSecretNamespace !== undefined) {
-    server.defaultImagePullSecretNamespace = defaultImagePullSecretNamespace;
-  }
   return server;
+}
+
+/** What injection does to a pod: the flags the server and `inject` share. */
+export type InjectionFlags = Pick<ServerOptions, 'image' | 'pullPolicy' | 'volumeName' | 'volumePath' | 'provider' | 'runtime' | 'supervisors' | 'limits'>;
+
+function volumePathFlag(command: Command): string {
+  const volumePathText = stringFlag(command, 'volume-path') ?? DEFAULTS.volumePath;
+  if (!volumePathText.startsWith('/')) {
+    throw invalid(volumePathText, '--volume-path', 'must be an absolute path');
+  }
+  if (volumePathText.includes(':')) throw invalid(volumePathText, '--volume-path', 'must not contain ":"');
+  // The wrapper's path goes into `command`, where the kubelet would expand a `$`.
+  if (volumePathText.includes('$')) throw invalid(volumePathText, '--volume-path', 'must not contain "$"');
+  const volumePath = volumePathText.replace(/\/+$/, '');
+  if (volumePath === '') throw invalid(volumePathText, '--volume-path', 'must not be the root directory');
+  return volumePath;
+}
+
+/** Argo's executor, then every --supervisor-command. */
+function supervisorsFlag(command: Command): SupervisorCommand[] {
+  const supervisors = [...DEFAULT_SUPERVISORS];
+  for (const text of listFlag(command, 'supervisor-command') ?? []) {
+    const parsed = parseSupervisorCommand(text);
+    if ('problem' in parsed) throw invalid(text, '--supervisor-command', parsed.problem);
+    supervisors.push(parsed.command);
+  }
+  return supervisors;
+}
+
+function injectionFlags(command: Command): InjectionFlags {
+  const image = stringFlag(command, 'image') ?? DEFAULTS.image;
+  try {
+    parseImageReference(image);
+  } catch (error) {
+    if (!(error instanceof ImageReferenceError)) throw error;
+    throw invalid(image, '--image', 'must be an image reference such as ghcr.io/doitintl/secrets-init:0.5.3');
+  }
+
+  const pullPolicyText = stringFlag(command, 'pull-policy') ?? DEFAULTS.pullPolicy;
+  const pullPolicy = PULL_POLICIES.find((candidate) => candidate === pullPolicyText);
+  if (pullPolicy === undefined) throw invalid(pullPolicyText, '--pull-policy', oneOf(PULL_POLICIES));
+
+  const volumeName = stringFlag(command, 'volume-name') ?? DEFAULTS.volumeName;
+  if (!isDns1123Label(volumeName)) throw invalid(volumeName, '--volume-name', DNS1123_LABEL_RULE);
+
+  const volumePath = volumePathFlag(command);
+
+  const providerText = stringFlag(command, 'provider') ?? DEFAULTS.provider;
+  if (!isProvider(providerText)) throw invalid(providerText, '--provider', oneOf(PROVIDERS));
+
+  const runtime = runtimeOptions(command, image);
+  const supervisors = supervisorsFlag(command);
+
+  const limits: PodLimits = {
+    objectsPerPod: countFlag(command, 'max-objects-per-pod', DEFAULTS.maxObjectsPerPod, 1_000),
+    variablesPerPod: countFlag(command, 'max-variables-per-pod', DEFAULTS.maxVariablesPerPod, 1_000_000),
+  };
+  return { image, pullPolicy, volumeName, volumePath, provider: providerText, runtime, supervisors, limits };
+}
+
+/** How image configs are read from registries: the flags the server and `inject` share. */
+export type RegistryFlags = Pick<
+  ServerOptions,
+  | 'registrySkipVerify'
+  | 'dockerConfigJsonKey'
+  | 'defaultImagePullSecret'
+  | 'defaultImagePullSecretNamespace'
+  | 'registryCaFile'
+  | 'insecureRegistries'
+  | 'allowedRegistries'
+  | 'registryTimeoutMs'
+  | 'defaultArchitecture'
+>;
+
+function registryFlags(command: Command): RegistryFlags {
+  const registrySkipVerify = boolFlag(command, 'registry-skip-verify') ?? false;
+
+  const dockerConfigJsonKey = stringFlag(command, 'docker-config-json-key') ?? DEFAULTS.dockerConfigJsonKey;
+  if (dockerConfigJsonKey.length > 253 || !DOCKER_CONFIG_KEY.test(dockerConfigJsonKey)) {
+    throw invalid(
+      dockerConfigJsonKey,
+      '--docker-config-json-key',
+      'must be a Secret data key: letters, digits, "-", "_" or "."',
+    );
+  }
+
+  const defaultImagePullSecret = aliasedFlag(command, ['default-image-pull-secret', 'default_image_pull_secret'], isDns1123Subdomain, 'must be a Secret name: a DNS-1123 subdomain');
+  const defaultImagePullSecretNamespace = aliasedFlag(command, ['default-image-pull-secret-namespace', 'default_image_pull_secret_namespace'], isDns1123Label, 'must be a namespace name: a DNS-1123 label');
+
+  const registryCaFile = optionalString(command, 'registry-ca-file');
+  const insecureRegistries = (optionalString(command, 'insecure-registries') ?? '')
+    .split(',')
+    .map((host) => host.trim())
+    .filter((host) => host !== '');
+  for (const host of insecureRegistries) {
+    if (!REGISTRY_HOST.test(host)) throw invalid(host, '--insecure-registries', 'each entry must be a registry host or host:port');
+  }
+  const allowedText = optionalString(command, 'allowed-registries');
+  const allowedRegistries = allowedText?.split(',').map((pattern) => pattern.trim()).filter((pattern) => pattern !== '');
+  for (const pattern of allowedRegistries ?? []) {
+    if (parseRegistryPattern(pattern) === undefined) throw invalid(pattern, '--allowed-registries', 'each entry must be host[:port], with "*" within a host label or as the port');
+  }
+  const defaultArchitecture = stringFlag(command, 'default-architecture') ?? DEFAULTS.defaultArchitecture;
+  if (!/^[a-z0-9_]+$/.test(defaultArchitecture)) {
+    throw invalid(defaultArchitecture, '--default-architecture', 'must be an architecture name such as amd64 or arm64');
+  }
+
+  const registryTimeoutMs = durationFlag(command, 'registry-timeout', DEFAULTS.registryTimeout, false, '30s');
+  const registry: RegistryFlags = {
+    registrySkipVerify,
+    dockerConfigJsonKey,
+    insecureRegistries,
+    registryTimeoutMs: Math.ceil(registryTimeoutMs),
+    defaultArchitecture,
+  };
+  if (registryCaFile !== undefined) registry.registryCaFile = registryCaFile;
+  if (allowedRegistries !== undefined) registry.allowedRegistries = allowedRegistries;
+  if (defaultImagePullSecret !== undefined) registry.defaultImagePullSecret = defaultImagePullSecret;
+  if (defaultImagePullSecretNamespace !== undefined) registry.defaultImagePullSecretNamespace = defaultImagePullSecretNamespace;
+  return registry;
 }
 
 /** The secrets-init options of the server flags; each must be one the --image release has. */
@@ -452,6 +524,75 @@ function certsOptions(command: Command): CertsOptions {
   return { service, namespace, out, hosts, days };
 }
 
+function kubeAccess(command: Command): KubeAccessOptions {
+  const kube: KubeAccessOptions = {};
+  const kubeconfig = optionalString(command, 'kubeconfig');
+  if (kubeconfig !== undefined) kube.kubeconfig = kubeconfig;
+  const context = optionalString(command, 'context');
+  if (context !== undefined) kube.context = context;
+  return kube;
+}
+
+function namespaceFlag(command: Command): string | undefined {
+  const namespace = optionalString(command, 'namespace');
+  if (namespace !== undefined && !isDns1123Label(namespace)) throw invalid(namespace, '--namespace', DNS1123_LABEL_RULE);
+  return namespace;
+}
+
+function injectOptions(command: Command): InjectOptions {
+  const files = listFlag(command, 'filename') ?? [];
+  if (files.length === 0) throw usage('inject needs at least one -f FILE, DIR or - (stdin)');
+  if (files.some((file) => file === '')) throw invalid('', '--filename', 'must be a path or -');
+  const outputText = stringFlag(command, 'output') ?? DEFAULTS.output;
+  const output = OUTPUT_FORMATS.find((format) => format === outputText);
+  if (output === undefined) throw invalid(outputText, '--output', oneOf(OUTPUT_FORMATS));
+  const imageCommands = new Map<string, ImageConfig>();
+  for (const text of listFlag(command, 'image-command') ?? []) {
+    const equals = text.indexOf('=');
+    if (equals <= 0) throw invalid(text, '--image-command', 'must be IMAGE=VALUE, VALUE a JSON array of strings or {"entrypoint":[...],"cmd":[...]}');
+    const image = text.slice(0, equals);
+    const parsed = parseCommandValue(text.slice(equals + 1), `--image-command ${image}`);
+    if ('problem' in parsed) throw usage(parsed.problem);
+    imageCommands.set(image, parsed.config);
+  }
+  const options: InjectOptions = {
+    files,
+    output,
+    check: boolFlag(command, 'check') ?? false,
+    explain: boolFlag(command, 'explain') ?? false,
+    allowUnresolved: boolFlag(command, 'allow-unresolved') ?? false,
+    imageCommands,
+    kube: kubeAccess(command),
+    injection: injectionFlags(command),
+    registry: registryFlags(command),
+  };
+  const namespace = namespaceFlag(command);
+  if (namespace !== undefined) options.namespace = namespace;
+  return options;
+}
+
+function auditOptions(command: Command): AuditOptions {
+  const outputText = stringFlag(command, 'output') ?? DEFAULTS.auditOutput;
+  const output = AUDIT_OUTPUT_FORMATS.find((format) => format === outputText);
+  if (output === undefined) throw invalid(outputText, '--output', oneOf(AUDIT_OUTPUT_FORMATS));
+  const allNamespaces = boolFlag(command, 'all-namespaces') ?? false;
+  const namespace = namespaceFlag(command);
+  if (allNamespaces && namespace !== undefined) throw usage('--namespace and --all-namespaces exclude each other');
+  const webhookConfiguration = stringFlag(command, 'webhook-configuration') ?? DEFAULTS.webhookConfiguration;
+  if (!isDns1123Subdomain(webhookConfiguration)) throw invalid(webhookConfiguration, '--webhook-configuration', 'must be a Kubernetes object name: a DNS-1123 subdomain');
+  const audit: AuditOptions = {
+    kube: kubeAccess(command),
+    allNamespaces,
+    output,
+    webhookConfiguration,
+    pageSize: countFlag(command, 'page-size', DEFAULTS.pageSize, 5000),
+    volumePath: volumePathFlag(command),
+    supervisors: supervisorsFlag(command),
+  };
+  if (namespace !== undefined) audit.namespace = namespace;
+  return audit;
+}
+
 /**
  * Parse `argv` (i.e. `process.argv.slice(2)`). Help and version requests and
  * usage errors come back as `{ kind: 'exit' }` with the text to print; usage
@@ -491,6 +632,8 @@ export function parseCommandLine(
   try {
     const global = globalOptions(program, env);
     if (state.name === 'server') return { kind: 'server', global, server: serverOptions(state.command, env) };
+    if (state.name === 'inject') return { kind: 'inject', global, inject: injectOptions(state.command) };
+    if (state.name === 'audit') return { kind: 'audit', global, audit: auditOptions(state.command) };
     return { kind: 'certs', global, certs: certsOptions(state.command) };
   } catch (error) {
     if (error instanceof UsageError) return usageExit(error.message);

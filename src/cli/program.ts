@@ -23,6 +23,10 @@ const COMMAND_SUMMARIES: Readonly<Record<CommandName, string>> = {
   server: 'run the mutating admission webhook server',
   certs:
     'generate a CA and a TLS serving certificate for the webhook Service into --out, and print the base64 CA bundle (for caBundle) on stdout',
+  inject:
+    'write manifests (-f) with secrets-init injected as the webhook would inject it, for review, GitOps and CI; exit 1 on unresolved references or pods the webhook would deny',
+  audit:
+    'list the running and pending pods of a cluster whose containers hold secret references but do not run secrets-init; exit 1 when there is any',
 };
 
 const SYNTAX_NOTE =

@@ -10,9 +10,7 @@ import { readFile } from 'node:fs/promises';
 import type { Socket } from 'node:net';
 import { setTimeout as delay } from 'node:timers/promises';
 import type { ImageConfigSource } from '../images/image-config-source.js';
-import { registryImageSource } from '../images/registry-source.js';
-import { createRegistryClient } from '../registry/client.js';
-import { defaultCloudProviders } from '../registry/credentials.js';
+import { RegistrySetupError, configuredImageSource } from '../images/configured-source.js';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { join } from 'node:path';
 import { KubeConfigError, SERVICE_ACCOUNT_DIR, findKubeConfigSource } from '../kubernetes/config-source.js';
@@ -262,41 +260,17 @@ function trackSockets(app: FastifyInstance): Set<Socket> {
 
 /** Image configs from registries, as the flags configure them. */
 async function imageSource(options: ServerOptions, logger: Logger, metrics: WebhookMetrics): Promise<ImageConfigSource> {
-  let ca: string | undefined;
-  if (options.registryCaFile !== undefined) {
-    try {
-      ca = await readFile(options.registryCaFile, 'utf8');
-    } catch (error) {
-      throw new StartupError(`cannot read --registry-ca-file ${options.registryCaFile}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
-    }
-  }
-  let client;
   try {
-    client = createRegistryClient({
-      timeoutMs: options.registryTimeoutMs,
-      skipVerify: options.registrySkipVerify,
-      insecureRegistries: options.insecureRegistries,
-      ...(options.allowedRegistries !== undefined ? { allowedRegistries: options.allowedRegistries } : {}),
-      observeRequest: (what, status) => metrics.observeRegistryRequest(what === 'token' ? 'token' : what.includes('blob') ? 'blob' : 'manifest', status),
-      ...(ca !== undefined ? { ca } : {}),
+    return await configuredImageSource(options, {
+      warn: (message) => logger.warn(message),
+      observeRequest: (kind, status) => metrics.observeRegistryRequest(kind, status),
+      observeLookup: (result) => metrics.observeImageConfigLookup(result),
+      tagTtlMs: options.imageCacheTtlMs,
     });
   } catch (error) {
-    throw new StartupError(`--registry-ca-file ${options.registryCaFile ?? ''}: ${(error as Error).message}`);
+    if (error instanceof RegistrySetupError) throw new StartupError(error.message);
+    throw error;
   }
-  const { defaultImagePullSecret: name, defaultImagePullSecretNamespace: namespace } = options;
-  if ((name === undefined) !== (namespace === undefined)) {
-    logger.warn('--default-image-pull-secret and --default-image-pull-secret-namespace go together; the one given is ignored');
-  }
-  if (options.registrySkipVerify) logger.warn('--registry-skip-verify: registry TLS certificates are not verified');
-  return registryImageSource({
-    observe: (result) => metrics.observeImageConfigLookup(result),
-    client,
-    dockerConfigJsonKey: options.dockerConfigJsonKey,
-    ...(name !== undefined && namespace !== undefined ? { defaultPullSecret: { name, namespace } } : {}),
-    cloud: defaultCloudProviders(),
-    defaultArchitecture: options.defaultArchitecture,
-    tagTtlMs: options.imageCacheTtlMs,
-  });
 }
 
 async function listen(app: FastifyInstance, address: ListenAddress, scheme: 'http' | 'https'): Promise<string> {

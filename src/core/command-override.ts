@@ -16,22 +16,31 @@ export function commandOverride(pod: Pod, container: string): CommandOverride {
   const annotation = `${COMMAND_ANNOTATION_PREFIX}${container}`;
   const raw = pod.metadata?.annotations?.[annotation];
   if (raw === undefined) return undefined;
+  return parseCommandValue(raw, `annotation ${annotation}`);
+}
+
+/**
+ * An image config written as the command annotation's value (also `inject --image-command`):
+ * a JSON array of strings (the ENTRYPOINT) or `{"entrypoint": [...], "cmd": [...]}`. `what`
+ * names where the value came from in problems.
+ */
+export function parseCommandValue(raw: string, what: string): { config: ImageConfig } | { problem: string } {
   let value: unknown;
   try {
     value = JSON.parse(raw);
   } catch {
-    return { problem: `annotation ${annotation} is not JSON: expected an array of strings or {"entrypoint": [...], "cmd": [...]}` };
+    return { problem: `${what} is not JSON: expected an array of strings or {"entrypoint": [...], "cmd": [...]}` };
   }
   if (isStrings(value)) return { config: { entrypoint: value, cmd: [] } };
   if (typeof value === 'object' && value !== null && !Array.isArray(value)) {
     const { entrypoint, cmd, ...rest } = value as Record<string, unknown>;
     const unknown = Object.keys(rest);
-    if (unknown.length > 0) return { problem: `annotation ${annotation} has unknown field(s) ${unknown.join(', ')}: only "entrypoint" and "cmd" are allowed` };
-    if (entrypoint !== undefined && !isStrings(entrypoint)) return { problem: `annotation ${annotation}: "entrypoint" must be an array of strings` };
-    if (cmd !== undefined && !isStrings(cmd)) return { problem: `annotation ${annotation}: "cmd" must be an array of strings` };
+    if (unknown.length > 0) return { problem: `${what} has unknown field(s) ${unknown.join(', ')}: only "entrypoint" and "cmd" are allowed` };
+    if (entrypoint !== undefined && !isStrings(entrypoint)) return { problem: `${what}: "entrypoint" must be an array of strings` };
+    if (cmd !== undefined && !isStrings(cmd)) return { problem: `${what}: "cmd" must be an array of strings` };
     return { config: { entrypoint: entrypoint ?? [], cmd: cmd ?? [] } };
   }
-  return { problem: `annotation ${annotation} must be a JSON array of strings or {"entrypoint": [...], "cmd": [...]}` };
+  return { problem: `${what} must be a JSON array of strings or {"entrypoint": [...], "cmd": [...]}` };
 }
 
 function isStrings(value: unknown): value is string[] {

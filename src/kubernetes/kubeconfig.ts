@@ -131,9 +131,17 @@ function inCluster({ host, port, dir }: Extract<KubeConfigSource, { kind: 'in-cl
 }
 
 /** The KubeConfig of a source found by findKubeConfigSource, checked usable. */
-export function kubeConfigOf(source: KubeConfigSource): KubeConfig {
-  if (source.kind === 'in-cluster') return inCluster(source);
-  return checkUsable(merge(source.paths.map(loadFile)), source.shown);
+export function kubeConfigOf(source: KubeConfigSource, context?: string): KubeConfig {
+  if (source.kind === 'in-cluster') {
+    if (context !== undefined) throw new KubeConfigError(`--context ${context}: the in-cluster service account has no contexts; give a kubeconfig`);
+    return inCluster(source);
+  }
+  const config = merge(source.paths.map(loadFile));
+  if (context !== undefined) {
+    if (config.getContextObject(context) === null) throw new KubeConfigError(`kubeconfig ${source.shown}: context "${context}" is not defined`);
+    config.setCurrentContext(context);
+  }
+  return checkUsable(config, source.shown);
 }
 
 /**

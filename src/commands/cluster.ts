@@ -1,0 +1,50 @@
+/**
+ * The cluster the offline commands read, when one is configured: found as the server finds
+ * it (--kubeconfig, else KUBECONFIG, the in-cluster service account or ~/.kube/config),
+ * with --context chosen. The Kubernetes client is loaded only then.
+ */
+import type { KubeConfig } from '@kubernetes/client-node';
+import type { KubeAccessOptions } from '../cli/parse.js';
+import { KubeConfigError, findKubeConfigSource } from '../kubernetes/config-source.js';
+import type { KubeObjectReader } from '../kubernetes/lookup.js';
+
+export interface Cluster {
+  kubeConfig: KubeConfig;
+  /** The API server's URL, for messages. */
+  server: string;
+  /** The context's namespace, if it names one. */
+  namespace?: string;
+  reader: KubeObjectReader;
+}
+
+/** A kubeconfig that cannot be used, or a --context it does not define: exit 2. */
+export class ClusterAccessError extends Error {
+  override readonly name = 'ClusterAccessError';
+}
+
+/** Per API call of the offline commands (they have no admission deadline to keep). */
+export const OFFLINE_CALL_TIMEOUT_MS = 15_000;
+
+export async function openCluster(kube: KubeAccessOptions, env: Readonly<Record<string, string | undefined>>, command: string): Promise<Cluster | undefined> {
+  try {
+    const source = findKubeConfigSource(env, kube.kubeconfig !== undefined ? { kubeconfigPath: kube.kubeconfig } : {});
+    if (source === undefined) {
+      if (kube.context !== undefined) throw new ClusterAccessError(`--context ${kube.context}: no kubeconfig found (give --kubeconfig or set KUBECONFIG)`);
+      return undefined;
+    }
+    const { kubeConfigOf } = await import('../kubernetes/kubeconfig.js');
+    const { createKubeObjectReader } = await import('../kubernetes/api-reader.js');
+    const kubeConfig = kubeConfigOf(source, kube.context);
+    const context = kubeConfig.getContextObject(kubeConfig.getCurrentContext());
+    const cluster: Cluster = {
+      kubeConfig,
+      server: kubeConfig.getCurrentCluster()?.server ?? '(unknown server)',
+      reader: createKubeObjectReader(kubeConfig, { timeoutMs: OFFLINE_CALL_TIMEOUT_MS }),
+    };
+    if (context?.namespace !== undefined && context.namespace !== '') cluster.namespace = context.namespace;
+    return cluster;
+  } catch (error) {
+    if (error instanceof KubeConfigError) throw new ClusterAccessError(`${command}: ${error.message}`);
+    throw error;
+  }
+}

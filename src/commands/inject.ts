@@ -1,0 +1,244 @@
+/**
+ * `inject`: the webhook's mutation applied to manifests offline. Every Pod and workload pod
+ * template goes through the same steps as an admission (decidePod: reads, one plan, image
+ * lookups, the core's mutation, the same JSON Patch), with Secrets and ConfigMaps taken from
+ * the input first, then from the cluster when one is configured.
+ */
+import jsonPatch from 'fast-json-patch';
+import type { Operation } from 'fast-json-patch';
+import type { InjectOptions } from '../cli/parse.js';
+import type { EnvObject, ObjectUse } from '../core/env-sources.js';
+import { envSources, objectKey, referencedObjects } from '../core/env-sources.js';
+import { toJsonPatch } from '../core/json-patch.js';
+import { containerSlots } from '../core/pod.js';
+import type { Pod } from '../core/pod.js';
+import type { InjectionSettings } from '../core/settings.js';
+import { buildInitContainer } from '../core/init-container.js';
+import { readObjectFacts, ObjectLookupFailure } from '../admission/object-reads.js';
+import { Denial, decidePod } from '../admission/pod-outcome.js';
+import type { DecidedPod } from '../admission/pod-outcome.js';
+import type { ImageConfigSource } from '../images/image-config-source.js';
+import { RegistrySetupError, configuredImageSource } from '../images/configured-source.js';
+import { LookupError } from '../kubernetes/lookup.js';
+import type { DataObjectRef, KubeObjectReader, ObjectLookup } from '../kubernetes/lookup.js';
+import { ManifestError, readManifests, writeJson, writeYamlStream } from '../manifests/documents.js';
+import type { ManifestDocument } from '../manifests/documents.js';
+import { InputObjects, manifestReader } from '../manifests/manifest-reader.js';
+import { objectsOf, podSiteOf } from '../manifests/workloads.js';
+import type { PathSegment, PodSite } from '../manifests/workloads.js';
+import { explainPod } from './explain.js';
+import { ClusterAccessError, openCluster } from './cluster.js';
+import type { Cluster } from './cluster.js';
+
+export interface CommandIo {
+  stdout: { write(text: string): unknown };
+  stderr: { write(text: string): unknown };
+  readStdin(): Promise<string>;
+  env: Readonly<Record<string, string | undefined>>;
+}
+
+/** Exit codes: 0 done; 1 something in the manifests needs attention (or --check found changes); 2 the command could not run. */
+export type ExitCode = 0 | 1 | 2;
+
+interface Workload {
+  document: ManifestDocument;
+  site: PodSite;
+  namespace: string;
+  label: string;
+}
+
+export async function runInject(options: InjectOptions, io: CommandIo): Promise<ExitCode> {
+  const fail = (message: string): ExitCode => {
+    io.stderr.write(`secrets-init-webhook inject: ${message}\n`);
+    return 2;
+  };
+  let documents: ManifestDocument[];
+  try {
+    documents = await readManifests(options.files, io.readStdin);
+  } catch (error) {
+    if (error instanceof ManifestError) return fail(error.message);
+    throw error;
+  }
+
+  let cluster: Cluster | undefined;
+  try {
+    cluster = await openCluster(options.kube, io.env, 'inject');
+  } catch (error) {
+    if (error instanceof ClusterAccessError) return fail(error.message);
+    throw error;
+  }
+  const defaultNamespace = options.namespace ?? cluster?.namespace ?? 'default';
+
+  const settings: InjectionSettings = { ...options.injection };
+  buildInitContainer(settings);
+  let images: ImageConfigSource;
+  try {
+    images = await configuredImageSource(options.registry, { warn: (message) => io.stderr.write(`warning: ${message}\n`), tagTtlMs: 0 });
+  } catch (error) {
+    if (error instanceof RegistrySetupError) return fail(error.message);
+    throw error;
+  }
+
+  const input = new InputObjects();
+  const workloads: Workload[] = [];
+  for (const document of documents) {
+    for (const object of objectsOf(document.value)) {
+      input.add(object, defaultNamespace);
+      const site = podSiteOf(object);
+      if (site === undefined) continue;
+      const namespace = site.namespace ?? defaultNamespace;
+      const source = document.source === '-' ? 'stdin' : document.source;
+      const where = documents.filter((d) => d.source === document.source).length > 1 ? `${source}, document ${document.position}` : source;
+      workloads.push({ document, site, namespace, label: `${site.kind} ${namespace}/${site.name} (${where})` });
+    }
+  }
+
+  const reader = manifestReader(input, cluster?.reader);
+  const changed = new Set<ManifestDocument>();
+  const changes: string[] = [];
+  let problems = 0;
+  for (const workload of workloads) {
+    const { site, namespace, label } = workload;
+    const pod = site.pod;
+    pod.metadata = { ...pod.metadata, namespace };
+    const unresolved = cluster === undefined ? unresolvedReferences(pod, settings, input, namespace) : [];
+    if (unresolved.length > 0) {
+      for (const line of unresolved) io.stderr.write(`${options.allowUnresolved ? 'warning' : 'error'}: ${label}: ${line.text}\n`);
+      if (!options.allowUnresolved) {
+        problems++;
+        continue;
+      }
+    }
+    const assumed = new Map(unresolved.map((entry) => [objectKey(entry.use.object), entry.use]));
+    const podReader = assumingNoReferences(reader, assumed);
+    const clusterFailures: LookupError[] = [];
+    let decided: DecidedPod;
+    try {
+      decided = await decidePod(
+        pod,
+        namespace,
+        settings,
+        {
+          objectFacts: (object: EnvObject) => readObjectFacts(recordingFailures(podReader, clusterFailures), namespace, object),
+          imageConfig: (need) => {
+            const given = options.imageCommands.get(need.image);
+            return given !== undefined ? Promise.resolve(given) : images.configOf({ ...need, namespace, pod, objects: podReader });
+          },
+        },
+        8,
+      );
+    } catch (error) {
+      const unreachable = clusterFailures.find((failure) => CLUSTER_FAILURES.has(failure.cause));
+      if (unreachable !== undefined && cluster !== undefined) return fail(`cannot read from the cluster at ${cluster.server}: ${unreachable.message}`);
+      if (error instanceof Denial || error instanceof ObjectLookupFailure) {
+        io.stderr.write(`error: ${label}: the webhook would deny this pod: ${error.message}${error instanceof Denial && /registry|manifest|image/i.test(error.message) ? ' (--image-command IMAGE=JSON gives an image\'s ENTRYPOINT/CMD without a registry)' : ''}\n`);
+        problems++;
+        continue;
+      }
+      throw error;
+    }
+    const { outcome } = decided;
+    for (const warning of outcome.warnings) io.stderr.write(`warning: ${label}: ${warning}\n`);
+    if (options.explain) io.stderr.write(explainPod(label, decided));
+    if (!outcome.allowed) {
+      io.stderr.write(`error: ${label}: the webhook would deny this pod: ${outcome.reason}\n`);
+      problems++;
+      continue;
+    }
+    if (outcome.mutation === undefined) continue;
+    const containers = Object.keys(outcome.mutation.audit);
+    changes.push(`${label}: secrets-init would wrap ${containers.length === 1 ? 'container' : 'containers'} ${containers.map((name) => `"${name}"`).join(', ')}`);
+    if (options.check) continue;
+    writeBack(workload, toJsonPatch(pod, outcome.mutation));
+    changed.add(workload.document);
+  }
+
+  if (options.check) {
+    for (const line of changes) io.stdout.write(`${line}\n`);
+    if (changes.length === 0 && problems === 0) io.stderr.write('every pod is injected already, or needs no injection\n');
+    return changes.length > 0 || problems > 0 ? 1 : 0;
+  }
+  if (problems > 0) {
+    io.stderr.write(`${problems} ${problems === 1 ? 'workload needs' : 'workloads need'} attention; nothing written\n`);
+    return 1;
+  }
+  io.stdout.write(options.output === 'json' ? writeJson(documents.map((document) => document.value)) : writeYamlStream(documents, changed));
+  return 0;
+}
+
+/** Failures that say the cluster cannot be used at all, rather than that one object is missing or forbidden. */
+const CLUSTER_FAILURES = new Set(['unreachable', 'timeout', 'unauthorized', 'bad-response']);
+
+/** The pod patched as the webhook's JSON Patch says, written into the document (its data and its YAML). */
+function writeBack(workload: Workload, patch: Operation[]): void {
+  const { site, document } = workload;
+  const patched = jsonPatch.applyPatch(structuredClone(site.pod), patch, true, false).newDocument;
+  const annotations = patched.metadata?.annotations;
+  const updates: Array<[PathSegment[], unknown]> = [[[...site.path, 'spec'], patched.spec]];
+  if (annotations !== undefined && JSON.stringify(annotations) !== JSON.stringify(site.pod.metadata?.annotations)) updates.push([[...site.path, 'metadata', 'annotations'], annotations]);
+  for (const [path, value] of updates) {
+    setIn(document.value, path, value);
+    document.yaml.setIn(path, document.yaml.createNode(value));
+  }
+}
+
+function setIn(root: Record<string, unknown>, path: readonly PathSegment[], value: unknown): void {
+  let current: Record<string | number, unknown> = root;
+  for (const [i, segment] of path.entries()) {
+    if (i === path.length - 1) {
+      current[segment] = value;
+      return;
+    }
+    const next = current[segment];
+    if (typeof next !== 'object' || next === null) current[segment] = {};
+    current = current[segment] as Record<string | number, unknown>;
+  }
+}
+
+interface Unresolved {
+  use: ObjectUse;
+  text: string;
+}
+
+/** The objects the pod reads that the input does not hold (without a cluster, nothing else can tell what they hold). */
+function unresolvedReferences(pod: Pod, settings: InjectionSettings, input: InputObjects, namespace: string): Unresolved[] {
+  return referencedObjects(pod, settings)
+    .filter((use) => !input.has(use.object.kind, namespace, use.object.name))
+    .map((use) => {
+      const readers: string[] = [];
+      for (const { container } of containerSlots(pod)) {
+        for (const source of envSources(container)) {
+          if (source.type !== 'key' && source.type !== 'object') continue;
+          if (objectKey(source.object) !== objectKey(use.object)) continue;
+          readers.push(source.type === 'key' ? `container "${container.name}" (${source.variable} from key "${source.key}")` : `container "${container.name}" (envFrom, every key)`);
+        }
+      }
+      return { use, text: `${use.object.kind} ${namespace}/${use.object.name}, read by ${[...new Set(readers)].join(', ')}, is not in the input and no cluster is configured to read it from` };
+    });
+}
+
+/** Objects the user let go unresolved (--allow-unresolved) read as holding no reference in the keys asked for. */
+function assumingNoReferences(reader: KubeObjectReader, assumed: ReadonlyMap<string, ObjectUse>): KubeObjectReader {
+  if (assumed.size === 0) return reader;
+  return {
+    read(ref: DataObjectRef): Promise<ObjectLookup> {
+      const use = assumed.get(objectKey({ kind: ref.kind, name: ref.name }));
+      if (use === undefined) return reader.read(ref);
+      const data = new Map<string, string>();
+      if (use.keys !== 'all') for (const key of use.keys) data.set(key, '');
+      return Promise.resolve({ found: true, data });
+    },
+    readServiceAccount: (namespace, name) => reader.readServiceAccount(namespace, name),
+  };
+}
+
+function recordingFailures(reader: KubeObjectReader, failures: LookupError[]): KubeObjectReader {
+  const record = (error: unknown): never => {
+    if (error instanceof LookupError) failures.push(error);
+    throw error;
+  };
+  return {
+    read: (ref, options) => reader.read(ref, options).catch(record),
+    readServiceAccount: (namespace, name, options) => reader.readServiceAccount(namespace, name, options).catch(record),
+  };
+}

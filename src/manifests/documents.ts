@@ -1,0 +1,150 @@
+/**
+ * Manifests as `inject` reads and writes them: files, directories (recursive) and stdin,
+ * each split into its YAML/JSON documents, kept with their source text so that a document
+ * nothing changes is written back byte for byte.
+ */
+import { readdir, readFile, stat } from 'node:fs/promises';
+import { extname, join } from 'node:path';
+import { Document, isCollection, parseAllDocuments, stringify } from 'yaml';
+
+/** The input cannot be used (unreadable path, not YAML or JSON): exit 2, nothing written. */
+export class ManifestError extends Error {
+  override readonly name = 'ManifestError';
+}
+
+export interface ManifestDocument {
+  /** The file it came from, `-` for stdin. */
+  source: string;
+  /** 1-based position among the documents of its source. */
+  position: number;
+  /** The document's own text, as read. */
+  text: string;
+  /** The parsed document: edited in place when the document changes. */
+  yaml: Document;
+  /** The document's value as plain data (a Kubernetes object). */
+  value: Record<string, unknown>;
+}
+
+const MANIFEST_EXTENSIONS = new Set(['.yaml', '.yml', '.json']);
+
+/** Every document of every path, in the order given (a directory's files sorted by name). */
+export async function readManifests(paths: readonly string[], readStdin: () => Promise<string>): Promise<ManifestDocument[]> {
+  const documents: ManifestDocument[] = [];
+  let stdinRead = false;
+  for (const path of paths) {
+    if (path === '-') {
+      if (stdinRead) throw new ManifestError('-f - (stdin) can be given once');
+      stdinRead = true;
+      documents.push(...splitDocuments('-', await readStdin()));
+      continue;
+    }
+    for (const file of await filesOf(path)) documents.push(...splitDocuments(file, await readText(file)));
+  }
+  return documents;
+}
+
+async function filesOf(path: string): Promise<string[]> {
+  let info;
+  try {
+    info = await stat(path);
+  } catch (error) {
+    throw new ManifestError(`cannot read ${path}: ${reason(error)}`);
+  }
+  if (!info.isDirectory()) return [path];
+  let entries;
+  try {
+    entries = await readdir(path, { withFileTypes: true });
+  } catch (error) {
+    throw new ManifestError(`cannot read directory ${path}: ${reason(error)}`);
+  }
+  const files: string[] = [];
+  for (const entry of entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))) {
+    const child = join(path, entry.name);
+    if (entry.isDirectory()) files.push(...(await filesOf(child)));
+    else if (MANIFEST_EXTENSIONS.has(extname(entry.name).toLowerCase())) files.push(child);
+  }
+  return files;
+}
+
+async function readText(file: string): Promise<string> {
+  try {
+    return await readFile(file, 'utf8');
+  } catch (error) {
+    throw new ManifestError(`cannot read ${file}: ${reason(error)}`);
+  }
+}
+
+function reason(error: unknown): string {
+  const code = (error as NodeJS.ErrnoException).code;
+  if (code === 'ENOENT') return 'no such file or directory';
+  if (code === 'EACCES') return 'permission denied';
+  if (code === 'EISDIR') return 'is a directory';
+  return code ?? (error instanceof Error ? error.message : String(error));
+}
+
+/** The documents of one source; empty documents (`---` alone, comments only) are left out. */
+export function splitDocuments(source: string, text: string): ManifestDocument[] {
+  const parsed = parseAllDocuments(text, { prettyErrors: true, uniqueKeys: false });
+  const all = Array.isArray(parsed) ? parsed : [];
+  const documents: ManifestDocument[] = [];
+  let previousEnd = 0;
+  all.forEach((yaml, i) => {
+    // A document's text runs from where the previous one ended, so comments before it stay with it.
+    const [, , end] = yaml.range;
+    const start = previousEnd;
+    previousEnd = end;
+    const position = i + 1;
+    const shown = source === '-' ? 'stdin' : source;
+    const where = all.length > 1 ? `${shown}, document ${position}` : shown;
+    const error = yaml.errors[0];
+    if (error !== undefined) {
+      const at = error.linePos?.[0];
+      // Only the reason and position: the line itself may hold a secret value.
+      const detail = error.message.split('\n')[0]?.replace(/ at line \d+, column \d+:?$/, '') ?? 'invalid';
+      throw new ManifestError(`${where} is not valid YAML or JSON: ${detail}${at ? ` (line ${at.line}, column ${at.col})` : ''}`);
+    }
+    const value: unknown = yaml.toJS({ maxAliasCount: 100 });
+    if (value === null || value === undefined) return;
+    if (typeof value !== 'object' || Array.isArray(value)) {
+      throw new ManifestError(`${where} is not a Kubernetes object (a YAML mapping or JSON object), but ${Array.isArray(value) ? 'a list' : `a ${typeof value}`}`);
+    }
+    documents.push({ source, position, text: text.slice(start, end), yaml, value: value as Record<string, unknown> });
+  });
+  return documents;
+}
+
+/**
+ * The documents as one YAML stream: those `changed` does not hold as they were read, the
+ * others rendered from their edited YAML (comments and order of what injection does not
+ * touch kept).
+ */
+export function writeYamlStream(documents: readonly ManifestDocument[], changed: ReadonlySet<ManifestDocument>): string {
+  return documents
+    .map((document) => {
+      const body = withoutMarker(changed.has(document) ? changedText(document) : document.text);
+      return body.endsWith('\n') ? body : `${body}\n`;
+    })
+    .map((body, i) => (i === 0 ? body : `---\n${body}`))
+    .join('');
+}
+
+/**
+ * A changed document as YAML: its edited tree (comments and styles of the untouched parts
+ * kept), or, for a document written as JSON (a flow mapping at the root), plain block YAML.
+ */
+function changedText(document: ManifestDocument): string {
+  const root = document.yaml.contents;
+  if (isCollection(root) && root.flow === true) return stringify(document.value, { lineWidth: 0 });
+  return document.yaml.toString({ lineWidth: 0 });
+}
+
+/** A document's text without the blank lines and `---` line it starts with (the stream puts one between documents). */
+function withoutMarker(text: string): string {
+  return text.replace(/^(?:[ \t]*\r?\n)*/, '').replace(/^---[ \t]*(\r?\n|$)/, '');
+}
+
+/** The documents' values as JSON: the one object, or a `List` of them (as kubectl prints several). */
+export function writeJson(values: readonly unknown[]): string {
+  const value = values.length === 1 ? values[0] : { apiVersion: 'v1', kind: 'List', metadata: { resourceVersion: '' }, items: values };
+  return `${JSON.stringify(value, null, 2)}\n`;
+}

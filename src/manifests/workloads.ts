@@ -1,0 +1,83 @@
+/**
+ * Where manifests hold pods: a Pod itself, or the pod template of a workload. The pod a
+ * workload's controller would create is what the webhook sees, so injection works on it.
+ */
+import type { Pod } from '../core/pod.js';
+
+/** Path of the pod template in each workload kind (core and apps/batch groups). */
+const TEMPLATE_PATHS: Readonly<Record<string, readonly string[]>> = {
+  Pod: [],
+  Deployment: ['spec', 'template'],
+  StatefulSet: ['spec', 'template'],
+  DaemonSet: ['spec', 'template'],
+  ReplicaSet: ['spec', 'template'],
+  ReplicationController: ['spec', 'template'],
+  Job: ['spec', 'template'],
+  CronJob: ['spec', 'jobTemplate', 'spec', 'template'],
+};
+
+export type PathSegment = string | number;
+
+/** One pod (or pod template) in a document. */
+export interface PodSite {
+  /** The workload's kind and name, e.g. `Deployment` `api`. */
+  kind: string;
+  name: string;
+  /** The workload's namespace as written; undefined when it names none. */
+  namespace?: string;
+  /** Path of the pod-shaped object (`metadata` + `spec`) from the document's root. */
+  path: PathSegment[];
+  /** The pod as the webhook would see it (metadata.namespace left to the caller). */
+  pod: Pod;
+}
+
+export interface ManifestObject {
+  /** Path from the document's root (`[]`, or `['items', i]` in a List). */
+  path: PathSegment[];
+  value: Record<string, unknown>;
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** The Kubernetes objects of a document: itself, or the items of a `…List`. */
+export function objectsOf(value: Record<string, unknown>): ManifestObject[] {
+  const kind = value['kind'];
+  if (typeof kind === 'string' && kind.endsWith('List') && Array.isArray(value['items'])) {
+    return (value['items'] as unknown[]).flatMap((item, i) => (isRecord(item) ? objectsOf(item).map((inner) => ({ path: ['items', i, ...inner.path], value: inner.value })) : []));
+  }
+  return [{ path: [], value }];
+}
+
+export function valueAt(root: unknown, path: readonly PathSegment[]): unknown {
+  let current = root;
+  for (const segment of path) {
+    if (typeof segment === 'number' ? !Array.isArray(current) : !isRecord(current)) return undefined;
+    current = (current as Record<string | number, unknown>)[segment];
+  }
+  return current;
+}
+
+/**
+ * The pod of an object that holds one: `undefined` for other kinds, or when the template
+ * has no `spec.containers` list (nothing the webhook would admit either).
+ */
+export function podSiteOf(object: ManifestObject): PodSite | undefined {
+  const { value } = object;
+  const kind = value['kind'];
+  if (typeof kind !== 'string') return undefined;
+  const templatePath = TEMPLATE_PATHS[kind];
+  if (templatePath === undefined) return undefined;
+  const template = valueAt(value, templatePath);
+  if (!isRecord(template) || !isRecord(template['spec']) || !Array.isArray(template['spec']['containers'])) return undefined;
+  const metadata = isRecord(value['metadata']) ? value['metadata'] : {};
+  const name = typeof metadata['name'] === 'string' ? metadata['name'] : typeof metadata['generateName'] === 'string' ? `${metadata['generateName']}<generated>` : '<unnamed>';
+  const podMetadata = isRecord(template['metadata']) ? { ...template['metadata'] } : {};
+  // A template's pods are named by their controller: give the webhook's view of that.
+  if (kind !== 'Pod' && podMetadata['name'] === undefined && podMetadata['generateName'] === undefined) podMetadata['generateName'] = `${name}-`;
+  const pod = { apiVersion: 'v1', kind: 'Pod', metadata: podMetadata, spec: structuredClone(template['spec']) } as unknown as Pod;
+  const site: PodSite = { kind, name, path: [...object.path, ...templatePath], pod };
+  if (typeof metadata['namespace'] === 'string' && metadata['namespace'] !== '') site.namespace = metadata['namespace'];
+  return site;
+}
