@@ -5,8 +5,8 @@
 
 /** Objects whose string data can be referenced from a container's env. */
 export type DataObjectKind = 'Secret' | 'ConfigMap';
-/** Every kind this package reads. */
-export type ObjectKind = DataObjectKind | 'ServiceAccount';
+/** Every kind this package reads (the last three by `audit` only). */
+export type ObjectKind = DataObjectKind | 'ServiceAccount' | 'Pod' | 'Namespace' | 'MutatingWebhookConfiguration';
 
 export interface ObjectRef {
   readonly kind: ObjectKind;
@@ -40,6 +40,9 @@ export type LookupFailureCause =
 
 /** `Secret prod/db-creds` */
 export function describeRef(ref: ObjectRef): string {
+  // `*`: a list (audit's reads): `Pods in team-a`, `Namespaces in the cluster`.
+  if (ref.name === '*') return `${ref.kind}s in ${ref.namespace === '' ? 'the cluster' : ref.namespace}`;
+  if (ref.namespace === '') return `${ref.kind} ${ref.name}`;
   return `${ref.kind} ${ref.namespace}/${ref.name}`;
 }
 

@@ -8,7 +8,7 @@ import { COMMAND_ANNOTATION_PREFIX } from '../../src/core/command-override.js';
 const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
 
 t.test('every visible flag is in the README', async (t) => {
-  for (const spec of [...GLOBAL_FLAGS, ...COMMAND_FLAGS.server, ...COMMAND_FLAGS.certs]) {
+  for (const spec of [...GLOBAL_FLAGS, ...Object.values(COMMAND_FLAGS).flat()]) {
     if (spec.hidden === true) continue;
     t.ok(readme.includes(`--${spec.name}`), `--${spec.name}`);
   }

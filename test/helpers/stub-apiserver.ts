@@ -38,11 +38,11 @@ import type { Operation } from 'fast-json-patch';
 import { makeLoopbackCertificates } from './certs.js';
 
 /** The plural resource names used in API paths. */
-export type StubResource = 'secrets' | 'configmaps' | 'serviceaccounts' | 'mutatingwebhookconfigurations';
+export type StubResource = 'secrets' | 'configmaps' | 'serviceaccounts' | 'mutatingwebhookconfigurations' | 'pods' | 'namespaces';
 /** Either the plural resource name or the object kind. */
-export type StubKind = StubResource | 'Secret' | 'ConfigMap' | 'ServiceAccount' | 'MutatingWebhookConfiguration';
+export type StubKind = StubResource | 'Secret' | 'ConfigMap' | 'ServiceAccount' | 'MutatingWebhookConfiguration' | 'Pod' | 'Namespace';
 /** The RBAC verbs the stub serves. */
-export type StubVerb = 'get' | 'create' | 'update' | 'patch';
+export type StubVerb = 'get' | 'list' | 'create' | 'update' | 'patch';
 
 export interface StubRequest {
   method: string;
@@ -108,6 +108,10 @@ export interface StubApiServer {
     binaryData?: Record<string, string | Uint8Array>,
   ): void;
   addServiceAccount(namespace: string, name: string, imagePullSecrets?: string[]): void;
+  /** Stores a Pod (metadata.name required; creationTimestamp kept when given). Listed by GET …/pods with limit/continue. */
+  addPod(namespace: string, pod: Record<string, unknown>): void;
+  /** Stores a Namespace with these labels (kubernetes.io/metadata.name added, as the API server does). */
+  addNamespace(name: string, labels?: Record<string, string>): void;
   /**
    * Stores a MutatingWebhookConfiguration with these webhooks (given as the API takes them; the
    * API server's defaults are filled in). Replaces an existing object.
@@ -168,6 +172,8 @@ const RESOURCES: Record<StubResource, ResourceInfo> = {
     group: 'admissionregistration.k8s.io',
     namespaced: false,
   },
+  pods: { kind: 'Pod', apiVersion: 'v1', group: '', namespaced: true },
+  namespaces: { kind: 'Namespace', apiVersion: 'v1', group: '', namespaced: false },
 };
 
 const STATUS_REASON: Record<number, { reason: string; message: string }> = {
@@ -185,8 +191,11 @@ const STATUS_REASON: Record<number, { reason: string; message: string }> = {
   504: { reason: 'Timeout', message: 'the server was unable to return a response in the time allotted' },
 };
 
-const CORE_OBJECT_PATH = /^\/api\/v1\/namespaces\/([^/]+)\/(secrets|configmaps|serviceaccounts)\/([^/]+)$/;
-const CORE_COLLECTION_PATH = /^\/api\/v1\/namespaces\/([^/]+)\/(secrets|configmaps|serviceaccounts)$/;
+const CORE_OBJECT_PATH = /^\/api\/v1\/namespaces\/([^/]+)\/(secrets|configmaps|serviceaccounts|pods)\/([^/]+)$/;
+const CORE_COLLECTION_PATH = /^\/api\/v1\/namespaces\/([^/]+)\/(secrets|configmaps|serviceaccounts|pods)$/;
+const NAMESPACE_PATH = /^\/api\/v1\/(namespaces)(?:\/([^/]+))?$/;
+/** Resources whose collections answer GET with a paginated list (limit/continue). */
+const LISTED: ReadonlySet<StubResource> = new Set(['pods', 'namespaces']);
 const CLUSTER_OBJECT_PATH = /^\/apis\/admissionregistration\.k8s\.io\/v1\/(mutatingwebhookconfigurations)\/([^/]+)$/;
 const CLUSTER_COLLECTION_PATH = /^\/apis\/admissionregistration\.k8s\.io\/v1\/(mutatingwebhookconfigurations)$/;
 
@@ -198,6 +207,8 @@ function routeOf(pathname: string): [string, string, string] | undefined {
   if (collection !== null) return [collection[1] ?? '', collection[2] ?? '', ''];
   const clusterObject = CLUSTER_OBJECT_PATH.exec(pathname);
   if (clusterObject !== null) return ['', clusterObject[1] ?? '', clusterObject[2] ?? ''];
+  const namespaces = NAMESPACE_PATH.exec(pathname);
+  if (namespaces !== null) return ['', namespaces[1] ?? '', namespaces[2] ?? ''];
   const clusterCollection = CLUSTER_COLLECTION_PATH.exec(pathname);
   if (clusterCollection !== null) return ['', clusterCollection[1] ?? '', ''];
   return undefined;
@@ -252,6 +263,12 @@ function toResource(kind: StubKind): StubResource {
     case 'MutatingWebhookConfiguration':
     case 'mutatingwebhookconfigurations':
       return 'mutatingwebhookconfigurations';
+    case 'Pod':
+    case 'pods':
+      return 'pods';
+    case 'Namespace':
+    case 'namespaces':
+      return 'namespaces';
   }
 }
 
@@ -676,6 +693,32 @@ export async function startStubApiServer(): Promise<StubApiServer> {
     return { status: 200, body: store(resource, namespace, name, admit(resource, name, patched, stored.body), stored.body) };
   };
 
+  /**
+   * One page of a list, in name order, as the API server pages it: `limit` items, and a
+   * `continue` token (opaque here: the offset and the list's resourceVersion) while more remain.
+   */
+  const list = (resource: StubResource, namespace: string, query: URLSearchParams): Json => {
+    const prefix = `${resource}\u0000${RESOURCES[resource].namespaced ? namespace : ''}\u0000`;
+    const all = [...objects.entries()].filter(([key]) => key.startsWith(prefix)).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, stored]) => stored.body);
+    let offset = 0;
+    const token = query.get('continue');
+    if (token !== null && token !== '') {
+      const decoded = /^(\d+):(\d+)$/.exec(Buffer.from(token, 'base64').toString('utf8'));
+      if (decoded === null) throw badRequest('continue key is not valid: illegal base64 data');
+      offset = Number(decoded[1]);
+    }
+    const limitText = query.get('limit');
+    const limit = limitText === null || limitText === '' ? Infinity : Number(limitText);
+    const page = all.slice(offset, offset + (limit > 0 ? limit : Infinity));
+    const metadata: Json = { resourceVersion: String(resourceVersion) };
+    const next = offset + page.length;
+    if (next < all.length) {
+      metadata['continue'] = Buffer.from(`${next}:${resourceVersion}`).toString('base64');
+      metadata['remainingItemCount'] = all.length - next;
+    }
+    return { kind: `${RESOURCES[resource].kind}List`, apiVersion: 'v1', metadata, items: page };
+  };
+
   const respond = (req: IncomingMessage, res: ServerResponse, requestBody: string): void => {
     const failure = failures.shift();
     if (failure !== undefined) {
@@ -716,8 +759,21 @@ export async function startStubApiServer(): Promise<StubApiServer> {
     let verb: StubVerb;
     if (isCollection) {
       if (req.method === 'GET') {
-        // Lists are not served.
-        sendJson(res, 404, genericStatus(404));
+        if (!LISTED.has(resource)) {
+          // Lists of other resources are not served.
+          sendJson(res, 404, genericStatus(404));
+          return;
+        }
+        if (isForbidden(resource, 'list', namespace, '')) {
+          sendJson(res, 403, forbiddenStatus(resource, 'list', namespace, ''));
+          return;
+        }
+        try {
+          sendJson(res, 200, list(resource, namespace, url.searchParams));
+        } catch (error) {
+          if (!(error instanceof StatusResponse)) throw error;
+          sendJson(res, error.code, error.body);
+        }
         return;
       }
       if (req.method !== 'POST') {
@@ -860,6 +916,24 @@ export async function startStubApiServer(): Promise<StubApiServer> {
       };
       if (imagePullSecrets.length > 0) body['imagePullSecrets'] = imagePullSecrets.map((n) => ({ name: n }));
       objects.set(objectKey('serviceaccounts', namespace, name), { body });
+    },
+    addPod(namespace, pod) {
+      const given = isRecord(pod['metadata']) ? pod['metadata'] : {};
+      const name = String(given['name'] ?? '');
+      const metadata: Json = { ...structuredClone(given), ...nextMetadata(namespace, name, 'pods') };
+      if (typeof given['creationTimestamp'] === 'string') metadata['creationTimestamp'] = given['creationTimestamp'];
+      const body: Json = { ...structuredClone(pod), kind: 'Pod', apiVersion: 'v1', metadata };
+      objects.set(objectKey('pods', namespace, name), { body });
+    },
+    addNamespace(name, labels = {}) {
+      const body: Json = {
+        kind: 'Namespace',
+        apiVersion: 'v1',
+        metadata: { ...nextMetadata('', name, 'namespaces'), labels: { ...labels, 'kubernetes.io/metadata.name': name } },
+        spec: { finalizers: ['kubernetes'] },
+        status: { phase: 'Active' },
+      };
+      objects.set(objectKey('namespaces', '', name), { body });
     },
     addMutatingWebhookConfiguration(name, webhooks) {
       const resource = 'mutatingwebhookconfigurations';

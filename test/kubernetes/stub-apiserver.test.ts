@@ -116,10 +116,43 @@ t.test('missing objects and unknown paths are 404 NotFound Status objects', (t) 
       details: { name: 'gone', kind: 'secrets' },
       code: 404,
     });
-    const other = await get(stub, '/api/v1/namespaces/ns/pods/x');
+    const other = await get(stub, '/api/v1/namespaces/ns/persistentvolumeclaims/x');
     t.equal(other.status, 404);
     t.equal(other.json['reason'], 'NotFound');
     t.equal(other.json['message'], 'the server could not find the requested resource');
+    const pod = await get(stub, '/api/v1/namespaces/ns/pods/x');
+    t.equal(pod.status, 404);
+    t.equal(pod.json['message'], 'pods "x" not found');
+  }),
+);
+
+t.test('pods and namespaces are listed in name order, in pages of limit with a continue token', (t) =>
+  withStub(t, async (stub) => {
+    for (const name of ['c', 'a', 'e', 'b', 'd']) stub.addPod('ns', { metadata: { name }, spec: { containers: [] } });
+    stub.addPod('other', { metadata: { name: 'z' }, spec: { containers: [] } });
+    const names: string[] = [];
+    let path = '/api/v1/namespaces/ns/pods?limit=2';
+    for (let page = 0; page < 10; page++) {
+      const { status, json } = await get(stub, path);
+      t.equal(status, 200);
+      t.equal(json['kind'], 'PodList');
+      names.push(...(json['items'] as Array<{ metadata: { name: string } }>).map((item) => item.metadata.name));
+      const metadata = json['metadata'] as { continue?: string; remainingItemCount?: number };
+      if (metadata.continue === undefined) break;
+      t.equal(metadata.remainingItemCount, 5 - names.length);
+      path = `/api/v1/namespaces/ns/pods?limit=2&continue=${encodeURIComponent(metadata.continue)}`;
+    }
+    t.same(names, ['a', 'b', 'c', 'd', 'e'], "every pod of the namespace once, in order; another namespace's not");
+    const bad = await get(stub, '/api/v1/namespaces/ns/pods?limit=2&continue=not-a-token');
+    t.equal(bad.status, 400);
+    t.equal(bad.json['reason'], 'BadRequest');
+    stub.addNamespace('ns', { team: 'a' });
+    const namespaces = await get(stub, '/api/v1/namespaces');
+    t.same((namespaces.json['items'] as Array<{ metadata: { labels: unknown } }>).map((item) => item.metadata.labels), [{ team: 'a', 'kubernetes.io/metadata.name': 'ns' }]);
+    stub.forbid('pods', 'ns');
+    const forbidden = await get(stub, '/api/v1/namespaces/ns/pods');
+    t.equal(forbidden.status, 403);
+    t.match(forbidden.json['message'], 'cannot list resource "pods" in API group "" in the namespace "ns"');
   }),
 );
 
