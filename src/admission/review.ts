@@ -71,6 +71,19 @@ export function reviewResponse(apiVersion: ReviewApiVersion, response: Admission
 }
 
 /**
+ * The answer as JSON text. The patch (base64 from Buffer#toString: no character needs a
+ * JSON escape) is placed as it is rather than scanned again by JSON.stringify: it is most of
+ * the answer.
+ */
+export function reviewResponseJson(apiVersion: ReviewApiVersion, response: AdmissionResponse): string {
+  const { patch, ...rest } = response;
+  const json = JSON.stringify(reviewResponse(apiVersion, rest));
+  if (patch === undefined) return json;
+  // `…}}`: the response object, then the review, close the text.
+  return `${json.slice(0, -2)},"patch":"${patch}"}}`;
+}
+
+/**
  * What makes a review inconsistent in a way the API server never sends: the pod's own
  * `metadata.namespace` differs from `request.namespace`. Such a review is hand-made (a
  * caller probing another namespace's objects), so it is refused as a bad request.

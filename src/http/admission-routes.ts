@@ -3,7 +3,7 @@ import type { TLSSocket } from 'node:tls';
 import type { AdmissionDependencies } from '../admission/handler.js';
 import { decideAdmission } from '../admission/handler.js';
 import type { AdmissionReview } from '../admission/review.js';
-import { admissionReviewSchema, reviewInconsistency, reviewResponse } from '../admission/review.js';
+import { admissionReviewSchema, reviewInconsistency, reviewResponseJson } from '../admission/review.js';
 import type { WebhookMetrics } from '../telemetry/metrics.js';
 
 export interface AdmissionRoutesOptions {
@@ -25,7 +25,7 @@ export const admissionRoutes: FastifyPluginAsync<AdmissionRoutesOptions> = async
       throw Object.assign(new Error(`a client certificate signed by a CA of --client-ca-file is required (${reason})`), { statusCode: 401 });
     });
   }
-  app.post<{ Body: AdmissionReview }>('/pods', { schema: { body: admissionReviewSchema } }, async (req) => {
+  app.post<{ Body: AdmissionReview }>('/pods', { schema: { body: admissionReviewSchema } }, async (req, reply) => {
     const started = process.hrtime.bigint();
     const review = req.body;
     const inconsistency = reviewInconsistency(review.request);
@@ -46,6 +46,6 @@ export const admissionRoutes: FastifyPluginAsync<AdmissionRoutesOptions> = async
     if (decision.result === 'denied') req.log.warn({ ...fields, reason: decision.response.status?.message }, 'admission denied');
     else if (decision.result === 'skipped') req.log.debug(fields, 'admission skipped');
     else req.log.info(fields, 'admission decided');
-    return reviewResponse(review.apiVersion, decision.response);
+    return reply.type('application/json; charset=utf-8').send(reviewResponseJson(review.apiVersion, decision.response));
   });
 };

@@ -69,9 +69,10 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   }
   const draining = options.draining;
   if (draining) {
-    app.addHook('onSend', async (_req, reply, payload) => {
+    // A callback hook: an async one would cost a promise per response.
+    app.addHook('onSend', (_req, reply, payload, done) => {
       if (draining()) void reply.header('connection', 'close');
-      return payload;
+      done(null, payload);
     });
   }
 

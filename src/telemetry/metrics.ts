@@ -89,11 +89,23 @@ export function createMetrics(options: MetricsOptions = { processMetrics: true }
     registers,
   });
   build.set({ version: options.build?.version ?? 'unknown', revision: options.build?.revision ?? 'unknown', node_version: process.version }, 1);
+  // Each admission observes both: the label children are looked up once per label set, not per admission.
+  const admissionChildren = new Map<string, { count: { inc(): void }; duration: { observe(value: number): void } }>();
+  const admissionChild = (result: AdmissionResult | 'rejected', dryRun: boolean) => {
+    const key = `${result}/${dryRun}`;
+    let child = admissionChildren.get(key);
+    if (child === undefined) {
+      child = { count: admissions.labels({ result, dry_run: String(dryRun) }), duration: admissionDuration.labels({ result }) };
+      admissionChildren.set(key, child);
+    }
+    return child;
+  };
   return {
     registry,
     observeAdmission(result, seconds, dryRun) {
-      admissions.inc({ result, dry_run: String(dryRun) });
-      admissionDuration.observe({ result }, seconds);
+      const child = admissionChild(result, dryRun);
+      child.count.inc();
+      child.duration.observe(seconds);
     },
     observeObjectLookup(kind, result, seconds) {
       lookups.inc({ kind, result });

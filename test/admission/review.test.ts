@@ -1,0 +1,34 @@
+/** The answer's JSON text: the same review JSON.stringify would give, the patch placed as it is. */
+import fc from 'fast-check';
+import t from 'tap';
+import { reviewResponse, reviewResponseJson } from '../../src/admission/review.js';
+import type { AdmissionResponse } from '../../src/admission/review.js';
+
+const text = fc.string({ unit: 'binary', maxLength: 40 });
+const responseArb = fc.record(
+  {
+    uid: text,
+    allowed: fc.boolean(),
+    patchType: fc.constant('JSONPatch' as const),
+    patch: fc.uint8Array({ maxLength: 300 }).map((bytes) => Buffer.from(bytes).toString('base64')),
+    warnings: fc.array(text, { maxLength: 3 }),
+    auditAnnotations: fc.dictionary(text, text, { maxKeys: 3 }),
+    status: fc.record({ code: fc.constantFrom(403, 500), reason: text, message: text }),
+  },
+  { requiredKeys: ['uid', 'allowed'] },
+);
+
+t.test('parses to exactly what reviewResponse gives, for every field and character', async (t) => {
+  fc.assert(
+    fc.property(fc.constantFrom('admission.k8s.io/v1' as const, 'admission.k8s.io/v1beta1' as const), responseArb, (apiVersion, response) => {
+      const json = reviewResponseJson(apiVersion, response as AdmissionResponse);
+      t.same(JSON.parse(json), reviewResponse(apiVersion, response as AdmissionResponse));
+    }),
+    { numRuns: 300 },
+  );
+});
+
+t.test('without a patch it is JSON.stringify of the review', async (t) => {
+  const response: AdmissionResponse = { uid: 'u"1', allowed: false, status: { code: 403, reason: 'Forbidden', message: 'pod "x": \u2028 no' } };
+  t.equal(reviewResponseJson('admission.k8s.io/v1', response), JSON.stringify(reviewResponse('admission.k8s.io/v1', response)));
+});
