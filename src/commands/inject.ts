@@ -16,6 +16,7 @@ import type { InjectionSettings } from '../core/settings.js';
 import { buildInitContainer } from '../core/init-container.js';
 import { readObjectFacts, ObjectLookupFailure } from '../admission/object-reads.js';
 import { Denial, decidePod } from '../admission/pod-outcome.js';
+import { checkPod } from '../admission/pod-schema.js';
 import type { DecidedPod } from '../admission/pod-outcome.js';
 import type { ImageConfigSource } from '../images/image-config-source.js';
 import { RegistrySetupError, configuredImageSource } from '../images/configured-source.js';
@@ -99,7 +100,14 @@ export async function runInject(options: InjectOptions, io: CommandIo): Promise<
   let problems = 0;
   for (const workload of workloads) {
     const { site, namespace, label } = workload;
-    const pod = site.pod;
+    // The shape checks of an admission: what the webhook would deny as malformed, denied here too.
+    const checked = checkPod(site.pod);
+    if ('problem' in checked) {
+      io.stderr.write(`error: ${label}: the webhook would deny this pod: ${checked.problem}\n`);
+      problems++;
+      continue;
+    }
+    const pod = checked.pod;
     pod.metadata = { ...pod.metadata, namespace };
     const unresolved = cluster === undefined ? unresolvedReferences(pod, settings, input, namespace) : [];
     if (unresolved.length > 0) {
@@ -149,7 +157,14 @@ export async function runInject(options: InjectOptions, io: CommandIo): Promise<
     const containers = Object.keys(outcome.mutation.audit);
     changes.push(`${label}: secrets-init would wrap ${containers.length === 1 ? 'container' : 'containers'} ${containers.map((name) => `"${name}"`).join(', ')}`);
     if (options.check) continue;
-    writeBack(workload, toJsonPatch(pod, outcome.mutation));
+    try {
+      writeBack(workload, pod, toJsonPatch(pod, outcome.mutation));
+    } catch (error) {
+      // Never the library's message: it quotes the whole object.
+      io.stderr.write(`error: ${label}: internal error: the webhook's patch does not apply to this pod (${error instanceof Error ? error.name : 'error'})\n`);
+      problems++;
+      continue;
+    }
     changed.add(workload.document);
   }
 
@@ -170,12 +185,12 @@ export async function runInject(options: InjectOptions, io: CommandIo): Promise<
 const CLUSTER_FAILURES = new Set(['unreachable', 'timeout', 'unauthorized', 'bad-response']);
 
 /** The pod patched as the webhook's JSON Patch says, written into the document (its data and its YAML). */
-function writeBack(workload: Workload, patch: Operation[]): void {
+function writeBack(workload: Workload, pod: Pod, patch: Operation[]): void {
   const { site, document } = workload;
-  const patched = jsonPatch.applyPatch(structuredClone(site.pod), patch, true, false).newDocument;
+  const patched = jsonPatch.applyPatch(structuredClone(pod), patch, true, false).newDocument;
   const annotations = patched.metadata?.annotations;
   const updates: Array<[PathSegment[], unknown]> = [[[...site.path, 'spec'], patched.spec]];
-  if (annotations !== undefined && JSON.stringify(annotations) !== JSON.stringify(site.pod.metadata?.annotations)) updates.push([[...site.path, 'metadata', 'annotations'], annotations]);
+  if (annotations !== undefined && JSON.stringify(annotations) !== JSON.stringify(pod.metadata?.annotations)) updates.push([[...site.path, 'metadata', 'annotations'], annotations]);
   for (const [path, value] of updates) {
     setIn(document.value, path, value);
     document.yaml.setIn(path, document.yaml.createNode(value));

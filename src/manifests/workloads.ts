@@ -73,11 +73,24 @@ export function podSiteOf(object: ManifestObject): PodSite | undefined {
   if (!isRecord(template) || !isRecord(template['spec']) || !Array.isArray(template['spec']['containers'])) return undefined;
   const metadata = isRecord(value['metadata']) ? value['metadata'] : {};
   const name = typeof metadata['name'] === 'string' ? metadata['name'] : typeof metadata['generateName'] === 'string' ? `${metadata['generateName']}<generated>` : '<unnamed>';
-  const podMetadata = isRecord(template['metadata']) ? { ...template['metadata'] } : {};
+  const podMetadata = isRecord(template['metadata']) ? (withoutNulls(template['metadata']) as Record<string, unknown>) : {};
   // A template's pods are named by their controller: give the webhook's view of that.
   if (kind !== 'Pod' && podMetadata['name'] === undefined && podMetadata['generateName'] === undefined) podMetadata['generateName'] = `${name}-`;
-  const pod = { apiVersion: 'v1', kind: 'Pod', metadata: podMetadata, spec: structuredClone(template['spec']) } as unknown as Pod;
+  const pod = { apiVersion: 'v1', kind: 'Pod', metadata: podMetadata, spec: withoutNulls(template['spec']) } as unknown as Pod;
   const site: PodSite = { kind, name, path: [...object.path, ...templatePath], pod };
   if (typeof metadata['namespace'] === 'string' && metadata['namespace'] !== '') site.namespace = metadata['namespace'];
   return site;
+}
+
+/**
+ * A copy without null fields, as the API server decodes an object (`annotations:` left empty
+ * in YAML is null, and absent once stored): the webhook never sees them, so neither does
+ * injection. Null list items are kept (they make an invalid object, for the core to judge).
+ */
+export function withoutNulls(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map((item) => (item === null ? null : withoutNulls(item)));
+  if (!isRecord(value)) return value;
+  const copy: Record<string, unknown> = {};
+  for (const [key, item] of Object.entries(value)) if (item !== null) Object.defineProperty(copy, key, { value: withoutNulls(item), enumerable: true, writable: true, configurable: true });
+  return copy;
 }
