@@ -1,6 +1,6 @@
 import type { BaseLogger } from 'pino';
 import type { ImageConfig } from '../core/original-command.js';
-import type { MutationOutcome } from '../core/pod-mutation.js';
+import type { MutationOutcome, PodPlan } from '../core/pod-mutation.js';
 import type { InjectionSettings } from '../core/settings.js';
 import { imageConfigsNeeded, mutationOf, planPod } from '../core/pod-mutation.js';
 import { referencedObjects } from '../core/env-sources.js';
@@ -13,7 +13,7 @@ import type { ImageConfigSource } from '../images/image-config-source.js';
 import type { AdmissionRequest, AdmissionResponse } from './review.js';
 import { checkPod } from './pod-schema.js';
 import { ObjectLookupFailure, readObjectFacts } from './object-reads.js';
-import { Denial, decidePod } from './pod-outcome.js';
+import { Denial, decidePod, outcomeOfPlan } from './pod-outcome.js';
 import type { PodLookups } from './pod-outcome.js';
 import { objectFactsKey } from './object-facts-cache.js';
 import type { AsyncCache } from '../cache/async-cache.js';
@@ -60,7 +60,7 @@ export async function decideAdmission(request: AdmissionRequest, deps: Admission
   const name = clip(`${namespace}/${podDisplayName(pod)}`, 320);
   let warnings: string[] = [];
   try {
-    const outcome = immediateOutcome(pod, namespace, deps) ?? (await outcomeWithinDeadline(pod, namespace, deps));
+    const outcome = await podOutcome(pod, namespace, deps);
     warnings = outcome.warnings;
     if (!outcome.allowed) throw new Denial(outcome.reason, 403);
     if (outcome.mutation === undefined) return { response: withWarnings({ uid, allowed: true }, warnings), result: 'unchanged', pod: name };
@@ -91,31 +91,34 @@ const NO_OBJECTS: ReadonlyMap<string, ObjectFacts> = new Map();
 const NO_IMAGE_CONFIGS: ReadonlyMap<string, ImageConfig> = new Map();
 
 /**
- * The outcome of a pod that reads no Secret or ConfigMap and needs no image config (the common
- * case: references inline, or no references at all), computed at once: nothing to wait for,
- * so no deadline to keep. `undefined` when the pod needs reads or lookups.
+ * The pod's outcome. A pod that reads no Secret or ConfigMap is planned at once, and when it
+ * needs no image config either (the common case: references inline, or none at all) decided
+ * at once: nothing to wait for, so no deadline to keep. Everything else waits within
+ * --admission-timeout.
  */
-function immediateOutcome(pod: Pod, namespace: string, deps: AdmissionDependencies): MutationOutcome | undefined {
-  if (referencedObjects(pod, deps.settings).length > 0) return undefined;
-  const plan = planPod(pod, { namespace, objects: NO_OBJECTS }, deps.settings);
-  return imageConfigsNeeded(plan).length === 0 ? mutationOf(plan, NO_IMAGE_CONFIGS) : undefined;
-}
-
-/** The outcome of a pod that waits for reads or lookups, all within --admission-timeout. */
-async function outcomeWithinDeadline(pod: Pod, namespace: string, deps: AdmissionDependencies): Promise<MutationOutcome> {
-  const timed = await withinDeadline(deps.admissionTimeoutMs, (deadline) => podOutcome(pod, namespace, deps, deadline));
+async function podOutcome(pod: Pod, namespace: string, deps: AdmissionDependencies): Promise<MutationOutcome> {
+  let plan: PodPlan | undefined;
+  if (referencedObjects(pod, deps.settings).length === 0) {
+    plan = planPod(pod, { namespace, objects: NO_OBJECTS }, deps.settings);
+    if (imageConfigsNeeded(plan).length === 0) return mutationOf(plan, NO_IMAGE_CONFIGS);
+  }
+  const planned = plan;
+  const timed = await withinDeadline(deps.admissionTimeoutMs, (deadline) => {
+    const lookups = podLookups(pod, namespace, deps, deadline);
+    return planned !== undefined ? outcomeOfPlan(planned, lookups) : decidePod(pod, namespace, deps.settings, lookups, deps.maxConcurrentReads).then((decided) => decided.outcome);
+  });
   if (timed.ok) return timed.value;
   const waiting = timed.pending.length > 0 ? `; still waiting for ${timed.pending.join(', ')}` : '';
   throw new Denial(`no answer within ${deps.admissionTimeoutMs}ms (--admission-timeout)${waiting}`, 500);
 }
 
-async function podOutcome(pod: Pod, namespace: string, deps: AdmissionDependencies, deadline: AdmissionDeadline): Promise<MutationOutcome> {
+/** How this admission reads objects and image configs: each tracked by its deadline. */
+function podLookups(pod: Pod, namespace: string, deps: AdmissionDependencies, deadline: AdmissionDeadline): PodLookups {
   const reader = perAdmissionReader(deps.objects, deadline);
-  const lookups: PodLookups = {
+  return {
     objectFacts: factsLoader(deps, namespace, reader, deadline),
     imageConfig: (need) => deadline.track(`the image config of container "${need.container}" (${clip(need.image, 200)})`, deps.images.configOf({ ...need, namespace, pod, objects: reader })),
   };
-  return (await decidePod(pod, namespace, deps.settings, lookups, deps.maxConcurrentReads)).outcome;
 }
 
 /**

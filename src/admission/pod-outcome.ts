@@ -55,6 +55,11 @@ export async function decidePod(pod: Pod, namespace: string, settings: Injection
     throw error;
   }
   const plan = planPod(pod, { namespace, objects }, settings);
+  return { plan, outcome: await outcomeOfPlan(plan, lookups) };
+}
+
+/** Looks up the image configs the plan needs, then gives its mutation; throws Denial when a lookup fails. */
+export async function outcomeOfPlan(plan: PodPlan, lookups: Pick<PodLookups, 'imageConfig'>): Promise<MutationOutcome> {
   const imageConfigs = new Map<string, ImageConfig>();
   const failures: ImageConfigError[] = [];
   await Promise.all(
@@ -72,5 +77,5 @@ export async function decidePod(pod: Pod, namespace: string, settings: Injection
     const code = failures.some((failure) => failure.fault === 'dependency') ? 500 : 403;
     throw new Denial(failures.map((failure) => failure.message).join('; '), code);
   }
-  return { plan, outcome: mutationOf(plan, imageConfigs) };
+  return mutationOf(plan, imageConfigs);
 }

@@ -21,7 +21,7 @@ import { readObjectFacts } from '../admission/object-reads.js';
 import { checkPod } from '../admission/pod-schema.js';
 import { LookupError } from '../kubernetes/lookup.js';
 import type { ClusterScanner, NamespaceFacts, WebhookFacts } from '../kubernetes/cluster-scan.js';
-import { ClusterAccessError, OFFLINE_CALL_TIMEOUT_MS, openCluster } from './cluster.js';
+import { CLUSTER_FAILURES, ClusterAccessError, OFFLINE_CALL_TIMEOUT_MS, openCluster } from './cluster.js';
 import type { Cluster } from './cluster.js';
 import type { CommandIo, ExitCode } from './inject.js';
 
@@ -48,8 +48,6 @@ export interface AuditReport {
   scanned: { namespaces: number; pods: number };
 }
 
-/** Failures that mean the cluster cannot be used at all. */
-const CLUSTER_FAILURES = new Set(['unreachable', 'timeout', 'unauthorized', 'bad-response', 'not-configured']);
 
 export async function runAudit(options: AuditOptions, io: CommandIo): Promise<ExitCode> {
   const fail = (message: string): ExitCode => {

@@ -6,7 +6,7 @@
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { KubeAccessOptions } from '../cli/parse.js';
 import { KubeConfigError, findKubeConfigSource } from '../kubernetes/config-source.js';
-import type { KubeObjectReader } from '../kubernetes/lookup.js';
+import type { KubeObjectReader, LookupFailureCause } from '../kubernetes/lookup.js';
 
 export interface Cluster {
   kubeConfig: KubeConfig;
@@ -21,6 +21,9 @@ export interface Cluster {
 export class ClusterAccessError extends Error {
   override readonly name = 'ClusterAccessError';
 }
+
+/** Read failures that say the cluster cannot be used at all, rather than that one object is missing or forbidden. */
+export const CLUSTER_FAILURES: ReadonlySet<LookupFailureCause> = new Set(['unreachable', 'timeout', 'unauthorized', 'bad-response', 'not-configured']);
 
 /** Per API call of the offline commands (they have no admission deadline to keep). */
 export const OFFLINE_CALL_TIMEOUT_MS = 15_000;

@@ -28,7 +28,7 @@ import { InputObjects, manifestReader } from '../manifests/manifest-reader.js';
 import { objectsOf, podSiteOf } from '../manifests/workloads.js';
 import type { PathSegment, PodSite } from '../manifests/workloads.js';
 import { explainPod } from './explain.js';
-import { ClusterAccessError, openCluster } from './cluster.js';
+import { CLUSTER_FAILURES, ClusterAccessError, openCluster } from './cluster.js';
 import type { Cluster } from './cluster.js';
 
 export interface CommandIo {
@@ -82,6 +82,8 @@ export async function runInject(options: InjectOptions, io: CommandIo): Promise<
 
   const input = new InputObjects();
   const workloads: Workload[] = [];
+  const documentsPerSource = new Map<string, number>();
+  for (const document of documents) documentsPerSource.set(document.source, (documentsPerSource.get(document.source) ?? 0) + 1);
   for (const document of documents) {
     for (const object of objectsOf(document.value)) {
       input.add(object, defaultNamespace);
@@ -89,7 +91,7 @@ export async function runInject(options: InjectOptions, io: CommandIo): Promise<
       if (site === undefined) continue;
       const namespace = site.namespace ?? defaultNamespace;
       const source = document.source === '-' ? 'stdin' : document.source;
-      const where = documents.filter((d) => d.source === document.source).length > 1 ? `${source}, document ${document.position}` : source;
+      const where = (documentsPerSource.get(document.source) ?? 0) > 1 ? `${source}, document ${document.position}` : source;
       workloads.push({ document, site, namespace, label: `${site.kind} ${namespace}/${site.name} (${where})` });
     }
   }
@@ -181,8 +183,6 @@ export async function runInject(options: InjectOptions, io: CommandIo): Promise<
   return 0;
 }
 
-/** Failures that say the cluster cannot be used at all, rather than that one object is missing or forbidden. */
-const CLUSTER_FAILURES = new Set(['unreachable', 'timeout', 'unauthorized', 'bad-response']);
 
 /** The pod patched as the webhook's JSON Patch says, written into the document (its data and its YAML). */
 function writeBack(workload: Workload, pod: Pod, patch: Operation[]): void {
