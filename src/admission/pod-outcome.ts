@@ -15,9 +15,9 @@ import { tooManyVariables } from '../core/analysis.js';
 import { ImageConfigError } from '../images/image-config-source.js';
 import { VariableBudgetExceeded, resolveObjectFacts } from './object-reads.js';
 
-/** A denial the user can fix (403) or one caused by a dependency (500). */
+/** A denial the user can fix (403) or one caused by a dependency (500); `imageConfigs` when image config lookups failed. */
 export class Denial extends Error {
-  constructor(message: string, readonly code: 403 | 500) {
+  constructor(message: string, readonly code: 403 | 500, readonly imageConfigs = false) {
     super(message);
   }
 }
@@ -75,7 +75,7 @@ export async function outcomeOfPlan(plan: PodPlan, lookups: Pick<PodLookups, 'im
   if (failures.length > 0) {
     // The user's to fix (403) unless a registry or credential source failed (500).
     const code = failures.some((failure) => failure.fault === 'dependency') ? 500 : 403;
-    throw new Denial(failures.map((failure) => failure.message).join('; '), code);
+    throw new Denial(failures.map((failure) => failure.message).join('; '), code, true);
   }
   return mutationOf(plan, imageConfigs);
 }

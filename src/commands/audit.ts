@@ -88,7 +88,12 @@ async function audit(options: AuditOptions, cluster: Cluster, scanner: ClusterSc
   const webhook = await webhookConfiguration(scanner, options.webhookConfiguration);
   let namespaces: NamespaceFacts[];
   if (options.allNamespaces) {
-    namespaces = await scanner.namespaces(options.pageSize);
+    try {
+      namespaces = await scanner.namespaces(options.pageSize);
+    } catch (error) {
+      if (error instanceof LookupError && error.cause === 'forbidden') throw new LookupError(error.ref, error.cause, `${error.message.replace(/^cannot read [^:]+: /, '')}; scan namespaces one at a time with -n`, error.httpStatus);
+      throw error;
+    }
   } else {
     const name = options.namespace ?? cluster.namespace ?? 'default';
     let facts: NamespaceFacts | undefined;

@@ -7,6 +7,7 @@
 import jsonPatch from 'fast-json-patch';
 import type { Operation } from 'fast-json-patch';
 import type { InjectOptions } from '../cli/parse.js';
+import { DEFAULTS } from '../cli/flags.js';
 import type { EnvObject, ObjectUse } from '../core/env-sources.js';
 import { envSources, objectKey, referencedObjects } from '../core/env-sources.js';
 import { toJsonPatch } from '../core/json-patch.js';
@@ -135,13 +136,13 @@ export async function runInject(options: InjectOptions, io: CommandIo): Promise<
             return given !== undefined ? Promise.resolve(given) : images.configOf({ ...need, namespace, pod, objects: podReader });
           },
         },
-        8,
+        Number(DEFAULTS.maxConcurrentReads),
       );
     } catch (error) {
       const unreachable = clusterFailures.find((failure) => CLUSTER_FAILURES.has(failure.cause));
       if (unreachable !== undefined && cluster !== undefined) return fail(`cannot read from the cluster at ${cluster.server}: ${unreachable.message}`);
       if (error instanceof Denial || error instanceof ObjectLookupFailure) {
-        io.stderr.write(`error: ${label}: the webhook would deny this pod: ${error.message}${error instanceof Denial && /registry|manifest|image/i.test(error.message) ? ' (--image-command IMAGE=JSON gives an image\'s ENTRYPOINT/CMD without a registry)' : ''}\n`);
+        io.stderr.write(`error: ${label}: the webhook would deny this pod: ${error.message}${error instanceof Denial && error.imageConfigs ? " (--image-command IMAGE=JSON gives an image's ENTRYPOINT/CMD without a registry)" : ''}\n`);
         problems++;
         continue;
       }

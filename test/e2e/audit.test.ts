@@ -158,3 +158,11 @@ t.test('the built command: exit code and table', async (t) => {
   t.equal(result.code, 0, result.stderr);
   t.match(result.stdout, 'No pod holds secret references without secrets-init.');
 });
+
+t.test('-A without permission to list namespaces: exit 2, saying to use -n', async (t) => {
+  stub.forbid('namespaces', '');
+  const { code, stdout, stderr } = await audit(['-A']);
+  t.equal(code, 2);
+  t.equal(stdout, '');
+  t.match(stderr, /^secrets-init-webhook audit: cannot read Namespaces in the cluster: forbidden \(HTTP 403\): namespaces is forbidden: .*; scan namespaces one at a time with -n\n$/);
+});
