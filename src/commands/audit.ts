@@ -8,7 +8,6 @@
 import type { AuditOptions } from '../cli/parse.js';
 import { DEFAULTS } from '../cli/flags.js';
 import { ANNOTATION_INJECT } from '../core/annotations.js';
-import type { EnvObject } from '../core/env-sources.js';
 import { objectKey, referencedObjects } from '../core/env-sources.js';
 import { selectorMismatch } from '../core/label-selector.js';
 import type { ObjectFacts } from '../core/object-facts.js';
@@ -20,6 +19,7 @@ import { DEFAULT_POD_LIMITS } from '../core/settings.js';
 import { readObjectFacts } from '../admission/object-reads.js';
 import { checkPod } from '../admission/pod-schema.js';
 import { LookupError } from '../kubernetes/lookup.js';
+import type { KubeObjectReader } from '../kubernetes/lookup.js';
 import type { ClusterScanner, NamespaceFacts, WebhookFacts } from '../kubernetes/cluster-scan.js';
 import { CLUSTER_FAILURES, ClusterAccessError, OFFLINE_CALL_TIMEOUT_MS, openCluster } from './cluster.js';
 import type { Cluster } from './cluster.js';
@@ -106,7 +106,7 @@ async function audit(options: AuditOptions, cluster: Cluster, scanner: ClusterSc
   }
 
   const report: AuditReport = { missed: [], optedOut: [], notScanned: [], incomplete: [], scanned: { namespaces: 0, pods: 0 } };
-  const facts = new Map<string, Promise<ObjectFacts>>();
+  const context: AuditContext = { webhook, settings, reader: cluster.reader, facts: new Map(), report };
   for (const namespace of namespaces) {
     try {
       for await (const page of scanner.pods(namespace.name, options.pageSize)) {
@@ -116,7 +116,7 @@ async function audit(options: AuditOptions, cluster: Cluster, scanner: ClusterSc
           const checked = checkPod(object);
           if ('problem' in checked) continue;
           report.scanned.pods++;
-          await auditPod(checked.pod, String(phase), namespace, webhook, settings, cluster, facts, report);
+          await auditPod(checked.pod, String(phase), namespace, context);
         }
       }
       report.scanned.namespaces++;
@@ -141,16 +141,18 @@ async function webhookConfiguration(scanner: ClusterScanner, name: string): Prom
   }
 }
 
-async function auditPod(
-  pod: Pod,
-  phase: string,
-  namespace: NamespaceFacts,
-  webhook: WebhookView,
-  settings: InjectionSettings,
-  cluster: Cluster,
-  cache: Map<string, Promise<ObjectFacts>>,
-  report: AuditReport,
-): Promise<void> {
+/** What every pod's audit shares: the webhook's configuration, the analysis settings, the reads (each object once), the report. */
+interface AuditContext {
+  webhook: WebhookView;
+  settings: InjectionSettings;
+  reader: KubeObjectReader;
+  /** Facts of Secrets and ConfigMaps by `namespace/Kind/name`, read once for all pods. */
+  facts: Map<string, Promise<ObjectFacts>>;
+  report: AuditReport;
+}
+
+async function auditPod(pod: Pod, phase: string, namespace: NamespaceFacts, context: AuditContext): Promise<void> {
+  const { webhook, settings, report } = context;
   const optedOut = (pod.metadata?.annotations?.[ANNOTATION_INJECT] ?? '').toLowerCase() === 'false';
   // An opted-out pod is analysed as if it had not opted out: it is listed only if it holds references.
   const analysed: Pod = optedOut ? { ...pod, metadata: { ...pod.metadata, annotations: withoutOptOut(pod.metadata?.annotations ?? {}) } } : pod;
@@ -158,10 +160,10 @@ async function auditPod(
   const errors: string[] = [];
   for (const { object } of referencedObjects(analysed, settings)) {
     const key = `${namespace.name}/${objectKey(object)}`;
-    let pending = cache.get(key);
+    let pending = context.facts.get(key);
     if (pending === undefined) {
-      pending = readObjectFacts(cluster.reader, namespace.name, object as EnvObject);
-      cache.set(key, pending);
+      pending = readObjectFacts(context.reader, namespace.name, object);
+      context.facts.set(key, pending);
     }
     try {
       objects.set(objectKey(object), await pending);
