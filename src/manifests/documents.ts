@@ -84,7 +84,8 @@ function reason(error: unknown): string {
 
 /** The documents of one source; empty documents (`---` alone, comments only) are left out. */
 export function splitDocuments(source: string, text: string): ManifestDocument[] {
-  const parsed = parseAllDocuments(text, { prettyErrors: true, uniqueKeys: false });
+  // merge: YAML 1.1 merge keys (`<<: *base`), which kubectl accepts.
+  const parsed = parseAllDocuments(text, { prettyErrors: true, uniqueKeys: false, merge: true });
   const all = Array.isArray(parsed) ? parsed : [];
   const documents: ManifestDocument[] = [];
   let previousEnd = 0;
