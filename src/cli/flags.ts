@@ -590,7 +590,12 @@ const AUDIT_FLAGS: readonly FlagSpec[] = [
     description: 'pods asked for per list request (limit/continue), 1 to 5000',
     defaultText: DEFAULTS.pageSize,
   },
-  ...serverFlags(['volume-path', 'supervisor-command']),
+  // As the server's, described for what audit does with them.
+  ...serverFlags(['volume-path', 'supervisor-command']).map((spec) =>
+    spec.name === 'volume-path'
+      ? { ...spec, description: "the server's --volume-path: where an injected container runs secrets-init from, to tell it apart" }
+      : spec,
+  ),
 ];
 
 export const COMMAND_FLAGS: Readonly<Record<CommandName, readonly FlagSpec[]>> = {

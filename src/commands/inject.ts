@@ -23,7 +23,7 @@ import type { ImageConfigSource } from '../images/image-config-source.js';
 import { RegistrySetupError, configuredImageSource } from '../images/configured-source.js';
 import { LookupError } from '../kubernetes/lookup.js';
 import type { DataObjectRef, KubeObjectReader, ObjectLookup } from '../kubernetes/lookup.js';
-import { ManifestError, readManifests, writeJson, writeYamlStream } from '../manifests/documents.js';
+import { ManifestError, readManifests, sourceName, writeJson, writeYamlStream } from '../manifests/documents.js';
 import type { ManifestDocument } from '../manifests/documents.js';
 import { InputObjects, manifestReader } from '../manifests/manifest-reader.js';
 import { objectsOf, podSiteOf } from '../manifests/workloads.js';
@@ -91,7 +91,7 @@ export async function runInject(options: InjectOptions, io: CommandIo): Promise<
       const site = podSiteOf(object);
       if (site === undefined) continue;
       const namespace = site.namespace ?? defaultNamespace;
-      const source = document.source === '-' ? 'stdin' : document.source;
+      const source = sourceName(document.source);
       const where = (documentsPerSource.get(document.source) ?? 0) > 1 ? `${source}, document ${document.position}` : source;
       workloads.push({ document, site, namespace, label: `${site.kind} ${namespace}/${site.name} (${where})` });
     }

@@ -82,6 +82,11 @@ function reason(error: unknown): string {
   return code ?? (error instanceof Error ? error.message : String(error));
 }
 
+/** How messages name a source: its path, or `stdin` for `-`. */
+export function sourceName(source: string): string {
+  return source === '-' ? 'stdin' : source;
+}
+
 /** The documents of one source; empty documents (`---` alone, comments only) are left out. */
 export function splitDocuments(source: string, text: string): ManifestDocument[] {
   // merge: YAML 1.1 merge keys (`<<: *base`), which kubectl accepts.
@@ -95,8 +100,7 @@ export function splitDocuments(source: string, text: string): ManifestDocument[]
     const start = previousEnd;
     previousEnd = end;
     const position = i + 1;
-    const shown = source === '-' ? 'stdin' : source;
-    const where = all.length > 1 ? `${shown}, document ${position}` : shown;
+    const where = all.length > 1 ? `${sourceName(source)}, document ${position}` : sourceName(source);
     const error = yaml.errors[0];
     if (error !== undefined) {
       const at = error.linePos?.[0];
