@@ -4,7 +4,7 @@ import type { MutationOutcome, PodPlan } from '../core/pod-mutation.js';
 import type { InjectionSettings } from '../core/settings.js';
 import { imageConfigsNeeded, mutationOf, planPod } from '../core/pod-mutation.js';
 import { referencedObjects } from '../core/env-sources.js';
-import { toJsonPatch } from '../core/json-patch.js';
+import { patchJson, toJsonPatch } from '../core/json-patch.js';
 import { podDisplayName } from '../core/pod.js';
 import type { Pod } from '../core/pod.js';
 import type { KubeObjectReader } from '../kubernetes/lookup.js';
@@ -70,7 +70,7 @@ export async function decideAdmission(request: AdmissionRequest, deps: Admission
       uid,
       allowed: true,
       patchType: 'JSONPatch',
-      patch: Buffer.from(JSON.stringify(patch)).toString('base64'),
+      patch: Buffer.from(patchJson(patch)).toString('base64'),
     };
     if (containers.length > 0) {
       response.auditAnnotations = {

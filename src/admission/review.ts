@@ -76,9 +76,9 @@ export function reviewResponse(apiVersion: ReviewApiVersion, response: Admission
  * the answer.
  */
 export function reviewResponseJson(apiVersion: ReviewApiVersion, response: AdmissionResponse): string {
-  const { patch, ...rest } = response;
-  const json = JSON.stringify(reviewResponse(apiVersion, rest));
-  if (patch === undefined) return json;
+  const patch = response.patch;
+  if (patch === undefined) return JSON.stringify(reviewResponse(apiVersion, response));
+  const json = JSON.stringify(reviewResponse(apiVersion, { ...response, patch: undefined }));
   // `…}}`: the response object, then the review, close the text.
   return `${json.slice(0, -2)},"patch":"${patch}"}}`;
 }

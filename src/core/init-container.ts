@@ -1,5 +1,6 @@
 import type { Container, Volume } from './pod.js';
 import { imageSupports } from './runtime-release.js';
+import { sharedValue } from './shared-json.js';
 
 export const INIT_CONTAINER_NAME = 'copy-secrets-init';
 /** The uid the published secrets-init image runs as. */
@@ -28,23 +29,15 @@ const built = new WeakMap<InitContainerSettings, Container>();
 
 /**
  * Our init container for these settings, built once per settings object (the server's
- * never change) and frozen, since every admission shares it.
+ * never change), frozen and serialised once, since every admission shares it.
  */
 export function buildInitContainer(settings: InitContainerSettings): Container {
   let container = built.get(settings);
   if (container === undefined) {
-    container = deepFreeze(initContainerOf(settings));
+    container = sharedValue(initContainerOf(settings));
     built.set(settings, container);
   }
   return container;
-}
-
-function deepFreeze<T>(value: T): T {
-  if (typeof value === 'object' && value !== null) {
-    for (const inner of Object.values(value)) deepFreeze(inner);
-    Object.freeze(value);
-  }
-  return value;
 }
 
 function initContainerOf(settings: InitContainerSettings): Container {

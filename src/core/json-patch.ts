@@ -2,6 +2,7 @@ import type { Operation } from 'fast-json-patch';
 import type { Pod } from './pod.js';
 import type { PodMutation } from './pod-mutation.js';
 import { ANNOTATION_STATUS } from './annotations.js';
+import { sharedJson } from './shared-json.js';
 
 /** RFC 6901: `~` and `/` in a key are escaped. */
 export function pointerSegment(key: string): string {
@@ -47,4 +48,37 @@ export function toJsonPatch(pod: Pod, mutation: PodMutation): Operation[] {
     else ops.push({ op: 'add', path: `/metadata/annotations/${pointerSegment(ANNOTATION_STATUS)}`, value: mutation.status });
   }
   return ops;
+}
+
+/**
+ * The patch as JSON text: what JSON.stringify gives for the operations of toJsonPatch, with
+ * the values every admission shares (the init container) written from the text made once.
+ * Runs of other operations go through JSON.stringify whole: one call is cheaper than one
+ * per field.
+ */
+export function patchJson(ops: readonly Operation[]): string {
+  const parts: string[] = [];
+  let run: Operation[] = [];
+  const flush = () => {
+    if (run.length > 0) parts.push(JSON.stringify(run).slice(1, -1));
+    run = [];
+  };
+  for (const op of ops) {
+    const shared = op.op === 'add' ? sharedValueJson(op.value) : undefined;
+    if (shared === undefined) {
+      run.push(op);
+      continue;
+    }
+    flush();
+    parts.push(`{"op":"add","path":${JSON.stringify(op.path)},"value":${shared}}`);
+  }
+  flush();
+  return `[${parts.join(',')}]`;
+}
+
+/** The text of a shared value, or of a list of one (the initContainers a pod without any gets). */
+function sharedValueJson(value: unknown): string | undefined {
+  if (!Array.isArray(value)) return sharedJson(value);
+  const only = value.length === 1 ? sharedJson(value[0]) : undefined;
+  return only === undefined ? undefined : `[${only}]`;
 }

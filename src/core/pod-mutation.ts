@@ -232,6 +232,7 @@ function wrapHandlers(container: Container, provider: Provider, analysis: PodAna
  */
 function argumentWarnings(container: ContainerAnalysis): string[] {
   const { command, args } = container.slot.container;
+  if (!(command ?? []).some(expands) && !(args ?? []).some(expands)) return [];
   const holding = new Set(container.references.map((r) => r.variable));
   const used = [...new Set([...(command ?? []), ...(args ?? [])].flatMap(expandedVariables))].filter((name) => holding.has(name));
   if (used.length === 0) return [];
@@ -242,10 +243,16 @@ function argumentWarnings(container: ContainerAnalysis): string[] {
   ];
 }
 
+function expands(word: string): boolean {
+  return expandedVariables(word).length > 0;
+}
+
 /** One warning for each exec probe or hook that uses a variable holding a reference: it sees the reference itself. */
 function handlerWarnings(container: ContainerAnalysis): string[] {
+  const handlers = execCommands(container.slot.container);
+  if (handlers.length === 0) return [];
   const holding = new Set(container.references.map((r) => r.variable));
-  return execCommands(container.slot.container).flatMap(({ handler, command }) => {
+  return handlers.flatMap(({ handler, command }) => {
     const used = [...referredVariables(command)].filter((name) => holding.has(name));
     if (used.length === 0) return [];
     return [

@@ -1,5 +1,8 @@
 import t from 'tap';
+import type { Operation } from 'fast-json-patch';
 import { INIT_CONTAINER_NAME, buildInitContainer, buildVolume, initContainerArgs } from '../../src/core/init-container.js';
+import { patchJson } from '../../src/core/json-patch.js';
+import { sharedJson, sharedValue } from '../../src/core/shared-json.js';
 import { wrapperPath } from '../../src/core/wrapping.js';
 import { ImageReferenceError } from '../../src/core/image-reference.js';
 
@@ -105,4 +108,37 @@ t.test('buildInitContainer: built once per settings and frozen, since every admi
     'use strict';
     (first.volumeMounts as unknown[]).push({});
   }, TypeError);
+});
+
+t.test('patchJson: the text JSON.stringify writes, the shared init container serialised once', async (t) => {
+  const settings = { image: 'ghcr.io/doitintl/secrets-init:0.5.3', pullPolicy: 'IfNotPresent' as const, volumeName: 'v', volumePath: '/v' };
+  const init = buildInitContainer(settings);
+  t.equal(sharedJson(init), JSON.stringify(init), 'the remembered text is the object as JSON');
+  const ops: Operation[] = [
+    { op: 'add', path: '/spec/containers/0/command', value: ['/helper/bin/secrets-init', '--provider=aws', 'say "hi"\n\u2028', '</script>'] },
+    { op: 'add', path: '/metadata/annotations/a~1b~0c', value: '{"containers":["app"]}' },
+    { op: 'add', path: '/spec/initContainers/0', value: init },
+    { op: 'move', from: '/spec/initContainers/2', path: '/spec/initContainers/0' },
+    { op: 'add', path: '/spec/initContainers', value: [init] },
+    { op: 'add', path: '/spec/volumes', value: [{ name: 'v', emptyDir: { medium: 'Memory' } }] },
+    { op: 'add', path: '/spec/initContainers', value: [init, init] },
+  ];
+  t.equal(patchJson(ops), JSON.stringify(ops));
+  t.strictSame(JSON.parse(patchJson(ops)), ops);
+  for (let i = 0; i < ops.length; i++) t.equal(patchJson(ops.slice(i, i + 2)), JSON.stringify(ops.slice(i, i + 2)), `operations ${i} and ${i + 1}`);
+  t.equal(patchJson([]), '[]');
+  // Only values made by sharedValue have a remembered text: others are serialised as they stand.
+  t.equal(sharedJson({ ...init }), undefined);
+  t.equal(sharedJson(undefined), undefined);
+  t.equal(sharedJson('text'), undefined);
+});
+
+t.test('sharedValue: frozen all the way down, so the remembered text cannot go stale', async (t) => {
+  const value = sharedValue({ list: [{ deep: { x: 1 } }], name: 'n' });
+  t.ok(Object.isFrozen(value) && Object.isFrozen(value.list) && Object.isFrozen(value.list[0]) && Object.isFrozen(value.list[0]?.deep));
+  t.throws(() => {
+    'use strict';
+    (value.list[0] as { deep: { x: number } }).deep.x = 2;
+  }, TypeError);
+  t.equal(sharedJson(value), '{"list":[{"deep":{"x":1}}],"name":"n"}');
 });

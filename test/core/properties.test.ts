@@ -15,7 +15,7 @@ import fc from 'fast-check';
 import type { Operation } from 'fast-json-patch';
 import { computePodMutation, imageConfigsNeeded, planPod } from '../../src/core/pod-mutation.js';
 import type { MutationOutcome, ResolvedFacts } from '../../src/core/pod-mutation.js';
-import { toJsonPatch } from '../../src/core/json-patch.js';
+import { patchJson, toJsonPatch } from '../../src/core/json-patch.js';
 import type { ImageConfig } from '../../src/core/original-command.js';
 import type { Container, EnvFromSource, EnvVar, Pod, Volume, VolumeMount } from '../../src/core/pod.js';
 import type { Provider } from '../../src/core/provider.js';
@@ -500,6 +500,7 @@ function run(c: Case): Run {
   if (mutation === undefined) return { model, outcome };
   const ops = toJsonPatch(c.pod, mutation);
   assert.deepEqual(c.pod, frozen, 'toJsonPatch does not modify the pod');
+  assert.equal(patchJson(ops), JSON.stringify(ops), 'patchJson writes the text JSON.stringify writes');
   // (a): applies with validation on; applyOps throws otherwise.
   return { model, outcome, ops, result: applyOps(c.pod, ops) };
 }

@@ -1,6 +1,8 @@
 import t from 'tap';
 import { Writable } from 'node:stream';
-import { createLogger, textLine } from '../../src/telemetry/logger.js';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { pino } from 'pino';
+import { createLogger, isoTime, textLine } from '../../src/telemetry/logger.js';
 
 function capture(json: boolean): { logger: ReturnType<typeof createLogger>; lines: () => string[] } {
   let text = '';
@@ -36,4 +38,16 @@ t.test('--json: pino JSON lines unchanged', async (t) => {
 t.test('textLine: a line that is not JSON passes through', async (t) => {
   t.equal(textLine('not json'), 'not json\n');
   t.equal(textLine('{"level":50,"time":"T","msg":"m","empty":""}'), 'T ERROR m empty=""\n');
+});
+
+t.test('isoTime: the field pino.stdTimeFunctions.isoTime writes, current to the millisecond', async (t) => {
+  const timeOf = (field: string) => Date.parse(/^,"time":"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z)"$/.exec(field)?.[1] ?? 'no match');
+  for (let round = 0; round < 3; round++) {
+    const before = Date.now();
+    const field = isoTime();
+    const after = Date.now();
+    t.ok(timeOf(field) >= before && timeOf(field) <= after, `${field} is between ${before} and ${after}`);
+    t.equal(field.length, pino.stdTimeFunctions.isoTime().length);
+    await sleep(3);
+  }
 });
