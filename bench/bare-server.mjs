@@ -1,10 +1,14 @@
 // The baseline of bench/http.mjs: a bare Fastify 5 HTTPS server with the webhook's certificate
 // files, parsing the same AdmissionReview JSON body (Fastify's default JSON parser, no schema)
-// and answering a constant review: same apiVersion, the request's uid, allowed. No logging.
-// Usage: node bench/bare-server.mjs --tls-cert-file=F --tls-private-key-file=F [--listen-address=127.0.0.1:0]
+// and answering a constant review: same apiVersion, the request's uid, allowed. No logging,
+// unless --log-line: then one pino JSON info line per request on stdout, with the fields of
+// the webhook's admission line (what the webhook must log, on the bare server: a reference
+// for how much of the difference that line is).
+// Usage: node bench/bare-server.mjs --tls-cert-file=F --tls-private-key-file=F [--listen-address=127.0.0.1:0] [--log-line]
 // Prints one JSON line {"msg":"bare fastify is serving","url":"https://…"} once it listens.
 import { readFileSync } from 'node:fs';
 import Fastify from 'fastify';
+import { pino } from 'pino';
 
 const flag = (name, fallback) => {
   const arg = process.argv.slice(2).find((a) => a.startsWith(`--${name}=`));
@@ -22,11 +26,19 @@ const app = Fastify({
   logger: false,
   https: { cert: readFileSync(flag('tls-cert-file')), key: readFileSync(flag('tls-private-key-file')) },
 });
-app.post('/pods', async (req) => ({
-  apiVersion: req.body.apiVersion,
-  kind: 'AdmissionReview',
-  response: { uid: req.body.request.uid, allowed: true },
-}));
+const log = process.argv.includes('--log-line') ? pino({ base: { app: 'bare' }, timestamp: pino.stdTimeFunctions.isoTime }, process.stdout) : undefined;
+const answer = (body) => ({ apiVersion: body.apiVersion, kind: 'AdmissionReview', response: { uid: body.request.uid, allowed: true } });
+if (log === undefined) {
+  app.post('/pods', async (req) => answer(req.body));
+} else {
+  app.post('/pods', async (req) => {
+    const started = performance.now();
+    const request = req.body.request;
+    const fields = { uid: request.uid, namespace: request.namespace, pod: `${request.namespace}/${request.object?.metadata?.name ?? ''}`, operation: request.operation, dryRun: request.dryRun === true, result: 'unchanged' };
+    log.info({ ...fields, durationMs: Math.round((performance.now() - started) * 100) / 100 }, 'admission decided');
+    return answer(req.body);
+  });
+}
 await app.listen({ host, port });
 const { address, port: bound } = app.server.address();
 process.stdout.write(`${JSON.stringify({ msg: 'bare fastify is serving', url: `https://${address}:${bound}` })}\n`);

@@ -6,6 +6,8 @@
 //   webhook text    the same without --json (human-readable log lines)
 //   bare fastify    bench/bare-server.mjs: Fastify 5, same certificate files, parses the same JSON
 //                   body, answers a constant AdmissionReview (same apiVersion, the uid, allowed)
+//   bare + log line the same with one pino JSON info line per request (the fields of the
+//                   webhook's admission line): not a goal, a reference for what that line costs
 // Their stdout/stderr go to files. The load generator (autocannon, in this process, pinned to
 // core 0) POSTs bench/fixtures/*.json to /pods on keep-alive connections, one request in flight
 // per connection. Runs alternate between the servers; each number is the median of the rounds.
@@ -33,24 +35,25 @@ const bodies = Object.fromEntries(
 // Which servers run which scenario: every body at concurrency 16 with both log formats; the
 // injection path also at 1 and 64 in flight.
 const SCENARIOS = [
-  { variant: 'inject', connections: 16, servers: ['json', 'bare', 'text'] },
-  { variant: 'noop', connections: 16, servers: ['json', 'bare', 'text'] },
+  { variant: 'inject', connections: 16, servers: ['json', 'bare', 'text', 'barelog'] },
+  { variant: 'noop', connections: 16, servers: ['json', 'bare', 'text', 'barelog'] },
   { variant: 'denied', connections: 16, servers: ['json', 'bare', 'text'] },
   { variant: 'inject', connections: 1, servers: ['json', 'bare'] },
   { variant: 'inject', connections: 64, servers: ['json', 'bare'] },
 ];
-const LABEL = { json: 'webhook --json', text: 'webhook text', bare: 'bare fastify' };
+const LABEL = { json: 'webhook --json', text: 'webhook text', bare: 'bare fastify', barelog: 'bare + log line' };
 
 const pins = pinning();
 const certs = await makeCertificates();
 const runs = SCENARIOS.reduce((n, s) => n + s.servers.length, 0) * ROUNDS;
-console.log(`\nwebhook vs bare Fastify 5 over HTTPS (${pins.note}; ${ROUNDS} rounds x ${DURATION_S} s per run, ${runs} runs, ~${Math.ceil((runs * (DURATION_S + 0.3) + 9 * WARMUP_S) / 60)} min)`);
+console.log(`\nwebhook vs bare Fastify 5 over HTTPS (${pins.note}; ${ROUNDS} rounds x ${DURATION_S} s per run, ${runs} runs, ~${Math.ceil((runs * (DURATION_S + 0.3) + 12 * WARMUP_S) / 60)} min)`);
 console.log(`bodies: ${Object.entries(bodies).map(([v, b]) => `${v} ${Buffer.byteLength(b)} B`).join(', ')} (bench/fixtures, a ReplicaSet-made pod with 22+1 env vars)`);
 
 const servers = {
   json: await startServer({ name: LABEL.json, args: webhookArgs({ json: true, ...certs }), message: 'secrets-init-webhook is serving', core: pins.serverCore, taskset: pins.taskset }),
   text: await startServer({ name: LABEL.text, args: webhookArgs({ json: false, ...certs }), message: 'secrets-init-webhook is serving', core: pins.serverCore, taskset: pins.taskset }),
   bare: await startServer({ name: LABEL.bare, args: bareArgs(certs), message: 'bare fastify is serving', core: pins.serverCore, taskset: pins.taskset }),
+  barelog: await startServer({ name: LABEL.barelog, args: [...bareArgs(certs), '--log-line'], message: 'bare fastify is serving', core: pins.serverCore, taskset: pins.taskset }),
 };
 
 // Each server answers each body as expected, to a client that trusts only the generated CA.
@@ -65,7 +68,7 @@ for (const [key, server] of Object.entries(servers)) {
     const answer = await postOnce(server.url, body, certs.caPem);
     const response = answer.review.response;
     const uid = JSON.parse(body).request.uid;
-    const ok = answer.review.apiVersion === 'admission.k8s.io/v1' && response?.uid === uid && (key === 'bare' ? response.allowed === true : EXPECT[variant](response));
+    const ok = answer.review.apiVersion === 'admission.k8s.io/v1' && response?.uid === uid && (key.startsWith('bare') ? response.allowed === true : EXPECT[variant](response));
     if (!ok) throw new Error(`${server.name}: unexpected answer to ${variant}: ${JSON.stringify(answer.review).slice(0, 500)}`);
     seen.push(`${variant} ${answer.bytes} B`);
     if (variant === 'inject') seen.unshift(`${answer.protocol} ${answer.cipher}`);
@@ -74,7 +77,7 @@ for (const [key, server] of Object.entries(servers)) {
 }
 
 for (const [variant, body] of Object.entries(bodies)) {
-  for (const key of ['json', 'bare', 'text']) {
+  for (const key of Object.keys(servers)) {
     if (WARMUP_S > 0) await loadRun({ url: servers[key].url, body, connections: 16, durationS: WARMUP_S, caPem: certs.caPem, serverPid: servers[key].pid });
   }
 }
@@ -125,7 +128,7 @@ for (const [index, scenario] of SCENARIOS.entries()) {
   console.log(`\n${scenario.variant} (${Buffer.byteLength(bodies[scenario.variant])} B), ${scenario.connections} in flight`);
   console.log(`  ${'server'.padEnd(15)} ${'req/s'.padStart(8)} ${'p50 ms'.padStart(8)} ${'p99 ms'.padStart(8)} ${'CPU µs/req'.padStart(11)} ${'server CPU'.padStart(10)} ${'RSS MiB'.padStart(8)} ${'log B/req'.padStart(9)} ${'client CPU'.padStart(10)}`);
   const s = Object.fromEntries(scenario.servers.map((key) => [key, stat(index, key)]));
-  for (const key of ['json', 'text', 'bare']) {
+  for (const key of ['json', 'text', 'bare', 'barelog']) {
     const r = s[key];
     if (r === undefined) continue;
     console.log(
@@ -144,6 +147,9 @@ for (const [index, scenario] of SCENARIOS.entries()) {
     `RSS ${rssRatio.toFixed(2)}x (goal <= ${TARGETS.rss}x: ${verdict(rssRatio, TARGETS.rss, false)})`,
   ];
   console.log(`  webhook --json / bare: ${parts.join('; ')}`);
+  if (s.barelog !== undefined) {
+    console.log(`  bare + log line / bare: req/s ${ratio(s.barelog.rps, s.bare.rps).toFixed(2)}x, CPU/req ${ratio(s.barelog.cpu, s.bare.cpu).toFixed(2)}x; webhook --json / (bare + log line): req/s ${ratio(s.json.rps, s.barelog.rps).toFixed(2)}x, CPU/req ${ratio(s.json.cpu, s.barelog.cpu).toFixed(2)}x (for reference, not a goal)`);
+  }
   if (target?.rps !== undefined) goals.push([`${scenario.variant} c=16 req/s, webhook/bare >= ${target.rps}x`, rpsRatio, verdict(rpsRatio, target.rps, true)]);
   if (target?.p99 !== undefined) goals.push([`${scenario.variant} c=16 p99, webhook/bare <= ${target.p99}x`, p99Ratio, verdict(p99Ratio, target.p99, false)]);
   goals.push([`${scenario.variant} c=${scenario.connections} RSS, webhook/bare <= ${TARGETS.rss}x`, rssRatio, verdict(rssRatio, TARGETS.rss, false)]);

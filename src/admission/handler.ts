@@ -3,7 +3,7 @@ import type { ImageConfig } from '../core/original-command.js';
 import type { MutationOutcome, PodPlan } from '../core/pod-mutation.js';
 import type { InjectionSettings } from '../core/settings.js';
 import { imageConfigsNeeded, mutationOf, planPod } from '../core/pod-mutation.js';
-import { referencedObjects } from '../core/env-sources.js';
+import { mayReadObjects, referencedObjects } from '../core/env-sources.js';
 import { patchJson, toJsonPatch } from '../core/json-patch.js';
 import { podDisplayName } from '../core/pod.js';
 import type { Pod } from '../core/pod.js';
@@ -98,7 +98,7 @@ const NO_IMAGE_CONFIGS: ReadonlyMap<string, ImageConfig> = new Map();
  */
 async function podOutcome(pod: Pod, namespace: string, deps: AdmissionDependencies): Promise<MutationOutcome> {
   let plan: PodPlan | undefined;
-  if (referencedObjects(pod, deps.settings).length === 0) {
+  if (!mayReadObjects(pod) || referencedObjects(pod, deps.settings).length === 0) {
     plan = planPod(pod, { namespace, objects: NO_OBJECTS }, deps.settings);
     if (imageConfigsNeeded(plan).length === 0) return mutationOf(plan, NO_IMAGE_CONFIGS);
   }

@@ -50,6 +50,24 @@ export function envSources(container: Container): EnvSource[] {
   return sources;
 }
 
+/**
+ * Whether any container may read a Secret or ConfigMap: an envFrom entry, or an env entry
+ * with a secretKeyRef or configMapKeyRef. A quick test that allocates nothing; when it says
+ * yes, `referencedObjects` tells which objects (it may find none: a value can win over its
+ * valueFrom, a container can be wrapped already).
+ */
+export function mayReadObjects(pod: Pod): boolean {
+  return (pod.spec.initContainers ?? []).some(mayRead) || pod.spec.containers.some(mayRead);
+}
+
+function mayRead(container: Container): boolean {
+  if ((container.envFrom ?? []).length > 0) return true;
+  for (const variable of container.env ?? []) {
+    if (variable.valueFrom?.secretKeyRef !== undefined || variable.valueFrom?.configMapKeyRef !== undefined) return true;
+  }
+  return false;
+}
+
 /** A Secret or ConfigMap the pod reads, and what of it: every key (envFrom), or only these. */
 export interface ObjectUse {
   object: EnvObject;

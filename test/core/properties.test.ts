@@ -20,6 +20,7 @@ import type { ImageConfig } from '../../src/core/original-command.js';
 import type { Container, EnvFromSource, EnvVar, Pod, Volume, VolumeMount } from '../../src/core/pod.js';
 import type { Provider } from '../../src/core/provider.js';
 import type { EnvObjectKind } from '../../src/core/env-sources.js';
+import { mayReadObjects, referencedObjects } from '../../src/core/env-sources.js';
 import type { InjectionSettings } from '../../src/core/settings.js';
 import { kubeletExpand, symbolicValue } from '../helpers/kubelet.js';
 import { AWS_REFS, GOOGLE_REFS, NAMESPACE, NEAR_MISSES, SETTINGS as BASE_SETTINGS, applyOps, deepClone, objects, validatePod } from '../helpers/pods.js';
@@ -494,6 +495,9 @@ function run(c: Case): Run {
   const model = modelPod(c);
   const facts = resolvedFacts(c);
   imageConfigsNeeded(planPod(c.pod, facts, SETTINGS));
+  // The admission's quick test never skips the reads of a pod that reads objects.
+  if (mayReadObjects(c.pod)) stats.mayRead++;
+  else assert.equal(referencedObjects(c.pod, SETTINGS).length, 0, 'mayReadObjects says no only for pods that read no object');
   const outcome = computePodMutation(c.pod, facts, SETTINGS);
   assert.deepEqual(c.pod, frozen, 'the input pod is not modified');
   const mutation = mutationOf(outcome);
@@ -505,7 +509,7 @@ function run(c: Case): Run {
   return { model, outcome, ops, result: applyOps(c.pod, ops) };
 }
 
-const stats = { denied: 0, allowedNoMutation: 0, mutated: 0, optedOut: 0, reinvokedMutated: 0, supervised: 0, handlersWrapped: 0 };
+const stats = { mayRead: 0, denied: 0, allowedNoMutation: 0, mutated: 0, optedOut: 0, reinvokedMutated: 0, supervised: 0, handlersWrapped: 0 };
 
 t.test('(f) outcomes match the model; nothing throws', async (t) => {
   fc.assert(
@@ -534,6 +538,7 @@ t.test('(f) outcomes match the model; nothing throws', async (t) => {
   t.ok(stats.denied >= NUM_RUNS / 20, `denied in ${stats.denied} runs`);
   t.ok(stats.allowedNoMutation >= NUM_RUNS / 40, `allowed without mutation in ${stats.allowedNoMutation} runs`);
   t.ok(stats.optedOut >= 1, `opted out in ${stats.optedOut} runs`);
+  t.ok(stats.mayRead > NUM_RUNS / 10 && stats.mayRead < NUM_RUNS, `mayReadObjects said yes in ${stats.mayRead} runs, no in the others`);
 });
 
 t.test('(a)(b) the patch applies and the resulting pod is valid', async (t) => {
