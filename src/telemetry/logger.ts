@@ -1,6 +1,7 @@
-import { Writable } from 'node:stream';
 import { pino } from 'pino';
-import type { Logger, LevelWithSilent } from 'pino';
+import type { DestinationStream, Logger, LevelWithSilent } from 'pino';
+import type { LogSink } from './log-output.js';
+import { TurnBatchedOutput, stdoutSink } from './log-output.js';
 
 /** The reference's (logrus) level names, mapped to pino's. */
 const LEVELS: Record<string, LevelWithSilent> = {
@@ -20,13 +21,13 @@ const FIXED = new Set(['level', 'time', 'msg', 'pid', 'hostname', 'app']);
  * JSON lines with --json (for log collectors); otherwise one text line per event,
  * `time LEVEL message key=value …` (logfmt-style values: quoted when they hold spaces,
  * quotes or `=`; objects as JSON), cheap enough to write on the event loop. Both on stdout,
- * as the reference.
+ * as the reference, one write per turn of the event loop (TurnBatchedOutput).
  */
-export function createLogger(options: { logLevel: string; json: boolean }, destination: NodeJS.WritableStream = process.stdout): Logger {
+export function createLogger(options: { logLevel: string; json: boolean }, sink: LogSink = stdoutSink()): Logger {
   const level = LEVELS[options.logLevel] ?? 'info';
   const base = { level, base: { app: 'secrets-init-webhook' }, timestamp: isoTime };
-  if (options.json) return pino(base, destination);
-  return pino(base, textLines(destination));
+  const output = new TurnBatchedOutput(sink);
+  return pino(base, options.json ? output : textLines(output));
 }
 
 let lastMs = Number.NaN;
@@ -45,18 +46,16 @@ export function isoTime(): string {
   return lastTime;
 }
 
-/** A stream that takes pino's JSON lines and writes them as text lines. */
-function textLines(destination: NodeJS.WritableStream): Writable {
-  return new Writable({
-    write(chunk: Buffer | string, _encoding, done) {
-      const out: string[] = [];
-      for (const line of chunk.toString().split('\n')) {
-        if (line !== '') out.push(textLine(line));
+/** A destination that takes pino's JSON lines and passes them on as text lines. */
+function textLines(output: TurnBatchedOutput): DestinationStream & { flush(done?: (error?: Error) => void): void } {
+  return {
+    write(chunk: string) {
+      for (const line of chunk.split('\n')) {
+        if (line !== '') output.write(textLine(line));
       }
-      destination.write(out.join(''));
-      done();
     },
-  });
+    flush: (done) => output.flush(done),
+  };
 }
 
 /** One JSON record as `time LEVEL message key=value …\n`; a line that is not JSON as it came. */

@@ -13,7 +13,13 @@ function capture(json: boolean): { logger: ReturnType<typeof createLogger>; line
     },
   });
   const logger = createLogger({ logLevel: 'debug', json }, sink);
-  return { logger, lines: () => text.split('\n').filter((line) => line !== '') };
+  return {
+    logger,
+    lines: () => {
+      logger.flush();
+      return text.split('\n').filter((line) => line !== '');
+    },
+  };
 }
 
 t.test('text logs: one line per event, time LEVEL message key=value', async (t) => {
