@@ -1,14 +1,13 @@
 // The baseline of bench/http.mjs: a bare Fastify 5 HTTPS server with the webhook's certificate
 // files, parsing the same AdmissionReview JSON body (Fastify's default JSON parser, no schema)
 // and answering a constant review: same apiVersion, the request's uid, allowed. No logging,
-// unless --log-line: then one pino JSON info line per request on stdout, with the fields of
-// the webhook's admission line (what the webhook must log, on the bare server: a reference
-// for how much of the difference that line is).
+// unless --log-line: then one JSON info line per request on stdout, through the webhook's own
+// logger (dist/telemetry/logger.js, as --json makes it), with the fields of its admission
+// line: what the webhook must log, on the bare server, a reference for what that line costs.
 // Usage: node bench/bare-server.mjs --tls-cert-file=F --tls-private-key-file=F [--listen-address=127.0.0.1:0] [--log-line]
 // Prints one JSON line {"msg":"bare fastify is serving","url":"https://…"} once it listens.
 import { readFileSync } from 'node:fs';
 import Fastify from 'fastify';
-import { pino } from 'pino';
 
 const flag = (name, fallback) => {
   const arg = process.argv.slice(2).find((a) => a.startsWith(`--${name}=`));
@@ -22,20 +21,22 @@ const [host, port] = (() => {
   return [address.slice(0, colon) || '0.0.0.0', Number(address.slice(colon + 1))];
 })();
 
+// With --log-line, Fastify gets the webhook's logger as the webhook passes it (a child per
+// request, no request logging of its own) and the route logs through req.log.
+const logger = process.argv.includes('--log-line') ? (await import('../dist/telemetry/logger.js')).createLogger({ logLevel: 'info', json: true }) : undefined;
 const app = Fastify({
-  logger: false,
+  ...(logger === undefined ? { logger: false } : { loggerInstance: logger, disableRequestLogging: true }),
   https: { cert: readFileSync(flag('tls-cert-file')), key: readFileSync(flag('tls-private-key-file')) },
 });
-const log = process.argv.includes('--log-line') ? pino({ base: { app: 'bare' }, timestamp: pino.stdTimeFunctions.isoTime }, process.stdout) : undefined;
 const answer = (body) => ({ apiVersion: body.apiVersion, kind: 'AdmissionReview', response: { uid: body.request.uid, allowed: true } });
-if (log === undefined) {
+if (logger === undefined) {
   app.post('/pods', async (req) => answer(req.body));
 } else {
   app.post('/pods', async (req) => {
     const started = performance.now();
     const request = req.body.request;
     const fields = { uid: request.uid, namespace: request.namespace, pod: `${request.namespace}/${request.object?.metadata?.name ?? ''}`, operation: request.operation, dryRun: request.dryRun === true, result: 'unchanged' };
-    log.info({ ...fields, durationMs: Math.round((performance.now() - started) * 100) / 100 }, 'admission decided');
+    req.log.info({ ...fields, durationMs: Math.round((performance.now() - started) * 100) / 100 }, 'admission decided');
     return answer(req.body);
   });
 }

