@@ -194,7 +194,9 @@ function writeBack(workload: Workload, pod: Pod, patch: Operation[]): void {
   if (annotations !== undefined && JSON.stringify(annotations) !== JSON.stringify(pod.metadata?.annotations)) updates.push([[...site.path, 'metadata', 'annotations'], annotations]);
   for (const [path, value] of updates) {
     setIn(document.value, path, value);
-    document.yaml.setIn(path, document.yaml.createNode(value));
+    // Values the webhook's core shares between pods (the init container, the volume) are
+    // written out in full each time, never as YAML anchors and aliases.
+    document.yaml.setIn(path, document.yaml.createNode(value, { aliasDuplicateObjects: false }));
   }
 }
 

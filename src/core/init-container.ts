@@ -66,6 +66,20 @@ function initContainerOf(settings: InitContainerSettings): Container {
   };
 }
 
+const volumes = new Map<string, Volume>();
+
+/**
+ * Our in-memory volume: built once per name (one per server: a flag sets it), frozen and
+ * serialised once. (A pod holds it once; the mount, which several containers of one pod
+ * get, stays an object of its own each time: a shared one would come out of `inject` as a
+ * YAML anchor and aliases.)
+ */
 export function buildVolume(volumeName: string): Volume {
-  return { name: volumeName, emptyDir: { medium: 'Memory' } };
+  let volume = volumes.get(volumeName);
+  if (volume === undefined) {
+    volume = sharedValue<Volume>({ name: volumeName, emptyDir: { medium: 'Memory' } });
+    volumes.set(volumeName, volume);
+  }
+  return volume;
 }
+
