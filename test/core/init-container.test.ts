@@ -142,3 +142,12 @@ t.test('sharedValue: frozen all the way down, so the remembered text cannot go s
   }, TypeError);
   t.equal(sharedJson(value), '{"list":[{"deep":{"x":1}}],"name":"n"}');
 });
+
+t.test('buildVolume: one frozen volume per name, its JSON made once', async (t) => {
+  const volume = buildVolume('bin-a');
+  t.equal(buildVolume('bin-a'), volume, 'the same object for the same name');
+  t.not(buildVolume('bin-b'), volume, 'another name, another volume');
+  t.ok(Object.isFrozen(volume) && Object.isFrozen(volume.emptyDir), 'frozen all the way down');
+  t.equal(sharedJson(volume), '{"name":"bin-a","emptyDir":{"medium":"Memory"}}');
+  t.equal(patchJson([{ op: 'add', path: '/spec/volumes', value: [volume] }]), JSON.stringify([{ op: 'add', path: '/spec/volumes', value: [volume] }]));
+});
