@@ -82,4 +82,3 @@ export function buildVolume(volumeName: string): Volume {
   }
   return volume;
 }
-

@@ -52,7 +52,8 @@ export function toJsonPatch(pod: Pod, mutation: PodMutation): Operation[] {
 
 /**
  * The patch as JSON text: what JSON.stringify gives for the operations of toJsonPatch, with
- * the values every admission shares (the init container) written from the text made once.
+ * the values every admission shares (the init container, the volume) written from the text
+ * made once.
  * Runs of other operations go through JSON.stringify whole: one call is cheaper than one
  * per field.
  */

@@ -1,10 +1,10 @@
 /**
- * Values every admission shares (our init container): deep-frozen, so no admission can
- * change them, and serialised to JSON once rather than once per patch.
+ * Values every admission shares (our init container and volume): deep-frozen, so no
+ * admission can change them, and serialised to JSON once rather than once per patch.
  */
 const texts = new WeakMap<object, string>();
 
-/** `value`, deep-frozen, with its JSON text remembered for `jsonText`. */
+/** `value`, deep-frozen, with its JSON text remembered for `sharedJson`. */
 export function sharedValue<T extends object>(value: T): T {
   deepFreeze(value);
   texts.set(value, JSON.stringify(value));
