@@ -7,7 +7,7 @@
 // Usage: node bench/bare-server.mjs --tls-cert-file=F --tls-private-key-file=F [--listen-address=127.0.0.1:0] [--log-line]
 // Prints one JSON line {"msg":"bare fastify is serving","url":"https://…"} once it listens.
 import { readFileSync } from 'node:fs';
-import Fastify from 'fastify';
+import Fastify, { LogController } from 'fastify';
 
 const flag = (name, fallback) => {
   const arg = process.argv.slice(2).find((a) => a.startsWith(`--${name}=`));
@@ -25,7 +25,7 @@ const [host, port] = (() => {
 // request, no request logging of its own) and the route logs through req.log.
 const logger = process.argv.includes('--log-line') ? (await import('../dist/telemetry/logger.js')).createLogger({ logLevel: 'info', json: true }) : undefined;
 const app = Fastify({
-  ...(logger === undefined ? { logger: false } : { loggerInstance: logger, disableRequestLogging: true }),
+  ...(logger === undefined ? { logger: false } : { loggerInstance: logger, logController: new LogController({ disableRequestLogging: true }) }),
   https: { cert: readFileSync(flag('tls-cert-file')), key: readFileSync(flag('tls-private-key-file')) },
 });
 const answer = (body) => ({ apiVersion: body.apiVersion, kind: 'AdmissionReview', response: { uid: body.request.uid, allowed: true } });
@@ -35,7 +35,7 @@ if (logger === undefined) {
   app.post('/pods', async (req) => {
     const started = performance.now();
     const request = req.body.request;
-    const fields = { uid: request.uid, namespace: request.namespace, pod: `${request.namespace}/${request.object?.metadata?.name ?? ''}`, operation: request.operation, dryRun: request.dryRun === true, result: 'unchanged' };
+    const fields = { uid: request.uid, namespace: request.namespace, pod: `${request.namespace}/${request.object?.metadata?.name ?? `${request.object?.metadata?.generateName ?? ''}<generated>`}`, operation: request.operation, dryRun: request.dryRun === true, result: 'unchanged' };
     req.log.info({ ...fields, durationMs: Math.round((performance.now() - started) * 100) / 100 }, 'admission decided');
     return answer(req.body);
   });
