@@ -4,6 +4,7 @@ import type { MutationOutcome, PodPlan } from '../core/pod-mutation.js';
 import type { InjectionSettings } from '../core/settings.js';
 import { imageConfigsNeeded, mutationOf, planPod } from '../core/pod-mutation.js';
 import { mayReadObjects, referencedObjects } from '../core/env-sources.js';
+import { leftAsIs } from '../core/left-as-is.js';
 import { patchJson, toJsonPatch } from '../core/json-patch.js';
 import { podDisplayName } from '../core/pod.js';
 import type { Pod } from '../core/pod.js';
@@ -58,6 +59,7 @@ export async function decideAdmission(request: AdmissionRequest, deps: Admission
   const pod = checked.pod;
   const namespace = request.namespace || pod.metadata?.namespace || 'default';
   const name = clip(`${namespace}/${podDisplayName(pod)}`, 320);
+  if (leftAsIs(pod, deps.settings)) return { response: { uid, allowed: true }, result: 'unchanged', pod: name };
   let warnings: string[] = [];
   try {
     const outcome = await podOutcome(pod, namespace, deps);

@@ -21,6 +21,7 @@ import type { Container, EnvFromSource, EnvVar, Pod, Volume, VolumeMount } from 
 import type { Provider } from '../../src/core/provider.js';
 import type { EnvObjectKind } from '../../src/core/env-sources.js';
 import { mayReadObjects, referencedObjects } from '../../src/core/env-sources.js';
+import { leftAsIs } from '../../src/core/left-as-is.js';
 import type { InjectionSettings } from '../../src/core/settings.js';
 import { kubeletExpand, symbolicValue } from '../helpers/kubelet.js';
 import { AWS_REFS, GOOGLE_REFS, NAMESPACE, NEAR_MISSES, SETTINGS as BASE_SETTINGS, applyOps, deepClone, objects, validatePod } from '../helpers/pods.js';
@@ -500,6 +501,10 @@ function run(c: Case): Run {
   else assert.equal(referencedObjects(c.pod, SETTINGS).length, 0, 'mayReadObjects says no only for pods that read no object');
   const outcome = computePodMutation(c.pod, facts, SETTINGS);
   assert.deepEqual(c.pod, frozen, 'the input pod is not modified');
+  // The admission's shortcut for plain pods never skips a change, a warning or a denial.
+  if (leftAsIs(c.pod, SETTINGS)) {
+    assert.deepEqual(outcome, { allowed: true, warnings: [] }, 'leftAsIs says yes only for pods the plan leaves as they are, without a warning');
+  }
   const mutation = mutationOf(outcome);
   if (mutation === undefined) return { model, outcome };
   const ops = toJsonPatch(c.pod, mutation);
@@ -626,7 +631,9 @@ t.test('(d)(e) only containers holding references change, and they run secrets-i
         'the status annotation lists the injected containers',
       );
     }),
-    { numRuns: NUM_RUNS },
+    // Twice the runs: wrapped exec handlers need a valid wrap-exec annotation and a probe or
+    // hook on a container that is wrapped; at 200 runs about one run in twenty saw none.
+    { numRuns: NUM_RUNS * 2 },
   );
   t.ok(wrapped > 0, `${wrapped} wrapped containers checked`);
   t.ok(stats.supervised > 0, `${stats.supervised} of them under a supervisor`);

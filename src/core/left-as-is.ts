@@ -1,0 +1,47 @@
+import type { Container, Pod } from './pod.js';
+import { referenceProvider } from './secret-reference.js';
+import type { InjectionSettings } from './settings.js';
+import { wrapperPath } from './wrapping.js';
+
+/** Every annotation the webhook reads or writes starts with this. */
+const OUR_ANNOTATIONS = 'secrets-init/';
+
+/**
+ * Whether the webhook certainly leaves the pod as it is, with no warning and no denial:
+ * no annotation of ours, no Secret or ConfigMap read, no env value that is a cloud
+ * reference, no container that already runs secrets-init, and no more env entries than
+ * the pod may define. Most pods in a cluster are such pods, and this test decides them
+ * without planning them. When it says no, the plan decides (which may well leave the pod
+ * as it is too).
+ */
+export function leftAsIs(pod: Pod, settings: Pick<InjectionSettings, 'volumePath' | 'limits'>): boolean {
+  const annotations = pod.metadata?.annotations;
+  if (annotations !== undefined) {
+    for (const key in annotations) if (key.startsWith(OUR_ANNOTATIONS)) return false;
+  }
+  const wrapper = wrapperPath(settings.volumePath);
+  const init = plainContainers(pod.spec.initContainers ?? [], wrapper);
+  const regular = plainContainers(pod.spec.containers, wrapper);
+  return init >= 0 && regular >= 0 && init + regular <= settings.limits.variablesPerPod;
+}
+
+/** How many env entries the containers define; -1 when one of them is not plain. */
+function plainContainers(containers: readonly Container[], wrapper: string): number {
+  let variables = 0;
+  for (const container of containers) {
+    if (!plainContainer(container, wrapper)) return -1;
+    variables += container.env?.length ?? 0;
+  }
+  return variables;
+}
+
+function plainContainer(container: Container, wrapper: string): boolean {
+  if ((container.envFrom ?? []).length > 0) return false;
+  if (container.command?.includes(wrapper) === true || container.args?.includes(wrapper) === true) return false;
+  for (const variable of container.env ?? []) {
+    const from = variable.valueFrom;
+    if (from !== undefined && (from.secretKeyRef !== undefined || from.configMapKeyRef !== undefined)) return false;
+    if (variable.value !== undefined && referenceProvider(variable.value) !== undefined) return false;
+  }
+  return true;
+}
