@@ -1,5 +1,6 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { AdmissionResult } from '../admission/handler.js';
+import { TalliedCounter, TalliedHistogram } from './tallies.js';
 
 export type ObjectLookupKind = 'Secret' | 'ConfigMap' | 'ServiceAccount';
 export type ObjectLookupResult = 'found' | 'not_found' | 'forbidden' | 'timeout' | 'error';
@@ -28,24 +29,25 @@ export interface MetricsOptions {
 }
 
 const PREFIX = 'secrets_init_webhook_';
+/** 1 ms to 10 s. */
+const DURATION_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10] as const;
 
 export function createMetrics(options: MetricsOptions = { processMetrics: true }): WebhookMetrics {
   const registry = new Registry();
   if (options.processMetrics) collectDefaultMetrics({ register: registry });
   const registers = [registry];
-  const admissions = new Counter({
+  // Observed on every admission: tallied in place (see tallies.ts), exported as prom-client's own.
+  const admissions = new TalliedCounter({
     name: `${PREFIX}admissions_total`,
     help: 'Admission requests by result (injected, unchanged, skipped: not a pod CREATE, denied, rejected: a bad request) and dry run.',
     labelNames: ['result', 'dry_run'],
-    registers,
-  });
-  const admissionDuration = new Histogram({
+  }).registerWith(registry);
+  const admissionDuration = new TalliedHistogram({
     name: `${PREFIX}admission_duration_seconds`,
     help: 'Time to decide an admission request, by result.',
     labelNames: ['result'],
-    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
-    registers,
-  });
+    buckets: DURATION_BUCKETS,
+  }).registerWith(registry);
   const lookups = new Counter({
     name: `${PREFIX}object_lookups_total`,
     help: 'Reads of Secrets, ConfigMaps and ServiceAccounts from the API server, by kind and result.',
@@ -56,7 +58,7 @@ export function createMetrics(options: MetricsOptions = { processMetrics: true }
     name: `${PREFIX}object_lookup_duration_seconds`,
     help: 'Time of one read from the API server, by kind.',
     labelNames: ['kind'],
-    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    buckets: [...DURATION_BUCKETS],
     registers,
   });
   const imageLookups = new Counter({
@@ -89,15 +91,17 @@ export function createMetrics(options: MetricsOptions = { processMetrics: true }
     registers,
   });
   build.set({ version: options.build?.version ?? 'unknown', revision: options.build?.revision ?? 'unknown', node_version: process.version }, 1);
-  // Each admission observes both: the label children are looked up once per label set, not per admission.
-  const admissionChildren = new Map<string, { count: { inc(): void }; duration: { observe(value: number): void } }>();
-  const admissionChild = (result: AdmissionResult | 'rejected', dryRun: boolean) => {
-    const key = `${result}/${dryRun}`;
-    let child = admissionChildren.get(key);
-    if (child === undefined) {
-      child = { count: admissions.labels({ result, dry_run: String(dryRun) }), duration: admissionDuration.labels({ result }) };
-      admissionChildren.set(key, child);
-    }
+  // Each admission observes both: the children are looked up once per label set, not per admission.
+  type AdmissionChild = { count: { inc(): void }; duration: { observe(value: number): void } };
+  const admissionChildren = new Map<AdmissionResult | 'rejected', { wet?: AdmissionChild; dry?: AdmissionChild }>();
+  const admissionChild = (result: AdmissionResult | 'rejected', dryRun: boolean): AdmissionChild => {
+    let byDryRun = admissionChildren.get(result);
+    if (byDryRun === undefined) admissionChildren.set(result, (byDryRun = {}));
+    const known = dryRun ? byDryRun.dry : byDryRun.wet;
+    if (known !== undefined) return known;
+    const child = { count: admissions.labels({ result, dry_run: String(dryRun) }), duration: admissionDuration.labels({ result }) };
+    if (dryRun) byDryRun.dry = child;
+    else byDryRun.wet = child;
     return child;
   };
   return {
