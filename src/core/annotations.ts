@@ -1,3 +1,6 @@
+/** Every pod annotation the webhook reads or writes starts with this. */
+export const ANNOTATION_PREFIX = 'secrets-init/';
+
 /** Pod annotations the webhook reads or writes. */
 export const ANNOTATION_INJECT = 'secrets-init/inject';
 export const ANNOTATION_PROVIDER = 'secrets-init/provider';

@@ -1,10 +1,8 @@
+import { ANNOTATION_PREFIX } from './annotations.js';
 import type { Container, Pod } from './pod.js';
 import { referenceProvider } from './secret-reference.js';
 import type { InjectionSettings } from './settings.js';
 import { wrapperPath } from './wrapping.js';
-
-/** Every annotation the webhook reads or writes starts with this. */
-const OUR_ANNOTATIONS = 'secrets-init/';
 
 /**
  * Whether the webhook certainly leaves the pod as it is, with no warning and no denial:
@@ -17,7 +15,7 @@ const OUR_ANNOTATIONS = 'secrets-init/';
 export function leftAsIs(pod: Pod, settings: Pick<InjectionSettings, 'volumePath' | 'limits'>): boolean {
   const annotations = pod.metadata?.annotations;
   if (annotations !== undefined) {
-    for (const key in annotations) if (key.startsWith(OUR_ANNOTATIONS)) return false;
+    for (const key in annotations) if (key.startsWith(ANNOTATION_PREFIX)) return false;
   }
   const wrapper = wrapperPath(settings.volumePath);
   const init = plainContainers(pod.spec.initContainers ?? [], wrapper);

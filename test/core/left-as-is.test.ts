@@ -2,6 +2,8 @@ import t from 'tap';
 import fc from 'fast-check';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
+import * as annotations from '../../src/core/annotations.js';
+import { COMMAND_ANNOTATION_PREFIX } from '../../src/core/command-override.js';
 import { leftAsIs } from '../../src/core/left-as-is.js';
 import { computePodMutation } from '../../src/core/pod-mutation.js';
 import type { Container, EnvVar, Pod } from '../../src/core/pod.js';
@@ -109,4 +111,10 @@ t.test("the benchmark's pods: the one without references is left as is, the othe
   t.ok(leftAsIs(podOf('noop'), SETTINGS));
   t.notOk(leftAsIs(podOf('inject'), SETTINGS));
   t.notOk(leftAsIs(podOf('denied'), SETTINGS));
+});
+
+t.test('every annotation the webhook reads or writes has the prefix leftAsIs looks for', async (t) => {
+  const names = Object.entries(annotations).filter(([, value]) => typeof value === 'string').map(([, value]) => value as string);
+  t.ok(names.length >= 8, `${names.length} annotation names`);
+  for (const name of [...names, COMMAND_ANNOTATION_PREFIX]) t.ok(name.startsWith(annotations.ANNOTATION_PREFIX), name);
 });
