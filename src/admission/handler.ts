@@ -59,9 +59,10 @@ export async function decideAdmission(request: AdmissionRequest, deps: Admission
   const pod = checked.pod;
   const namespace = request.namespace || pod.metadata?.namespace || 'default';
   const name = clip(`${namespace}/${podDisplayName(pod)}`, 320);
-  if (leftAsIs(pod, deps.settings)) return { response: { uid, allowed: true }, result: 'unchanged', pod: name };
   let warnings: string[] = [];
   try {
+    // Most pods: nothing of ours in them, decided without a plan.
+    if (leftAsIs(pod, deps.settings)) return { response: { uid, allowed: true }, result: 'unchanged', pod: name };
     const outcome = await podOutcome(pod, namespace, deps);
     warnings = outcome.warnings;
     if (!outcome.allowed) throw new Denial(outcome.reason, 403);
