@@ -92,16 +92,14 @@ export function createMetrics(options: MetricsOptions = { processMetrics: true }
   });
   build.set({ version: options.build?.version ?? 'unknown', revision: options.build?.revision ?? 'unknown', node_version: process.version }, 1);
   // Each admission observes both: the children are looked up once per label set, not per admission.
-  type AdmissionChild = { count: { inc(): void }; duration: { observe(value: number): void } };
-  const admissionChildren = new Map<AdmissionResult | 'rejected', { wet?: AdmissionChild; dry?: AdmissionChild }>();
-  const admissionChild = (result: AdmissionResult | 'rejected', dryRun: boolean): AdmissionChild => {
-    let byDryRun = admissionChildren.get(result);
-    if (byDryRun === undefined) admissionChildren.set(result, (byDryRun = {}));
-    const known = dryRun ? byDryRun.dry : byDryRun.wet;
-    if (known !== undefined) return known;
-    const child = { count: admissions.labels({ result, dry_run: String(dryRun) }), duration: admissionDuration.labels({ result }) };
-    if (dryRun) byDryRun.dry = child;
-    else byDryRun.wet = child;
+  const admissionChildren = new Map<string, { count: { inc(): void }; duration: { observe(value: number): void } }>();
+  const admissionChild = (result: AdmissionResult | 'rejected', dryRun: boolean) => {
+    const key = `${result}/${dryRun}`;
+    let child = admissionChildren.get(key);
+    if (child === undefined) {
+      child = { count: admissions.labels({ result, dry_run: String(dryRun) }), duration: admissionDuration.labels({ result }) };
+      admissionChildren.set(key, child);
+    }
     return child;
   };
   return {

@@ -4,10 +4,11 @@ import type { Metric } from 'prom-client';
  * A counter and a histogram for the metrics observed on every admission, tallied in place:
  * a label set is looked up once, when its child is made, and an observation is then a few
  * additions. prom-client's own Counter and Histogram validate and hash the labels on every
- * observation (~0.5 µs per admission for the two, ~1.5 µs of CPU over HTTPS at 16 in
- * flight). Both export themselves to a prom-client Registry as its own metrics do: the same
- * text (tested against prom-client's), children in the order of their first observation,
- * a child that was never observed not shown.
+ * observation: ~0.5 µs per admission for the two in-process, ~1.5 µs of CPU over HTTPS at
+ * 16 in flight; ours take ~0.08 µs, metrics.ts's lookup of the children included. Both
+ * export themselves to a prom-client Registry as its own metrics do: the same text (tested
+ * against prom-client's), children in the order of their first observation, a child that
+ * was never observed not shown.
  */
 
 type Labels = Readonly<Record<string, string>>;
@@ -42,7 +43,10 @@ abstract class Tallies<Name extends string, Child> {
     this.#labelNames = config.labelNames;
   }
 
-  /** The child of one label set; keep it: that lookup is the only costly part. */
+  /**
+   * The child of one label set; keep it: that lookup is the only costly part. `make` gets
+   * `first`, which the child calls at its first observation since it was made or reset.
+   */
   protected childOf(labels: Readonly<Record<Name, string>>, make: (first: () => void) => Child): Child {
     const names = Object.keys(labels);
     if (names.length !== this.#labelNames.length || !this.#labelNames.every((name) => names.includes(name))) {
@@ -74,7 +78,6 @@ abstract class Tallies<Name extends string, Child> {
 }
 
 interface CounterChild {
-  seen: boolean;
   value: number;
   inc(): void;
 }
@@ -85,13 +88,9 @@ export class TalliedCounter<Name extends string> extends Tallies<Name, CounterCh
   labels(labels: Readonly<Record<Name, string>>): { inc(): void } {
     return this.childOf(labels, (first) => {
       const child: CounterChild = {
-        seen: false,
         value: 0,
         inc() {
-          if (!child.seen) {
-            child.seen = true;
-            first();
-          }
+          if (child.value === 0) first();
           child.value++;
         },
       };
@@ -100,7 +99,6 @@ export class TalliedCounter<Name extends string> extends Tallies<Name, CounterCh
   }
 
   protected clear(child: CounterChild): void {
-    child.seen = false;
     child.value = 0;
   }
 
@@ -110,7 +108,6 @@ export class TalliedCounter<Name extends string> extends Tallies<Name, CounterCh
 }
 
 interface HistogramChild {
-  seen: boolean;
   /** Observations per bucket, not cumulative; the last one is above every bound. */
   counts: Float64Array;
   sum: number;
@@ -133,17 +130,13 @@ export class TalliedHistogram<Name extends string> extends Tallies<Name, Histogr
     const bounds = this.#bounds;
     return this.childOf(labels, (first) => {
       const child: HistogramChild = {
-        seen: false,
         counts: new Float64Array(bounds.length + 1),
         sum: 0,
         count: 0,
         observe(value: number) {
           // prom-client throws on these; an admission's metrics must never fail it.
           if (!Number.isFinite(value)) return;
-          if (!child.seen) {
-            child.seen = true;
-            first();
-          }
+          if (child.count === 0) first();
           let bucket = 0;
           while (bucket < bounds.length && value > (bounds[bucket] ?? Infinity)) bucket++;
           child.counts[bucket] = (child.counts[bucket] ?? 0) + 1;
@@ -156,7 +149,6 @@ export class TalliedHistogram<Name extends string> extends Tallies<Name, Histogr
   }
 
   protected clear(child: HistogramChild): void {
-    child.seen = false;
     child.counts.fill(0);
     child.sum = 0;
     child.count = 0;
