@@ -13,6 +13,7 @@ import { perAdmissionReader } from '../kubernetes/per-admission.js';
 import type { ImageConfigSource } from '../images/image-config-source.js';
 import type { AdmissionRequest, AdmissionResponse } from './review.js';
 import { checkPod } from './pod-schema.js';
+import { utf8Base64 } from './base64.js';
 import { ObjectLookupFailure, readObjectFacts } from './object-reads.js';
 import { Denial, decidePod, outcomeOfPlan } from './pod-outcome.js';
 import type { PodLookups } from './pod-outcome.js';
@@ -73,7 +74,7 @@ export async function decideAdmission(request: AdmissionRequest, deps: Admission
       uid,
       allowed: true,
       patchType: 'JSONPatch',
-      patch: Buffer.from(patchJson(patch)).toString('base64'),
+      patch: utf8Base64(patchJson(patch)),
     };
     if (containers.length > 0) {
       response.auditAnnotations = {

@@ -51,30 +51,30 @@ export function toJsonPatch(pod: Pod, mutation: PodMutation): Operation[] {
 }
 
 /**
- * The patch as JSON text: what JSON.stringify gives for the operations of toJsonPatch, with
+ * The patch as JSON text: what JSON.stringify gives for the operations of toJsonPatch
+ * (their fields in the order it writes them), each operation written from a template, with
  * the values every admission shares (the init container, the volume) written from the text
- * made once.
- * Runs of other operations go through JSON.stringify whole: one call is cheaper than one
- * per field.
+ * made once. JSON.stringify serialises only what differs per pod: paths, commands, the
+ * status annotation.
  */
 export function patchJson(ops: readonly Operation[]): string {
-  const parts: string[] = [];
-  let run: Operation[] = [];
-  const flush = () => {
-    if (run.length > 0) parts.push(JSON.stringify(run).slice(1, -1));
-    run = [];
-  };
-  for (const op of ops) {
-    const shared = op.op === 'add' ? sharedValueJson(op.value) : undefined;
-    if (shared === undefined) {
-      run.push(op);
-      continue;
-    }
-    flush();
-    parts.push(`{"op":"add","path":${JSON.stringify(op.path)},"value":${shared}}`);
+  let text = '[';
+  for (let i = 0; i < ops.length; i++) {
+    if (i > 0) text += ',';
+    text += operationJson(ops[i] as Operation);
   }
-  flush();
-  return `[${parts.join(',')}]`;
+  return `${text}]`;
+}
+
+function operationJson(op: Operation): string {
+  switch (op.op) {
+    case 'add':
+      if (op.value === undefined) break;
+      return `{"op":"add","path":${JSON.stringify(op.path)},"value":${sharedValueJson(op.value) ?? JSON.stringify(op.value)}}`;
+    case 'move':
+      return `{"op":"move","from":${JSON.stringify(op.from)},"path":${JSON.stringify(op.path)}}`;
+  }
+  return JSON.stringify(op);
 }
 
 /** The text of a shared value, or of a list of one (the initContainers a pod without any gets). */

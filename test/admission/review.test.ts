@@ -22,10 +22,26 @@ t.test('parses to exactly what reviewResponse gives, for every field and charact
   fc.assert(
     fc.property(fc.constantFrom('admission.k8s.io/v1' as const, 'admission.k8s.io/v1beta1' as const), responseArb, (apiVersion, response) => {
       const json = reviewResponseJson(apiVersion, response as AdmissionResponse);
-      t.same(JSON.parse(json), reviewResponse(apiVersion, response as AdmissionResponse));
+      t.strictSame(JSON.parse(json), JSON.parse(JSON.stringify(reviewResponse(apiVersion, response as AdmissionResponse))));
     }),
     { numRuns: 300 },
   );
+});
+
+t.test('every field, in the order decideAdmission builds them: the text JSON.stringify writes', async (t) => {
+  // Required<…>: a new field of AdmissionResponse fails the type check here until it is written.
+  const full: Required<AdmissionResponse> = {
+    uid: 'u"\ud800',
+    allowed: true,
+    patchType: 'JSONPatch',
+    patch: Buffer.from('[{"op":"add"}]').toString('base64'),
+    status: { code: 500, reason: 'InternalError', message: 'a\u2028b' },
+    auditAnnotations: { 'injected-containers': 'app', 'secret-references': '{"app":["arn:aws:ssm:x"]}' },
+    warnings: ['w "1"', '\n'],
+  };
+  t.equal(reviewResponseJson('admission.k8s.io/v1beta1', full), JSON.stringify(reviewResponse('admission.k8s.io/v1beta1', full)));
+  const { patchType: _type, patch: _patch, ...denied } = full;
+  t.equal(reviewResponseJson('admission.k8s.io/v1', { ...denied, allowed: false }), JSON.stringify(reviewResponse('admission.k8s.io/v1', { ...denied, allowed: false })));
 });
 
 t.test('without a patch it is JSON.stringify of the review', async (t) => {

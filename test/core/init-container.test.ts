@@ -122,9 +122,13 @@ t.test('patchJson: the text JSON.stringify writes, the shared init container ser
     { op: 'add', path: '/spec/initContainers', value: [init] },
     { op: 'add', path: '/spec/volumes', value: [{ name: 'v', emptyDir: { medium: 'Memory' } }] },
     { op: 'add', path: '/spec/initContainers', value: [init, init] },
+    // Not made by toJsonPatch, still written as JSON.stringify writes them.
+    { op: 'remove', path: '/spec/x' },
+    { op: 'replace', path: '/a"b', value: { k: [1, null] } },
+    { op: 'add', path: '/no-value', value: undefined },
   ];
   t.equal(patchJson(ops), JSON.stringify(ops));
-  t.strictSame(JSON.parse(patchJson(ops)), ops);
+  t.strictSame(JSON.parse(patchJson(ops)), JSON.parse(JSON.stringify(ops)), 'valid JSON: the operations as JSON.stringify keeps them');
   for (let i = 0; i < ops.length; i++) t.equal(patchJson(ops.slice(i, i + 2)), JSON.stringify(ops.slice(i, i + 2)), `operations ${i} and ${i + 1}`);
   t.equal(patchJson([]), '[]');
   // Only values made by sharedValue have a remembered text: others are serialised as they stand.
