@@ -9,6 +9,9 @@ export function pointerSegment(key: string): string {
   return key.replaceAll('~', '~0').replaceAll('/', '~1');
 }
 
+/** Where the status annotation stands in a pod that has annotations. */
+const STATUS_PATH = `/metadata/annotations/${pointerSegment(ANNOTATION_STATUS)}`;
+
 /**
  * An RFC 6902 patch that applies `mutation` to `pod` (the object the API server sent).
  * Containers are rewritten before the init container is prepended, so every index
@@ -45,7 +48,7 @@ export function toJsonPatch(pod: Pod, mutation: PodMutation): Operation[] {
   if (mutation.status !== undefined) {
     if (pod.metadata === undefined) ops.push({ op: 'add', path: '/metadata', value: { annotations: { [ANNOTATION_STATUS]: mutation.status } } });
     else if (pod.metadata.annotations === undefined) ops.push({ op: 'add', path: '/metadata/annotations', value: { [ANNOTATION_STATUS]: mutation.status } });
-    else ops.push({ op: 'add', path: `/metadata/annotations/${pointerSegment(ANNOTATION_STATUS)}`, value: mutation.status });
+    else ops.push({ op: 'add', path: STATUS_PATH, value: mutation.status });
   }
   return ops;
 }
