@@ -124,6 +124,7 @@ const stat = (index, key) => {
 };
 const fmt = (value, digits = 0, width = 8) => (Number.isFinite(value) ? value.toFixed(digits) : 'n/a').padStart(width);
 const ratio = (a, b) => a / b;
+// Ratios compared with a goal are shown to three places: 0.898x is not 0.90x.
 const verdict = (value, target, atLeast) => (!Number.isFinite(value) ? '' : (atLeast ? value >= target : value <= target) ? 'met' : 'MISSED');
 const goals = [];
 
@@ -145,10 +146,10 @@ for (const [index, scenario] of SCENARIOS.entries()) {
   const cpuRatio = ratio(s.json.cpu, s.bare.cpu);
   const target = scenario.connections === 16 ? TARGETS[scenario.variant] : undefined;
   const parts = [
-    `req/s ${rpsRatio.toFixed(2)}x${target?.rps !== undefined ? ` (goal >= ${target.rps}x: ${verdict(rpsRatio, target.rps, true)})` : ''}`,
-    `p99 ${p99Ratio.toFixed(2)}x${target?.p99 !== undefined ? ` (goal <= ${target.p99}x: ${verdict(p99Ratio, target.p99, false)})` : ''}`,
+    `req/s ${rpsRatio.toFixed(3)}x${target?.rps !== undefined ? ` (goal >= ${target.rps}x: ${verdict(rpsRatio, target.rps, true)})` : ''}`,
+    `p99 ${p99Ratio.toFixed(3)}x${target?.p99 !== undefined ? ` (goal <= ${target.p99}x: ${verdict(p99Ratio, target.p99, false)})` : ''}`,
     `CPU/req ${cpuRatio.toFixed(2)}x`,
-    `RSS ${rssRatio.toFixed(2)}x (goal <= ${TARGETS.rss}x: ${verdict(rssRatio, TARGETS.rss, false)})`,
+    `RSS ${rssRatio.toFixed(3)}x (goal <= ${TARGETS.rss}x: ${verdict(rssRatio, TARGETS.rss, false)})`,
   ];
   console.log(`  webhook --json / bare: ${parts.join('; ')}`);
   if (s.barelog !== undefined) {
@@ -162,13 +163,13 @@ for (const [index, scenario] of SCENARIOS.entries()) {
     const textP99 = ratio(s.text.p99, s.json.p99);
     const textCpu = ratio(s.text.cpu, s.json.cpu);
     const lo = 1 - TARGETS.textVsJson;
-    console.log(`  webhook text / --json: req/s ${textRps.toFixed(2)}x (goal >= ${lo.toFixed(2)}x: ${verdict(textRps, lo, true)}); p99 ${textP99.toFixed(2)}x; CPU/req ${textCpu.toFixed(2)}x`);
+    console.log(`  webhook text / --json: req/s ${textRps.toFixed(3)}x (goal >= ${lo.toFixed(2)}x: ${verdict(textRps, lo, true)}); p99 ${textP99.toFixed(2)}x; CPU/req ${textCpu.toFixed(2)}x`);
     goals.push([`${scenario.variant} c=16 text logs req/s, text/--json >= ${lo.toFixed(2)}x`, textRps, verdict(textRps, lo, true)]);
   }
 }
 
 console.log('\ngoals (reported, not enforced):');
-for (const [what, value, result] of goals) console.log(`  ${what.padEnd(52)} ${value.toFixed(2)}x  ${result}`);
+for (const [what, value, result] of goals) console.log(`  ${what.padEnd(52)} ${value.toFixed(3)}x  ${result}`);
 const clientMax = Math.max(...[...results.values()].flat().map((r) => r.clientCpuPct));
 if (clientMax > 90) console.log(`  note: the load generator reached ${clientMax.toFixed(0)}% of its core in some run; those numbers may be client-bound`);
 
