@@ -9,6 +9,9 @@
 //                   body, answers a constant AdmissionReview (same apiVersion, the uid, allowed)
 //   bare + log line the same with one JSON info line per request through the webhook's logger
 //                   (the fields of its admission line): not a goal, a reference for that line's cost
+//   bare+log+answer the same, answering the injected pod with the webhook's own answer to it (its
+//                   patch and audit annotations, fetched once): what logging and writing that
+//                   answer cost without deciding anything; a reference, not a goal
 // Their stdout/stderr go to files. The load generator (autocannon, in this process, pinned to
 // core 0) POSTs bench/fixtures/*.json to /pods on keep-alive connections, one request in flight
 // per connection. Runs alternate between the servers; each number is the median of the rounds.
@@ -17,7 +20,9 @@
 // BENCH_WARMUP (seconds per server and body before the rounds, default 1), BENCH_NODE (the
 // servers' Node.js binary; default this one).
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { SERVER_NODE, bareArgs, loadRun, makeCertificates, median, pinning, postOnce, rssBytes, startServer, webhookArgs } from './lib.mjs';
 
 const DURATION_S = Number(process.env.BENCH_DURATION ?? 5);
@@ -38,13 +43,13 @@ const bodies = Object.fromEntries(
 // Which servers run which scenario: every body at concurrency 16 with both log formats; the
 // injection path also at 1 and 64 in flight.
 const SCENARIOS = [
-  { variant: 'inject', connections: 16, servers: ['json', 'bare', 'text', 'barelog'] },
+  { variant: 'inject', connections: 16, servers: ['json', 'bare', 'text', 'barelog', 'bareanswer'] },
   { variant: 'noop', connections: 16, servers: ['json', 'bare', 'text', 'barelog'] },
   { variant: 'denied', connections: 16, servers: ['json', 'bare', 'text'] },
   { variant: 'inject', connections: 1, servers: ['json', 'bare'] },
   { variant: 'inject', connections: 64, servers: ['json', 'bare'] },
 ];
-const LABEL = { json: 'webhook --json', text: 'webhook text', bare: 'bare fastify', barelog: 'bare + log line' };
+const LABEL = { json: 'webhook --json', text: 'webhook text', bare: 'bare fastify', barelog: 'bare + log line', bareanswer: 'bare+log+answer' };
 
 const pins = pinning();
 const certs = await makeCertificates();
@@ -53,11 +58,19 @@ const serverNode = execFileSync(SERVER_NODE, ['--version'], { encoding: 'utf8' }
 console.log(`\nwebhook vs bare Fastify 5 over HTTPS (servers on Node.js ${serverNode}; ${pins.note}; ${ROUNDS} rounds x ${DURATION_S} s per run, ${runs} runs, ~${Math.ceil((runs * (DURATION_S + 0.3) + 12 * WARMUP_S) / 60)} min)`);
 console.log(`bodies: ${Object.entries(bodies).map(([v, b]) => `${v} ${Buffer.byteLength(b)} B`).join(', ')} (bench/fixtures, a ReplicaSet-made pod with 22+1 env vars)`);
 
+const json = await startServer({ name: LABEL.json, args: webhookArgs({ json: true, ...certs }), message: 'secrets-init-webhook is serving', core: pins.serverCore, taskset: pins.taskset });
+// The webhook's answer to the injected pod, for the bare server to send back without deciding anything.
+const answerDir = mkdtempSync(join(tmpdir(), 'secrets-init-webhook-answer-'));
+process.once('exit', () => rmSync(answerDir, { recursive: true, force: true }));
+const answerFile = join(answerDir, 'inject-answer.json');
+const { uid: _uid, ...injectAnswer } = (await postOnce(json.url, bodies.inject, certs.caPem)).review.response;
+writeFileSync(answerFile, JSON.stringify(injectAnswer));
 const servers = {
-  json: await startServer({ name: LABEL.json, args: webhookArgs({ json: true, ...certs }), message: 'secrets-init-webhook is serving', core: pins.serverCore, taskset: pins.taskset }),
+  json,
   text: await startServer({ name: LABEL.text, args: webhookArgs({ json: false, ...certs }), message: 'secrets-init-webhook is serving', core: pins.serverCore, taskset: pins.taskset }),
   bare: await startServer({ name: LABEL.bare, args: bareArgs(certs), message: 'bare fastify is serving', core: pins.serverCore, taskset: pins.taskset }),
   barelog: await startServer({ name: LABEL.barelog, args: [...bareArgs(certs), '--log-line'], message: 'bare fastify is serving', core: pins.serverCore, taskset: pins.taskset }),
+  bareanswer: await startServer({ name: LABEL.bareanswer, args: [...bareArgs(certs), '--log-line', `--answer-file=${answerFile}`], message: 'bare fastify is serving', core: pins.serverCore, taskset: pins.taskset }),
 };
 
 // Each server answers each body as expected, to a client that trusts only the generated CA.
@@ -133,7 +146,7 @@ for (const [index, scenario] of SCENARIOS.entries()) {
   console.log(`\n${scenario.variant} (${Buffer.byteLength(bodies[scenario.variant])} B), ${scenario.connections} in flight`);
   console.log(`  ${'server'.padEnd(15)} ${'req/s'.padStart(8)} ${'p50 ms'.padStart(8)} ${'p99 ms'.padStart(8)} ${'CPU µs/req'.padStart(11)} ${'server CPU'.padStart(10)} ${'RSS MiB'.padStart(8)} ${'log B/req'.padStart(9)} ${'client CPU'.padStart(10)}`);
   const s = Object.fromEntries(scenario.servers.map((key) => [key, stat(index, key)]));
-  for (const key of ['json', 'text', 'bare', 'barelog']) {
+  for (const key of ['json', 'text', 'bare', 'barelog', 'bareanswer']) {
     const r = s[key];
     if (r === undefined) continue;
     console.log(
@@ -154,6 +167,9 @@ for (const [index, scenario] of SCENARIOS.entries()) {
   console.log(`  webhook --json / bare: ${parts.join('; ')}`);
   if (s.barelog !== undefined) {
     console.log(`  bare + log line / bare: req/s ${ratio(s.barelog.rps, s.bare.rps).toFixed(2)}x, CPU/req ${ratio(s.barelog.cpu, s.bare.cpu).toFixed(2)}x; webhook --json / (bare + log line): req/s ${ratio(s.json.rps, s.barelog.rps).toFixed(2)}x, CPU/req ${ratio(s.json.cpu, s.barelog.cpu).toFixed(2)}x (for reference, not a goal)`);
+  }
+  if (s.bareanswer !== undefined) {
+    console.log(`  bare+log+answer / bare: req/s ${ratio(s.bareanswer.rps, s.bare.rps).toFixed(2)}x, CPU/req ${ratio(s.bareanswer.cpu, s.bare.cpu).toFixed(2)}x; webhook --json / (bare+log+answer): req/s ${ratio(s.json.rps, s.bareanswer.rps).toFixed(2)}x, CPU/req ${ratio(s.json.cpu, s.bareanswer.cpu).toFixed(2)}x (for reference, not a goal)`);
   }
   if (target?.rps !== undefined) goals.push([`${scenario.variant} c=16 req/s, webhook/bare >= ${target.rps}x`, rpsRatio, verdict(rpsRatio, target.rps, true)]);
   if (target?.p99 !== undefined) goals.push([`${scenario.variant} c=16 p99, webhook/bare <= ${target.p99}x`, p99Ratio, verdict(p99Ratio, target.p99, false)]);
