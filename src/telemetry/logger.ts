@@ -20,7 +20,7 @@ const FIXED = new Set(['level', 'time', 'msg', 'pid', 'hostname', 'app']);
 /**
  * JSON lines with --json (for log collectors); otherwise one text line per event,
  * `time LEVEL message key=value …` (logfmt-style values: quoted when they hold spaces,
- * quotes or `=`; objects as JSON), cheap enough to write on the event loop. Both on stdout,
+ * quotes, `=` or control characters; objects as JSON), cheap enough to write on the event loop. Both on stdout,
  * as the reference, one write per turn of the event loop (TurnBatchedOutput).
  */
 export function createLogger(options: { logLevel: string; json: boolean }, sink: LogSink = stdoutSink()): Logger {
@@ -58,24 +58,36 @@ function textLines(output: TurnBatchedOutput): DestinationStream & { flush(done?
   };
 }
 
-/** One JSON record as `time LEVEL message key=value …\n`; a line that is not JSON as it came. */
+/** One JSON record as `time LEVEL message key=value …\n`; a line that is not a JSON object as it came. */
 export function textLine(json: string): string {
-  let record: Record<string, unknown>;
+  let record: unknown;
   try {
-    record = JSON.parse(json) as Record<string, unknown>;
+    record = JSON.parse(json);
   } catch {
     return `${json}\n`;
   }
-  const level = LEVEL_NAMES[Number(record['level'])] ?? String(record['level']);
-  let line = `${String(record['time'] ?? '')} ${level} ${String(record['msg'] ?? '')}`;
-  for (const [key, value] of Object.entries(record)) {
-    if (FIXED.has(key) || value === undefined) continue;
+  if (typeof record !== 'object' || record === null || Array.isArray(record)) return `${json}\n`;
+  const fields = record as Record<string, unknown>;
+  const level = LEVEL_NAMES[Number(fields['level'])] ?? String(fields['level']);
+  let line = `${oneLine(String(fields['time'] ?? ''))} ${oneLine(level)} ${oneLine(String(fields['msg'] ?? ''))}`;
+  // for…in, not Object.entries: the same order (JSON.parse makes plain objects), no array per field.
+  for (const key in fields) {
+    const value = fields[key];
+    if (value === undefined || FIXED.has(key)) continue;
     line += ` ${key}=${logfmtValue(value)}`;
   }
   return `${line}\n`;
 }
 
 function logfmtValue(value: unknown): string {
+  switch (typeof value) {
+    case 'number':
+    case 'boolean':
+      // Never a space, quote, `=` or backslash in them.
+      return String(value);
+    case 'string':
+      return quoted(value);
+  }
   if (typeof value === 'object' && value !== null) {
     const error = value as { type?: unknown; message?: unknown; stack?: unknown };
     // Errors as pino serialises them: the message, not a multi-line stack.
@@ -85,6 +97,12 @@ function logfmtValue(value: unknown): string {
   return quoted(String(value));
 }
 
+/** A value as it stands when it has no space, quote, `=`, backslash or control character; else as a JSON string. */
 function quoted(text: string): string {
-  return /^[^\s"=\\]+$/.test(text) ? text : JSON.stringify(text);
+  return /^[^\s"=\\\u0000-\u001f]+$/.test(text) ? text : JSON.stringify(text);
+}
+
+/** The time, level and message as they stand, unless a control character (a line break) would split the line. */
+function oneLine(text: string): string {
+  return /[\u0000-\u001f]/.test(text) ? JSON.stringify(text) : text;
 }
