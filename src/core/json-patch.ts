@@ -61,12 +61,9 @@ export function toJsonPatch(pod: Pod, mutation: PodMutation): Operation[] {
  * status annotation.
  */
 export function patchJson(ops: readonly Operation[]): string {
-  let text = '[';
-  for (let i = 0; i < ops.length; i++) {
-    if (i > 0) text += ',';
-    text += operationJson(ops[i] as Operation);
-  }
-  return `${text}]`;
+  let text = '';
+  for (const op of ops) text += text === '' ? operationJson(op) : `,${operationJson(op)}`;
+  return `[${text}]`;
 }
 
 function operationJson(op: Operation): string {

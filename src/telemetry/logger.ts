@@ -20,8 +20,9 @@ const FIXED = new Set(['level', 'time', 'msg', 'pid', 'hostname', 'app']);
 /**
  * JSON lines with --json (for log collectors); otherwise one text line per event,
  * `time LEVEL message key=value …` (logfmt-style values: quoted when they hold spaces,
- * quotes, `=` or control characters; objects as JSON), cheap enough to write on the event loop. Both on stdout,
- * as the reference, one write per turn of the event loop (TurnBatchedOutput).
+ * quotes, `=` or control characters; objects as JSON), cheap enough to write on the event
+ * loop. Both on stdout, as the reference, one write per turn of the event loop
+ * (TurnBatchedOutput).
  */
 export function createLogger(options: { logLevel: string; json: boolean }, sink: LogSink = stdoutSink()): Logger {
   const level = LEVELS[options.logLevel] ?? 'info';
@@ -72,9 +73,7 @@ export function textLine(json: string): string {
   let line = `${oneLine(String(fields['time'] ?? ''))} ${oneLine(level)} ${oneLine(String(fields['msg'] ?? ''))}`;
   // for…in, not Object.entries: the same order (JSON.parse makes plain objects), no array per field.
   for (const key in fields) {
-    const value = fields[key];
-    if (value === undefined || FIXED.has(key)) continue;
-    line += ` ${key}=${logfmtValue(value)}`;
+    if (!FIXED.has(key)) line += ` ${key}=${logfmtValue(fields[key])}`;
   }
   return `${line}\n`;
 }
