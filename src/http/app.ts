@@ -8,6 +8,8 @@ import type { WebhookMetrics } from '../telemetry/metrics.js';
 import { describeCertificate, serverTlsOptions } from '../tls/server-tls.js';
 import type { TlsSource } from '../tls/source.js';
 import { admissionRoutes } from './admission-routes.js';
+import type { CallerTimeouts } from './caller-timeouts.js';
+import { CALLER_TIMEOUTS, httpServerTimeouts, httpsServerTimeouts } from './caller-timeouts.js';
 import { healthRoutes, metricsRoute } from './health-routes.js';
 import type { Readiness } from './health-routes.js';
 
@@ -27,18 +29,21 @@ export interface AppOptions {
   tls?: TlsSource;
   /** True once shutdown began: every response then carries `Connection: close`, so keep-alive clients reconnect elsewhere. */
   draining?: () => boolean;
+  /** How long a caller may take (default CALLER_TIMEOUTS; tests shorten them). */
+  callerTimeouts?: CallerTimeouts;
 }
 
 /** The webhook's HTTP(S) application: POST /pods, GET /healthz, GET /readyz, GET /metrics. */
 export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
+  const timeouts = options.callerTimeouts ?? CALLER_TIMEOUTS;
   const base = {
     loggerInstance: options.logger,
     bodyLimit: options.maxRequestBytes,
     // Admissions are logged once each by the route, with their outcome.
     logController: new LogController({ disableRequestLogging: true }),
-    // Kubernetes sends up to ~3 MiB; a slow client must not hold a connection forever.
-    connectionTimeout: 30_000,
-    requestTimeout: 30_000,
+    // Kubernetes sends up to ~3 MiB; a slow client must not hold a connection forever
+    // (caller-timeouts.ts: bounds node:http checks, no timer per connection).
+    requestTimeout: timeouts.requestMs,
     return503OnClosing: true,
     // close() ends idle keep-alive connections at once; busy ones end after their response.
     forceCloseConnections: 'idle' as const,
@@ -53,8 +58,8 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   const tls = options.tls;
   // One instance type for both transports: routes do not care which one carries them.
   const app = (tls
-    ? Fastify({ ...base, https: serverTlsOptions(tls.current()) })
-    : Fastify(base)) as unknown as FastifyInstance;
+    ? Fastify({ ...base, https: { ...serverTlsOptions(tls.current()), ...httpsServerTimeouts(timeouts) } })
+    : Fastify({ ...base, http: httpServerTimeouts(timeouts) })) as unknown as FastifyInstance;
   if (tls) {
     const server = app.server as unknown as HttpsServer;
     const unsubscribe = tls.onChange((material) => {
@@ -105,8 +110,14 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
 }
 
 /** The separate plain-HTTP telemetry listener (--telemetry-listen-address): /metrics, /healthz, /readyz. */
-export async function buildTelemetryApp(options: Pick<AppOptions, 'logger' | 'metrics' | 'readiness'>): Promise<FastifyInstance> {
-  const app = Fastify({ loggerInstance: options.logger, logController: new LogController({ disableRequestLogging: true }) }) as unknown as FastifyInstance;
+export async function buildTelemetryApp(options: Pick<AppOptions, 'logger' | 'metrics' | 'readiness' | 'callerTimeouts'>): Promise<FastifyInstance> {
+  const timeouts = options.callerTimeouts ?? CALLER_TIMEOUTS;
+  const app = Fastify({
+    loggerInstance: options.logger,
+    logController: new LogController({ disableRequestLogging: true }),
+    requestTimeout: timeouts.requestMs,
+    http: httpServerTimeouts(timeouts),
+  }) as unknown as FastifyInstance;
   await app.register(metricsRoute, { metrics: options.metrics });
   await app.register(healthRoutes, { readiness: options.readiness });
   return app;
