@@ -135,13 +135,24 @@ const stat = (index, key) => {
     errors: list.reduce((n, r) => n + r.errors + r.non2xx, 0),
   };
 };
+/**
+ * A ratio between two servers as the median, over the rounds, of the ratio within each
+ * round: the servers of a scenario run back to back in every round, so a round's ratio is
+ * measured on the machine as it was then, while the medians of each server's own runs may
+ * come from different rounds (a shared machine's speed drifts by more than the differences
+ * measured here).
+ */
+const paired = (index, a, b, field) => {
+  const as = results.get(`${index}/${a}`) ?? [];
+  const bs = results.get(`${index}/${b}`) ?? [];
+  return median(as.map((run, round) => run[field] / bs[round]?.[field]).filter(Number.isFinite));
+};
 const fmt = (value, digits = 0, width = 8) => (Number.isFinite(value) ? value.toFixed(digits) : 'n/a').padStart(width);
-const ratio = (a, b) => a / b;
 // Ratios compared with a goal are shown to three places: 0.898x is not 0.90x.
 const verdict = (value, target, atLeast) => (!Number.isFinite(value) ? '' : (atLeast ? value >= target : value <= target) ? 'met' : 'MISSED');
 const goals = [];
 
-console.log(`\nmedians of ${ROUNDS} rounds (RSS: peak VmRSS during the run; CPU: utime+stime of the server process over the run / answers; client: autocannon's CPU on its core)`);
+console.log(`\nmedians of ${ROUNDS} rounds (RSS: peak VmRSS during the run; CPU: utime+stime of the server process over the run / answers; client: autocannon's CPU on its core); ratios: the median of the rounds' ratios, each round's servers measured back to back`);
 for (const [index, scenario] of SCENARIOS.entries()) {
   console.log(`\n${scenario.variant} (${Buffer.byteLength(bodies[scenario.variant])} B), ${scenario.connections} in flight`);
   console.log(`  ${'server'.padEnd(15)} ${'req/s'.padStart(8)} ${'p50 ms'.padStart(8)} ${'p99 ms'.padStart(8)} ${'CPU µs/req'.padStart(11)} ${'server CPU'.padStart(10)} ${'RSS MiB'.padStart(8)} ${'log B/req'.padStart(9)} ${'client CPU'.padStart(10)}`);
@@ -153,31 +164,32 @@ for (const [index, scenario] of SCENARIOS.entries()) {
       `  ${LABEL[key].padEnd(15)} ${fmt(r.rps)} ${fmt(r.p50, 2)} ${fmt(r.p99, 2)} ${fmt(r.cpu, 0, 11)} ${fmt(r.serverCpu, 0, 9)}% ${fmt(r.rss, 0)} ${fmt(r.log, 0, 9)} ${fmt(r.clientCpu, 0, 9)}%${r.errors > 0 ? `  (${r.errors} errors/non-2xx)` : ''}`,
     );
   }
-  const rpsRatio = ratio(s.json.rps, s.bare.rps);
-  const p99Ratio = ratio(s.json.p99, s.bare.p99);
-  const rssRatio = ratio(s.json.rss, s.bare.rss);
-  const cpuRatio = ratio(s.json.cpu, s.bare.cpu);
+  const ratio = (a, b, field) => paired(index, a, b, field);
+  const rpsRatio = ratio('json', 'bare', 'rps');
+  const p99Ratio = ratio('json', 'bare', 'p99');
+  const rssRatio = ratio('json', 'bare', 'peakRss');
+  const cpuRatio = ratio('json', 'bare', 'cpuPerRequestUs');
   const target = scenario.connections === 16 ? TARGETS[scenario.variant] : undefined;
   const parts = [
-    `req/s ${rpsRatio.toFixed(3)}x${target?.rps !== undefined ? ` (goal >= ${target.rps}x: ${verdict(rpsRatio, target.rps, true)})` : ''}`,
+    `req/s ${rpsRatio.toFixed(3)}x${target?.rps !== undefined ? ` (goal >= ${target.rps}x: ${verdict(rpsRatio, target.rps, true)})` : ''} (of the medians above: ${(s.json.rps / s.bare.rps).toFixed(3)}x)`,
     `p99 ${p99Ratio.toFixed(3)}x${target?.p99 !== undefined ? ` (goal <= ${target.p99}x: ${verdict(p99Ratio, target.p99, false)})` : ''}`,
     `CPU/req ${cpuRatio.toFixed(2)}x`,
     `RSS ${rssRatio.toFixed(3)}x (goal <= ${TARGETS.rss}x: ${verdict(rssRatio, TARGETS.rss, false)})`,
   ];
   console.log(`  webhook --json / bare: ${parts.join('; ')}`);
   if (s.barelog !== undefined) {
-    console.log(`  bare + log line / bare: req/s ${ratio(s.barelog.rps, s.bare.rps).toFixed(2)}x, CPU/req ${ratio(s.barelog.cpu, s.bare.cpu).toFixed(2)}x; webhook --json / (bare + log line): req/s ${ratio(s.json.rps, s.barelog.rps).toFixed(2)}x, CPU/req ${ratio(s.json.cpu, s.barelog.cpu).toFixed(2)}x (for reference, not a goal)`);
+    console.log(`  bare + log line / bare: req/s ${ratio('barelog', 'bare', 'rps').toFixed(2)}x, CPU/req ${ratio('barelog', 'bare', 'cpuPerRequestUs').toFixed(2)}x; webhook --json / (bare + log line): req/s ${ratio('json', 'barelog', 'rps').toFixed(2)}x, CPU/req ${ratio('json', 'barelog', 'cpuPerRequestUs').toFixed(2)}x (for reference, not a goal)`);
   }
   if (s.bareanswer !== undefined) {
-    console.log(`  bare+log+answer / bare: req/s ${ratio(s.bareanswer.rps, s.bare.rps).toFixed(2)}x, CPU/req ${ratio(s.bareanswer.cpu, s.bare.cpu).toFixed(2)}x; webhook --json / (bare+log+answer): req/s ${ratio(s.json.rps, s.bareanswer.rps).toFixed(2)}x, CPU/req ${ratio(s.json.cpu, s.bareanswer.cpu).toFixed(2)}x (for reference, not a goal)`);
+    console.log(`  bare+log+answer / bare: req/s ${ratio('bareanswer', 'bare', 'rps').toFixed(2)}x, CPU/req ${ratio('bareanswer', 'bare', 'cpuPerRequestUs').toFixed(2)}x; webhook --json / (bare+log+answer): req/s ${ratio('json', 'bareanswer', 'rps').toFixed(2)}x, CPU/req ${ratio('json', 'bareanswer', 'cpuPerRequestUs').toFixed(2)}x (for reference, not a goal)`);
   }
   if (target?.rps !== undefined) goals.push([`${scenario.variant} c=16 req/s, webhook/bare >= ${target.rps}x`, rpsRatio, verdict(rpsRatio, target.rps, true)]);
   if (target?.p99 !== undefined) goals.push([`${scenario.variant} c=16 p99, webhook/bare <= ${target.p99}x`, p99Ratio, verdict(p99Ratio, target.p99, false)]);
   goals.push([`${scenario.variant} c=${scenario.connections} RSS, webhook/bare <= ${TARGETS.rss}x`, rssRatio, verdict(rssRatio, TARGETS.rss, false)]);
   if (s.text !== undefined) {
-    const textRps = ratio(s.text.rps, s.json.rps);
-    const textP99 = ratio(s.text.p99, s.json.p99);
-    const textCpu = ratio(s.text.cpu, s.json.cpu);
+    const textRps = ratio('text', 'json', 'rps');
+    const textP99 = ratio('text', 'json', 'p99');
+    const textCpu = ratio('text', 'json', 'cpuPerRequestUs');
     const lo = 1 - TARGETS.textVsJson;
     console.log(`  webhook text / --json: req/s ${textRps.toFixed(3)}x (goal >= ${lo.toFixed(2)}x: ${verdict(textRps, lo, true)}); p99 ${textP99.toFixed(2)}x; CPU/req ${textCpu.toFixed(2)}x`);
     goals.push([`${scenario.variant} c=16 text logs req/s, text/--json >= ${lo.toFixed(2)}x`, textRps, verdict(textRps, lo, true)]);
