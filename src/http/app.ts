@@ -42,7 +42,9 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     // Admissions are logged once each by the route, with their outcome.
     logController: new LogController({ disableRequestLogging: true }),
     // Kubernetes sends up to ~3 MiB; a slow client must not hold a connection forever
-    // (caller-timeouts.ts: bounds node:http checks, no timer per connection).
+    // (caller-timeouts.ts: bounds node:tls and node:http enforce, no timer per connection).
+    // Fastify sets the server's requestTimeout from this after making it (0 would turn it
+    // off), so it repeats the value the server was made with.
     requestTimeout: timeouts.requestMs,
     return503OnClosing: true,
     // close() ends idle keep-alive connections at once; busy ones end after their response.
