@@ -6,9 +6,8 @@
 import t from 'tap';
 import type { Test } from 'tap';
 import { connect as tcpConnect } from 'node:net';
-import type { Socket } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
-import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
 import { pino } from 'pino';
 import { buildApp, buildTelemetryApp } from '../../src/http/app.js';
