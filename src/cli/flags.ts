@@ -52,7 +52,7 @@ export const DEFAULTS = {
   bootstrapSecret: 'secrets-init-webhook-tls',
   webhookConfiguration: 'secrets-init-webhook',
   bootstrapService: 'secrets-init-webhook',
-  maxRequestBytes: '5Mi',
+  maxRequestBytes: '4Mi',
   /** --shutdown-drain inside a Kubernetes pod; outside one there are no Service endpoints to drain. */
   shutdownDrain: '5s',
   shutdownDrainOutsideKubernetes: '0s',
@@ -374,7 +374,7 @@ const SERVER_FLAGS: readonly FlagSpec[] = [
     name: 'max-request-bytes',
     kind: 'string',
     placeholder: 'size',
-    description: `largest accepted admission request body: bytes, or with suffix Ki, Mi, K, M; ${MAX_REQUEST_BYTES_MIN} to ${MAX_REQUEST_BYTES_MAX}`,
+    description: `largest accepted admission request body: bytes, or with suffix Ki, Mi, K, M; ${MAX_REQUEST_BYTES_MIN} to ${MAX_REQUEST_BYTES_MAX}, and at most 1/64 of V8's heap limit (parsing JSON may take 32 bytes of heap per byte; request bodies may hold half the heap)`,
     defaultText: DEFAULTS.maxRequestBytes,
   },
   {

@@ -6,6 +6,7 @@ import { buildInitContainer } from '../core/init-container.js';
 import { createObjectFactsCache } from '../admission/object-facts-cache.js';
 import { buildApp, buildTelemetryApp } from '../http/app.js';
 import { readinessFlag } from '../http/health-routes.js';
+import { RequestMemory, bodyLimitBeyondCapacity, defaultRequestMemoryCapacity } from '../http/request-memory.js';
 import { readFile } from 'node:fs/promises';
 import type { Socket } from 'node:net';
 import { setTimeout as delay } from 'node:timers/promises';
@@ -150,6 +151,9 @@ async function serve(
   tls: TlsSource | undefined,
   env: Readonly<Record<string, string | undefined>>,
 ): Promise<RunningServer> {
+  const requestMemory = new RequestMemory(defaultRequestMemoryCapacity());
+  const beyond = bodyLimitBeyondCapacity(options.maxRequestBytes, requestMemory.capacity);
+  if (beyond !== undefined) throw new StartupError(beyond);
   if (kubeConfig === undefined) logger.warn('no Kubernetes API access configured (KUBECONFIG or in-cluster): pods whose env reads Secrets or ConfigMaps will be denied');
   else logger.info({ server: kubeConfig.getCurrentCluster()?.server }, 'Kubernetes API configured');
   const metrics = createMetrics({ processMetrics: true, build: buildInfo(env) });
@@ -180,6 +184,7 @@ async function serve(
     metrics,
     readiness,
     maxRequestBytes: options.maxRequestBytes,
+    requestMemory,
     serveMetrics: options.telemetryListenAddress === undefined,
     draining: () => draining,
     ...(tls ? { tls } : {}),

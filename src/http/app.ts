@@ -12,6 +12,8 @@ import type { CallerTimeouts } from './caller-timeouts.js';
 import { CALLER_TIMEOUTS, httpServerTimeouts, httpsServerTimeouts } from './caller-timeouts.js';
 import { healthRoutes, metricsRoute } from './health-routes.js';
 import type { Readiness } from './health-routes.js';
+import { parseJsonWithin } from './json-body.js';
+import { RequestMemory, RequestMemoryFull, defaultRequestMemoryCapacity } from './request-memory.js';
 
 export interface AppOptions {
   logger: Logger;
@@ -31,6 +33,8 @@ export interface AppOptions {
   draining?: () => boolean;
   /** How long a caller may take (default CALLER_TIMEOUTS; tests shorten them). */
   callerTimeouts?: CallerTimeouts;
+  /** What request bodies may hold at once (default: half of V8's heap limit; tests make it small). */
+  requestMemory?: RequestMemory;
 }
 
 /** The webhook's HTTP(S) application: POST /pods, GET /healthz, GET /readyz, GET /metrics. */
@@ -49,13 +53,6 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     return503OnClosing: true,
     // close() ends idle keep-alive connections at once; busy ones end after their response.
     forceCloseConnections: 'idle' as const,
-    // `__proto__` and `constructor` are ordinary label, annotation and env keys to
-    // Kubernetes: refusing such a body would make that pod impossible to create under
-    // failurePolicy Fail. JSON.parse keeps them as own data properties, which change no
-    // prototype; the webhook reads pods through Maps and named fields, never by merging
-    // them into other objects.
-    onProtoPoisoning: 'ignore' as const,
-    onConstructorPoisoning: 'ignore' as const,
   };
   const tls = options.tls;
   // One instance type for both transports: routes do not care which one carries them.
@@ -85,6 +82,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
 
   // Admission reviews are JSON; any other content type is a 415, not a confusing schema error.
   app.removeContentTypeParser('text/plain');
+  parseJsonWithin(app, options.requestMemory ?? new RequestMemory(defaultRequestMemoryCapacity()), options.maxRequestBytes);
   app.setSchemaErrorFormatter((errors, dataVar) => {
     const first = errors[0];
     const where = `${dataVar}${first?.instancePath ?? ''}`;
@@ -92,11 +90,13 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     return new Error(`invalid AdmissionReview: ${where} ${first?.message ?? 'is invalid'}${allowed}`);
   });
   app.setErrorHandler((error: FastifyError, req, reply) => {
-    const status = error.statusCode !== undefined && error.statusCode >= 400 && error.statusCode < 500 ? error.statusCode : 500;
+    const refused = error instanceof RequestMemoryFull;
+    const status = refused ? error.statusCode : error.statusCode !== undefined && error.statusCode >= 400 && error.statusCode < 500 ? error.statusCode : 500;
     if (req.url === '/pods' || req.url.startsWith('/pods?')) options.metrics.observeAdmission('rejected', 0, false);
-    if (status >= 500) req.log.error({ err: error }, 'request failed');
+    if (refused) req.log.warn({ status, reason: error.message, url: req.url }, 'request refused');
+    else if (status >= 500) req.log.error({ err: error }, 'request failed');
     else req.log.warn({ status, reason: error.message, url: req.url }, 'bad request');
-    const message = status >= 500 ? 'internal error' : error.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE' ? `unsupported content-type "${req.headers['content-type'] ?? ''}": send the AdmissionReview as application/json` : error.message;
+    const message = refused ? error.message : status >= 500 ? 'internal error' : error.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE' ? `unsupported content-type "${req.headers['content-type'] ?? ''}": send the AdmissionReview as application/json` : error.message;
     void reply.status(status).send({ statusCode: status, error: STATUS_CODES[status] ?? 'Error', message });
   });
   app.setNotFoundHandler((req, reply) => {

@@ -89,7 +89,7 @@ const SERVER_DEFAULTS: ServerOptions = {
   admissionTimeoutMs: 8000,
   objectCacheTtlMs: 3000,
   lookupTimeoutMs: 2000,
-  maxRequestBytes: 5 * 1024 * 1024,
+  maxRequestBytes: 4 * 1024 * 1024,
   insecureRegistries: [],
   registryTimeoutMs: 3000,
   imageCacheTtlMs: 5 * 60 * 1000,
@@ -557,7 +557,7 @@ const SERVER_DEFAULT_TEXTS = [
   '/helper/bin',
   '(default: aws)',
   '(default: 2s)',
-  '(default: 5Mi)',
+  '(default: 4Mi)',
   '(default: 5s in a Kubernetes pod (KUBERNETES_SERVICE_HOST set), 0 elsewhere)',
   '(default: 10s)',
 ];

@@ -1,0 +1,123 @@
+import type { Readable } from 'node:stream';
+import { errorCodes } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { HEAP_BYTES_PER_BODY_BYTE, RequestMemoryFull, UNCOUNTED_ARRIVING_BYTES } from './request-memory.js';
+import type { RequestMemory } from './request-memory.js';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** Bytes of request memory this request holds; given back when its response is sent. */
+    requestMemoryHeld: number;
+  }
+}
+
+/**
+ * JSON request bodies read and parsed within `memory` (see request-memory.ts). A body over
+ * UNCOUNTED_ARRIVING_BYTES (or of unknown length: chunked) is charged as its bytes arrive;
+ * every body is charged its worst-case parsed size before JSON.parse; the charge is given
+ * back when the response is sent (onSend: every answer, refusal or error goes through it),
+ * when the parsed body is no longer needed. A body that does not fit gets 503, and Fastify
+ * closes its connection.
+ *
+ * Otherwise as Fastify's own JSON parser: a body over the body limit is a 413, one
+ * shorter or longer than its Content-Length, empty, or not JSON a 400, a byte order mark is
+ * skipped. Unlike Fastify's, `__proto__` and `constructor` keys are not refused: they are
+ * ordinary label, annotation and env keys to Kubernetes, and refusing such a body would make
+ * that pod impossible to create under failurePolicy Fail. JSON.parse keeps them as own data
+ * properties, which change no prototype; the webhook reads pods through Maps and named
+ * fields, never by merging them into other objects.
+ */
+export function parseJsonWithin(app: FastifyInstance, memory: RequestMemory, bodyLimit: number): void {
+  // A number set in Fastify's request constructor: every request has the same shape.
+  app.decorateRequest('requestMemoryHeld', 0);
+  app.addHook('onSend', (req, _reply, payload, done) => {
+    if (req.requestMemoryHeld > 0) {
+      memory.give(req.requestMemoryHeld);
+      req.requestMemoryHeld = 0;
+    }
+    done(null, payload);
+  });
+  app.addContentTypeParser('application/json', (req, payload, done) => {
+    readBody(req, payload, bodyLimit, memory, (error, text) => {
+      if (error !== undefined) {
+        done(error, undefined);
+        return;
+      }
+      let value: unknown;
+      try {
+        value = parse(req, text, memory);
+      } catch (refusal) {
+        done(refusal as Error, undefined);
+        return;
+      }
+      done(null, value);
+    });
+  });
+}
+
+/** The body's JSON value, after charging its worst-case parsed size; throws RequestMemoryFull or a 400. */
+function parse(req: FastifyRequest, text: string, memory: RequestMemory): unknown {
+  if (text.length === 0) throw new errorCodes.FST_ERR_CTP_EMPTY_JSON_BODY();
+  const needed = text.length * HEAP_BYTES_PER_BODY_BYTE - req.requestMemoryHeld;
+  if (needed > 0) {
+    if (!memory.take(needed)) throw new RequestMemoryFull(memory.capacity);
+    req.requestMemoryHeld += needed;
+  }
+  try {
+    return JSON.parse(text.charCodeAt(0) === 0xfeff ? text.slice(1) : text);
+  } catch {
+    throw new errorCodes.FST_ERR_CTP_INVALID_JSON_BODY();
+  }
+}
+
+/**
+ * The body as UTF-8 text, within `limit` bytes (the app's body limit; no route sets its own); charged to `memory` as it arrives unless it
+ * declared at most UNCOUNTED_ARRIVING_BYTES. Calls `finish` once.
+ */
+function readBody(req: FastifyRequest, payload: Readable, limit: number, memory: RequestMemory, finish: (error: Error | undefined, text: string) => void): void {
+  const declared = Number(req.headers['content-length']);
+  if (declared > limit) {
+    finish(new errorCodes.FST_ERR_CTP_BODY_TOO_LARGE(), '');
+    return;
+  }
+  // NaN (no Content-Length: chunked) is counted too.
+  const counted = !(declared <= UNCOUNTED_ARRIVING_BYTES);
+  const chunks: Buffer[] = [];
+  let received = 0;
+  const end = (error: Error | undefined) => {
+    payload.removeListener('data', onData);
+    payload.removeListener('end', onEnd);
+    payload.removeListener('error', onError);
+    payload.removeListener('close', onClose);
+    if (error !== undefined) {
+      finish(error, '');
+    } else if (!Number.isNaN(declared) && received !== declared) {
+      finish(new errorCodes.FST_ERR_CTP_INVALID_CONTENT_LENGTH(), '');
+    } else {
+      finish(undefined, chunks.length === 1 ? chunks[0]!.toString('utf8') : Buffer.concat(chunks, received).toString('utf8'));
+    }
+  };
+  const onData = (chunk: Buffer) => {
+    received += chunk.length;
+    if (received > limit) {
+      end(new errorCodes.FST_ERR_CTP_BODY_TOO_LARGE());
+      return;
+    }
+    if (counted) {
+      if (!memory.take(chunk.length)) {
+        end(new RequestMemoryFull(memory.capacity));
+        return;
+      }
+      req.requestMemoryHeld += chunk.length;
+    }
+    chunks.push(chunk);
+  };
+  const onEnd = () => end(undefined);
+  const onError = (error: Error) => end(Object.assign(error, { statusCode: 400 }));
+  const onClose = () => end(Object.assign(new Error('the request was aborted before its body was complete'), { statusCode: 400 }));
+  payload.on('data', onData);
+  payload.on('end', onEnd);
+  payload.on('error', onError);
+  payload.on('close', onClose);
+  payload.resume();
+}

@@ -1,0 +1,85 @@
+import { getHeapStatistics } from 'node:v8';
+
+/**
+ * Bytes of V8 heap that parsing one byte of JSON may take, at worst: deeply nested empty
+ * arrays (`[[[…]]]`, two bytes of text for an array of one element) come to 29 on Node.js
+ * 20 and 24, empty objects to 22, the text itself to 1 or 2. A realistic pod takes about 2.
+ * test/http/request-memory.test.ts holds the running Node.js to this bound.
+ */
+export const HEAP_BYTES_PER_BODY_BYTE = 32;
+
+/**
+ * Bodies declared this small are not counted while they arrive (counting costs a stream
+ * per request): --max-connections bounds how many there can be. Larger or undeclared
+ * (chunked) bodies are counted as their bytes arrive, not by what they declare, so a caller
+ * that announces a large body and sends it slowly holds only what it sent.
+ */
+export const UNCOUNTED_ARRIVING_BYTES = 16 * 1024;
+
+/**
+ * The share of V8's heap limit (`--max-old-space-size` plus the young generation) that
+ * request bodies may hold, while they arrive and once parsed until their response closes.
+ * The rest holds the webhook itself (~35 MiB with the Kubernetes client), its caches and
+ * the young generation.
+ */
+const HEAP_SHARE = 0.5;
+
+export function defaultRequestMemoryCapacity(): number {
+  return Math.floor(getHeapStatistics().heap_size_limit * HEAP_SHARE);
+}
+
+/**
+ * The memory request bodies may hold at once, in bytes of V8 heap. A body is charged its
+ * bytes as they arrive and `HEAP_BYTES_PER_BODY_BYTE` per character before it is parsed; what
+ * does not fit is refused (503) instead of the process running out of heap. Without such a
+ * bound, three 5 MiB bodies of nested arrays, held while their image is looked up, took a
+ * webhook with the Deployment's heap limit down.
+ */
+export class RequestMemory {
+  readonly capacity: number;
+  #held = 0;
+
+  constructor(capacity: number) {
+    if (!(capacity > 0)) throw new RangeError(`request memory capacity must be positive, not ${capacity}`);
+    this.capacity = capacity;
+  }
+
+  /** Bytes held now by requests in flight. */
+  get held(): number {
+    return this.#held;
+  }
+
+  /** Takes `bytes` if they fit beside what is held; false, taking nothing, if not. */
+  take(bytes: number): boolean {
+    if (this.#held + bytes > this.capacity) return false;
+    this.#held += bytes;
+    return true;
+  }
+
+  give(bytes: number): void {
+    this.#held -= bytes;
+  }
+}
+
+/** Why a body of `maxRequestBytes` could never be parsed within `capacity`, or undefined when it can. */
+export function bodyLimitBeyondCapacity(maxRequestBytes: number, capacity: number): string | undefined {
+  const needed = maxRequestBytes * HEAP_BYTES_PER_BODY_BYTE;
+  if (needed <= capacity) return undefined;
+  return (
+    `--max-request-bytes=${mib(maxRequestBytes)} MiB: parsing a body that large may take up to ${mib(needed)} MiB of heap, ` +
+    `more than the ${mib(capacity)} MiB requests may hold (half of V8's heap limit); lower --max-request-bytes or raise --max-old-space-size in NODE_OPTIONS`
+  );
+}
+
+/** The answer to a body that does not fit: 503, the caller may try again. */
+export class RequestMemoryFull extends Error {
+  override readonly name = 'RequestMemoryFull';
+  readonly statusCode = 503;
+  constructor(capacity: number) {
+    super(`the webhook holds as much request data as its memory allows (${mib(capacity)} MiB); try again`);
+  }
+}
+
+function mib(bytes: number): string {
+  return String(Math.round((bytes / 1048576) * 10) / 10);
+}

@@ -1,0 +1,83 @@
+/**
+ * Hostile bodies against the built server with the Deployment's heap limit: JSON that
+ * parses to ~29 bytes of heap per byte (nested arrays), near the default body limit, in
+ * pods whose image lookup hangs (a registry that accepts and never answers), so each parsed
+ * body is held for the registry timeout. Before bodies were bounded, three of them at once
+ * took the process down (V8 out of heap); now what does not fit is refused with 503 and the
+ * server keeps answering.
+ */
+import t from 'tap';
+import { readFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
+import { join } from 'node:path';
+import { parseDocument } from 'yaml';
+import { makeTestCertificates } from '../helpers/certs.js';
+import { REPO_ROOT, startWebhook } from '../helpers/webhook-process.js';
+import { exampleReview, parseAnswer, postReview, send } from './fixtures/support.js';
+
+/** NODE_OPTIONS as manifests/base/deployment.yaml gives the webhook container. */
+function deploymentNodeOptions(): string {
+  const deployment = parseDocument(readFileSync(join(REPO_ROOT, 'manifests', 'base', 'deployment.yaml'), 'utf8')).toJS() as {
+    spec: { template: { spec: { containers: Array<{ env?: Array<{ name: string; value?: string }> }> } } };
+  };
+  const value = deployment.spec.template.spec.containers[0]?.env?.find((e) => e.name === 'NODE_OPTIONS')?.value;
+  if (value === undefined) throw new Error('manifests/base/deployment.yaml sets no NODE_OPTIONS');
+  return value;
+}
+
+// A registry that accepts connections and never answers: each lookup waits for --registry-timeout.
+const held = new Set<Socket>();
+const silent = createServer((socket) => {
+  held.add(socket);
+  socket.on('error', () => undefined);
+});
+await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+const registry = `127.0.0.1:${(silent.address() as AddressInfo).port}`;
+t.teardown(() => {
+  for (const socket of held) socket.destroy();
+  silent.close();
+});
+
+const certs = await makeTestCertificates('ec-pkcs8');
+t.teardown(certs.cleanup);
+const hook = await startWebhook(
+  ['server', `--tls-cert-file=${certs.certFile}`, `--tls-private-key-file=${certs.keyFile}`, `--insecure-registries=${registry}`, '--registry-timeout=3s'],
+  { NODE_OPTIONS: deploymentNodeOptions() },
+  { t },
+);
+const tls = { ca: certs.caPem, servername: 'localhost', timeoutMs: 30_000 };
+
+/** A review of a pod that needs its image's config (no command) from the silent registry, with ~`size` bytes of nested arrays in an extra field. */
+function hostileReview(uid: string, size: number): string {
+  const review = exampleReview();
+  review.request.uid = uid;
+  const pod = review.request.object;
+  if (pod === undefined) throw new Error('the example has no pod');
+  pod.spec.containers = [{ name: 'app', image: `${registry}/app:1`, env: [{ name: 'DB', value: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:db-Xy12Ab' }] }];
+  const text = JSON.stringify(review);
+  const depth = Math.floor((size - text.length - 10) / 2);
+  return text.replace('"spec":', `"junk":${'['.repeat(depth)}${']'.repeat(depth)},"spec":`);
+}
+
+t.test('four 4 MiB bodies of nested arrays held by a silent registry: the server stays up and refuses what does not fit', async (t) => {
+  const size = 4 * 1024 * 1024 - 1024;
+  const answers = await Promise.all(['a', 'b', 'c', 'd'].map((uid) => send(`${hook.url}/pods`, { ...tls, method: 'POST', headers: { 'content-type': 'application/json' }, body: hostileReview(uid, size) })));
+  t.ok(hook.running(), 'the server is still running');
+  t.notMatch(hook.logs(), /heap out of memory|OOMErrorHandler/, 'V8 did not run out of heap');
+  const statuses = answers.map((a) => a.status).sort();
+  t.ok(statuses.every((s) => s === 200 || s === 503), `each body answered (${statuses.join(', ')})`);
+  t.ok(statuses.includes(503), 'the bodies that did not fit beside the held ones were refused');
+  for (const answer of answers.filter((a) => a.status === 503)) {
+    t.match(JSON.parse(answer.text), { message: /the webhook holds as much request data as its memory allows \(\d+(\.\d)? MiB\); try again/ });
+  }
+  const refusals = hook.jsonLogs().filter((line) => line['msg'] === 'request refused');
+  t.equal(refusals.length, statuses.filter((s) => s === 503).length, 'each refusal logged once');
+  t.ok(refusals.every((line) => line['level'] === 40 && line['status'] === 503), 'as a warning with its status');
+  for (const answer of answers.filter((a) => a.status === 200)) {
+    t.match(parseAnswer(answer).response.status?.message, /cannot read image/, 'a held body is answered once its lookup gives up');
+  }
+  const after = parseAnswer(await postReview(hook.url, exampleReview(), tls));
+  t.equal(after.response.allowed, true, 'an ordinary admission is answered afterwards');
+  t.equal((await send(`${hook.url}/healthz`, tls)).status, 200);
+});

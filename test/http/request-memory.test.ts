@@ -1,0 +1,295 @@
+/**
+ * The memory request bodies may hold: each body is charged as it arrives and before it is
+ * parsed, a body that does not fit gets 503 while the server keeps answering others, and
+ * every charge is given back when its response closes — answered, refused, bad, or cut.
+ * Over real TLS, with a small capacity given to buildApp.
+ */
+import t from 'tap';
+import type { Test } from 'tap';
+import { execFileSync } from 'node:child_process';
+import { request as httpsRequest } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { connect as tlsConnect } from 'node:tls';
+import { pino } from 'pino';
+import { buildApp } from '../../src/http/app.js';
+import type { CallerTimeouts } from '../../src/http/caller-timeouts.js';
+import { readinessFlag } from '../../src/http/health-routes.js';
+import { HEAP_BYTES_PER_BODY_BYTE, RequestMemory, UNCOUNTED_ARRIVING_BYTES, bodyLimitBeyondCapacity } from '../../src/http/request-memory.js';
+import type { ImageConfigSource } from '../../src/images/image-config-source.js';
+import { staticImageConfigs } from '../../src/images/image-config-source.js';
+import { unconfiguredReader } from '../../src/kubernetes/object-reader.js';
+import { createMetrics } from '../../src/telemetry/metrics.js';
+import type { WebhookMetrics } from '../../src/telemetry/metrics.js';
+import { loadTlsMaterial } from '../../src/tls/material.js';
+import type { TlsSource } from '../../src/tls/source.js';
+import { SETTINGS } from '../helpers/pods.js';
+import { makeTestCertificates } from '../helpers/certs.js';
+
+const certs = await makeTestCertificates('ec-pkcs8');
+t.teardown(() => certs.cleanup());
+const material = await loadTlsMaterial(certs.certFile, certs.keyFile);
+const staticTls: TlsSource = { current: () => material, onChange: () => () => undefined, close: async () => undefined };
+const CA = certs.caPem;
+
+const REFERENCE = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:db-Xy12Ab';
+
+/** An AdmissionReview of a pod, its text padded to about `size` bytes with an annotation. */
+function review(options: { uid?: string; image?: string; command?: string[]; size?: number } = {}): string {
+  const container = { name: 'c', image: options.image ?? 'busybox', ...(options.command ? { command: options.command } : {}), env: [{ name: 'DB', value: REFERENCE }] };
+  const make = (pad: string) =>
+    JSON.stringify({
+      apiVersion: 'admission.k8s.io/v1',
+      kind: 'AdmissionReview',
+      request: { uid: options.uid ?? 'u-1', kind: { group: '', version: 'v1', kind: 'Pod' }, operation: 'CREATE', namespace: 'ns', object: { metadata: { name: 'p', annotations: { pad } }, spec: { containers: [container] } } },
+    });
+  const bare = make('');
+  return make('x'.repeat(Math.max(0, (options.size ?? 0) - bare.length)));
+}
+
+/** Until `release()`: an image source whose lookups wait (a slow registry), then answer from a table. */
+function heldImages(): { source: ImageConfigSource; waiting: () => number; release: () => void } {
+  let waiting = 0;
+  let release!: () => void;
+  const released = new Promise<void>((resolve) => (release = resolve));
+  const table = staticImageConfigs({ 'slow.example/app:1': { entrypoint: ['/app'], cmd: [] } });
+  return {
+    source: {
+      async configOf(lookup) {
+        waiting++;
+        await released;
+        waiting--;
+        return table.configOf(lookup);
+      },
+    },
+    waiting: () => waiting,
+    release: () => release(),
+  };
+}
+
+interface Webhook {
+  port: number;
+  memory: RequestMemory;
+  metrics: WebhookMetrics;
+}
+
+async function startWebhook(t: Test, capacity: number, images: ImageConfigSource = staticImageConfigs({}), callerTimeouts?: CallerTimeouts): Promise<Webhook> {
+  const readiness = readinessFlag();
+  readiness.set(true);
+  const memory = new RequestMemory(capacity);
+  const metrics = createMetrics({ processMetrics: false });
+  const app = await buildApp({
+    logger: pino({ level: 'silent' }),
+    admission: { settings: SETTINGS, maxConcurrentReads: 8, admissionTimeoutMs: 8_000, objects: unconfiguredReader(), images },
+    metrics,
+    readiness,
+    maxRequestBytes: 1024 * 1024,
+    serveMetrics: false,
+    tls: staticTls,
+    requestMemory: memory,
+    ...(callerTimeouts !== undefined ? { callerTimeouts } : {}),
+  });
+  t.teardown(() => app.close());
+  await app.listen({ host: '127.0.0.1', port: 0 });
+  return { port: (app.server.address() as AddressInfo).port, memory, metrics };
+}
+
+interface Answer {
+  status: number;
+  body: string;
+  connection: string | undefined;
+}
+
+/** POSTs `body` to /pods on a connection of its own; `chunked`: without Content-Length, in 16 KiB writes. */
+function post(port: number, body: string, options: { chunked?: boolean; contentType?: string } = {}): Promise<Answer> {
+  return new Promise((resolve, reject) => {
+    const headers: Record<string, string | number> = { 'content-type': options.contentType ?? 'application/json' };
+    if (options.chunked !== true) headers['content-length'] = Buffer.byteLength(body);
+    const req = httpsRequest({ host: '127.0.0.1', port, path: '/pods', method: 'POST', ca: CA, servername: 'localhost', agent: false, headers }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => (text += chunk));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text, connection: res.headers.connection }));
+    });
+    // A server that refuses a body may close before all of it was written.
+    req.on('error', reject);
+    if (options.chunked === true) {
+      for (let i = 0; i < body.length; i += 16 * 1024) req.write(body.slice(i, i + 16 * 1024));
+      req.end();
+    } else {
+      req.end(body);
+    }
+  });
+}
+
+/** Polls (bounded) until `condition` holds. */
+async function until(condition: () => boolean, what: string, withinMs = 5_000): Promise<void> {
+  const started = Date.now();
+  while (!condition()) {
+    if (Date.now() - started > withinMs) throw new Error(`not within ${withinMs} ms: ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
+const rejected = async (metrics: WebhookMetrics) => (await metrics.registry.getSingleMetric('secrets_init_webhook_admissions_total')?.get())?.values.filter((v) => v.labels['result'] === 'rejected').reduce((n, v) => n + v.value, 0) ?? 0;
+
+t.test('RequestMemory takes what fits and gives it back', async (t) => {
+  const memory = new RequestMemory(100);
+  t.ok(memory.take(60));
+  t.notOk(memory.take(41), 'past the capacity: refused');
+  t.equal(memory.held, 60, 'a refusal takes nothing');
+  t.ok(memory.take(40), 'up to the capacity exactly');
+  memory.give(60);
+  memory.give(40);
+  t.equal(memory.held, 0);
+  t.throws(() => new RequestMemory(0), /positive/);
+});
+
+t.test('a body limit whose parse could not fit the capacity is named at start', async (t) => {
+  const capacity = 152 * 1048576;
+  t.equal(bodyLimitBeyondCapacity(4 * 1048576, capacity), undefined, '4 MiB bodies fit half of the Deployment heap');
+  const reason = bodyLimitBeyondCapacity(5 * 1048576, capacity);
+  t.match(reason, /--max-request-bytes=5 MiB: .*160 MiB of heap, more than the 152 MiB/);
+  t.match(reason, /lower --max-request-bytes or raise --max-old-space-size/);
+});
+
+t.test('JSON.parse of the densest bodies stays within HEAP_BYTES_PER_BODY_BYTE on this Node.js', async (t) => {
+  // In a child with --expose-gc: the heap after parsing, less the heap before, per byte of text.
+  const script = `
+    const n = 2 * 1048576;
+    const shapes = {
+      nestedArrays: '['.repeat(n / 2) + ']'.repeat(n / 2),
+      emptyObjects: '[' + '{},'.repeat(n / 3) + '{}]',
+      emptyArrays: '[' + '[],'.repeat(n / 3) + '[]]',
+      arraysOfZero: '[' + '[0],'.repeat(n / 4) + '[0]]',
+      nestedObjects: '{"":'.repeat(n / 5) + '0' + '}'.repeat(n / 5),
+      zeros: '[' + '0,'.repeat(n / 2) + '0]',
+    };
+    const perByte = {};
+    for (const [name, text] of Object.entries(shapes)) {
+      const flat = JSON.parse(JSON.stringify(text));
+      globalThis.gc();
+      const before = process.memoryUsage().heapUsed;
+      const value = JSON.parse(flat);
+      globalThis.gc();
+      perByte[name] = (process.memoryUsage().heapUsed - before) / flat.length;
+      if (value === undefined) throw new Error('unreachable');
+    }
+    process.stdout.write(JSON.stringify(perByte));
+  `;
+  const perByte = JSON.parse(execFileSync(process.execPath, ['--expose-gc', '-e', script], { encoding: 'utf8' })) as Record<string, number>;
+  // The text itself takes one more byte per character (two for text outside Latin-1).
+  for (const [shape, bytes] of Object.entries(perByte)) t.ok(bytes + 2 <= HEAP_BYTES_PER_BODY_BYTE, `${shape}: ${bytes.toFixed(1)} bytes of heap per byte of JSON (+2 for the text) <= ${HEAP_BYTES_PER_BODY_BYTE}`);
+  t.ok(perByte['nestedArrays']! > 20, 'the measure sees what nested arrays cost (a measure that always reads 0 would pass the bound)');
+});
+
+t.test('answered, refused and bad bodies all give their charge back', async (t) => {
+  const small = review({ command: ['/app'] });
+  // Room for two small bodies' worst case.
+  const webhook = await startWebhook(t, 2.5 * small.length * HEAP_BYTES_PER_BODY_BYTE);
+  const answered = await post(webhook.port, small);
+  t.equal(answered.status, 200);
+  t.match(JSON.parse(answered.body), { response: { uid: 'u-1', allowed: true, patchType: 'JSONPatch' } });
+  await until(() => webhook.memory.held === 0, 'the answered admission gave its charge back');
+
+  const big = review({ command: ['/app'], size: 3 * small.length });
+  const refused = await post(webhook.port, big);
+  t.equal(refused.status, 503, 'a body whose parse cannot fit is refused');
+  t.match(JSON.parse(refused.body), { statusCode: 503, message: /holds as much request data as its memory allows \(\d+(\.\d)? MiB\); try again/ });
+  t.equal(refused.connection, 'close');
+  t.equal(await rejected(webhook.metrics), 1, 'counted as a rejected admission');
+  await until(() => webhook.memory.held === 0, 'the refused body gave its charge back');
+
+  for (const [what, body, status] of [
+    ['not JSON', '{"apiVersion":', 400],
+    ['empty', '', 400],
+    ['not an AdmissionReview', '{"a":1}', 400],
+  ] as const) {
+    const answer = await post(webhook.port, body);
+    t.equal(answer.status, status, what);
+    await until(() => webhook.memory.held === 0, `${what}: the charge given back`);
+  }
+  const bom = await post(webhook.port, `\ufeff${small}`);
+  t.equal(bom.status, 200, 'a byte order mark is skipped, as by Fastify’s own parser');
+  const poisoned = await post(webhook.port, small.replace('"metadata":{', '"metadata":{"labels":{"__proto__":"x","constructor":"y"},'));
+  t.equal(poisoned.status, 200, '__proto__ and constructor keys are data, not a reason to refuse the pod');
+  await until(() => webhook.memory.held === 0, 'all given back');
+});
+
+t.test('a body held while its image is looked up keeps its charge; what does not fit meanwhile is refused, then fits again', async (t) => {
+  const images = heldImages();
+  const slow = review({ uid: 'slow', image: 'slow.example/app:1', size: 8 * 1024 });
+  const fast = review({ uid: 'fast', command: ['/app'], size: 8 * 1024 });
+  // Room for one of them, not two.
+  const webhook = await startWebhook(t, 1.5 * slow.length * HEAP_BYTES_PER_BODY_BYTE, images.source);
+  const first = post(webhook.port, slow);
+  await until(() => images.waiting() === 1, 'the first admission waits for its image');
+  t.ok(webhook.memory.held >= slow.length * HEAP_BYTES_PER_BODY_BYTE, 'held while it waits');
+  const second = await post(webhook.port, fast);
+  t.equal(second.status, 503, 'a second body does not fit beside it');
+  images.release();
+  const firstAnswer = await first;
+  t.equal(firstAnswer.status, 200);
+  t.match(JSON.parse(firstAnswer.body), { response: { uid: 'slow', allowed: true } });
+  await until(() => webhook.memory.held === 0, 'given back once answered');
+  const again = await post(webhook.port, fast);
+  t.equal(again.status, 200, 'the same body fits once the first was answered');
+});
+
+t.test('a caller that goes away while its parsed body is held: the charge is given back once the admission ends', async (t) => {
+  const images = heldImages();
+  const slow = review({ uid: 'slow', image: 'slow.example/app:1' });
+  const webhook = await startWebhook(t, 4 * slow.length * HEAP_BYTES_PER_BODY_BYTE, images.source);
+  const socket = tlsConnect({ host: '127.0.0.1', port: webhook.port, ca: CA, servername: 'localhost' });
+  socket.on('error', () => undefined);
+  await new Promise((resolve) => socket.once('secureConnect', resolve));
+  socket.write(`POST /pods HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(slow)}\r\n\r\n${slow}`);
+  await until(() => images.waiting() === 1, 'the admission waits for its image');
+  t.ok(webhook.memory.held > 0, 'held while it waits');
+  socket.destroy();
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  images.release();
+  await until(() => webhook.memory.held === 0, 'given back once the admission ended, though nobody read the answer');
+});
+
+t.test('large and chunked bodies are charged as they arrive, not as they are declared', async (t) => {
+  const webhook = await startWebhook(t, 256 * 1024);
+  // Declares 1 MiB (within the body limit, far past the capacity), sends 20 KiB and waits.
+  const socket = tlsConnect({ host: '127.0.0.1', port: webhook.port, ca: CA, servername: 'localhost' });
+  t.teardown(() => socket.destroy());
+  socket.on('error', () => undefined);
+  await new Promise((resolve) => socket.once('secureConnect', resolve));
+  socket.write(`POST /pods HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${1024 * 1024}\r\n\r\n`);
+  socket.write(`{"pad":"${'x'.repeat(20 * 1024)}`);
+  await until(() => webhook.memory.held >= 20 * 1024, 'the sent part is charged');
+  t.ok(webhook.memory.held < 64 * 1024, `only what arrived is held (${webhook.memory.held} bytes), not the declared 1 MiB`);
+  const small = review({ command: ['/app'] });
+  t.ok(small.length <= UNCOUNTED_ARRIVING_BYTES);
+  t.equal((await post(webhook.port, small)).status, 200, 'a small admission is answered meanwhile');
+
+  // A caller that goes away mid-body gives its charge back.
+  socket.destroy();
+  await until(() => webhook.memory.held === 0, 'the abandoned body gave its charge back');
+
+  // A chunked body (no Content-Length) past the capacity: refused as it arrives.
+  const refused = await post(webhook.port, `{"pad":"${'x'.repeat(512 * 1024)}"}`, { chunked: true }).catch((error: Error) => error);
+  if (refused instanceof Error) t.match(refused.message, /socket hang up|ECONNRESET|EPIPE/, 'cut while it was still sending');
+  else t.equal(refused.status, 503, 'refused as it arrives');
+  await until(() => webhook.memory.held === 0, 'the refused chunked body gave its charge back');
+  t.equal((await post(webhook.port, small)).status, 200, 'and the server still answers');
+});
+
+t.test('a body that stops arriving is cut at the request bound and gives back what it held', async (t) => {
+  const webhook = await startWebhook(t, 1024 * 1024, staticImageConfigs({}), { handshakeMs: 500, requestMs: 500, sweepMs: 100 });
+  const socket = tlsConnect({ host: '127.0.0.1', port: webhook.port, ca: CA, servername: 'localhost' });
+  t.teardown(() => socket.destroy());
+  let received = '';
+  socket.on('data', (chunk: Buffer) => (received += chunk.toString('latin1')));
+  socket.on('error', () => undefined);
+  const closed = new Promise((resolve) => socket.once('close', resolve));
+  await new Promise((resolve) => socket.once('secureConnect', resolve));
+  socket.write(`POST /pods HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${64 * 1024}\r\n\r\n{"pad":"${'x'.repeat(32 * 1024)}`);
+  await until(() => webhook.memory.held >= 32 * 1024, 'the half that came is charged');
+  await closed;
+  t.match(received, /^HTTP\/1\.1 408 /, 'cut with 408');
+  await until(() => webhook.memory.held === 0, 'what it held is given back');
+});
