@@ -53,6 +53,12 @@ export const DEFAULTS = {
   webhookConfiguration: 'secrets-init-webhook',
   bootstrapService: 'secrets-init-webhook',
   maxRequestBytes: '4Mi',
+  /**
+   * Far above what API servers open (one connection per admission in flight; each API server
+   * lets ~200 writes run at once), low enough that 1,024 idle TLS connections (~46 MiB) and
+   * the request memory fit the Deployment's memory limit beside the webhook itself.
+   */
+  maxConnections: '1024',
   /** --shutdown-drain inside a Kubernetes pod; outside one there are no Service endpoints to drain. */
   shutdownDrain: '5s',
   shutdownDrainOutsideKubernetes: '0s',
@@ -75,6 +81,8 @@ export const LOOKUP_TIMEOUT_MAX = '30s';
 export const ADMISSION_TIMEOUT_MAX = '29s';
 export const MAX_REQUEST_BYTES_MIN = '1Ki';
 export const MAX_REQUEST_BYTES_MAX = '64Mi';
+/** --max-connections' upper bound. */
+export const MAX_CONNECTIONS_MAX = 100_000;
 export const SHUTDOWN_DRAIN_MAX = '60s';
 export const SHUTDOWN_TIMEOUT_MAX = '60s';
 
@@ -376,6 +384,16 @@ const SERVER_FLAGS: readonly FlagSpec[] = [
     placeholder: 'size',
     description: `largest accepted admission request body: bytes, or with suffix Ki, Mi, K, M; ${MAX_REQUEST_BYTES_MIN} to ${MAX_REQUEST_BYTES_MAX}, and at most 1/64 of V8's heap limit (parsing JSON may take 32 bytes of heap per byte; request bodies may hold half the heap)`,
     defaultText: DEFAULTS.maxRequestBytes,
+  },
+  {
+    name: 'max-connections',
+    kind: 'string',
+    placeholder: 'n',
+    description:
+      'most connections open at once on each listener; past it a new connection is closed as soon as it is accepted ' +
+      '(counted in secrets_init_webhook_connections_dropped_total); an idle TLS connection holds ~46 KiB. ' +
+      `1 to ${MAX_CONNECTIONS_MAX}`,
+    defaultText: DEFAULTS.maxConnections,
   },
   {
     name: 'shutdown-drain',

@@ -17,6 +17,7 @@ import {
   LOOKUP_TIMEOUT_MAX,
   ADMISSION_TIMEOUT_MAX,
   MAX_REQUEST_BYTES_MAX,
+  MAX_CONNECTIONS_MAX,
   SHUTDOWN_DRAIN_MAX,
   SHUTDOWN_TIMEOUT_MAX,
   MAX_REQUEST_BYTES_MIN,
@@ -75,6 +76,8 @@ export interface ServerOptions {
   objectCacheTtlMs: number;
   lookupTimeoutMs: number;
   maxRequestBytes: number;
+  /** --max-connections: on each listener. */
+  maxConnections: number;
   registryCaFile?: string;
   insecureRegistries: string[];
   /** --allowed-registries: host[:port] patterns; undefined = any registry. */
@@ -261,6 +264,8 @@ function serverOptions(command: Command, env: Readonly<Record<string, string | u
     );
   }
 
+  const maxConnections = countFlag(command, 'max-connections', DEFAULTS.maxConnections, MAX_CONNECTIONS_MAX);
+
   // Draining only matters behind a Service: default it on in a pod, off elsewhere (local runs stop at once).
   const inPod = (env['KUBERNETES_SERVICE_HOST'] ?? '') !== '';
   const shutdownDrainMs = durationFlag(command, 'shutdown-drain', inPod ? DEFAULTS.shutdownDrain : DEFAULTS.shutdownDrainOutsideKubernetes, true, SHUTDOWN_DRAIN_MAX);
@@ -296,6 +301,7 @@ function serverOptions(command: Command, env: Readonly<Record<string, string | u
     // Whole milliseconds for timers; a positive sub-millisecond duration becomes 1ms.
     lookupTimeoutMs: Math.ceil(timeoutMs),
     maxRequestBytes,
+    maxConnections,
     imageCacheTtlMs: Math.ceil(imageCacheTtlMs),
     shutdownDrainMs: Math.ceil(shutdownDrainMs),
     shutdownTimeoutMs: Math.ceil(shutdownTimeoutMs),

@@ -185,6 +185,7 @@ async function serve(
     readiness,
     maxRequestBytes: options.maxRequestBytes,
     requestMemory,
+    maxConnections: options.maxConnections,
     serveMetrics: options.telemetryListenAddress === undefined,
     draining: () => draining,
     ...(tls ? { tls } : {}),
@@ -196,7 +197,7 @@ async function serve(
   let telemetryUrl: string | undefined;
   let telemetrySockets: Set<Socket> | undefined;
   if (options.telemetryListenAddress !== undefined) {
-    telemetry = await buildTelemetryApp({ logger, metrics, readiness });
+    telemetry = await buildTelemetryApp({ logger, metrics, readiness, maxConnections: options.maxConnections });
     telemetrySockets = trackSockets(telemetry);
     try {
       telemetryUrl = await listen(telemetry, options.telemetryListenAddress, 'http');

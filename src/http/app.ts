@@ -12,6 +12,7 @@ import type { CallerTimeouts } from './caller-timeouts.js';
 import { CALLER_TIMEOUTS, httpServerTimeouts, httpsServerTimeouts } from './caller-timeouts.js';
 import { healthRoutes, metricsRoute } from './health-routes.js';
 import type { Readiness } from './health-routes.js';
+import { limitConnections } from './connection-limit.js';
 import { parseJsonWithin } from './json-body.js';
 import { RequestMemory, RequestMemoryFull, defaultRequestMemoryCapacity } from './request-memory.js';
 
@@ -35,6 +36,8 @@ export interface AppOptions {
   callerTimeouts?: CallerTimeouts;
   /** What request bodies may hold at once (default: half of V8's heap limit; tests make it small). */
   requestMemory?: RequestMemory;
+  /** --max-connections; unbounded when absent. */
+  maxConnections?: number;
 }
 
 /** The webhook's HTTP(S) application: POST /pods, GET /healthz, GET /readyz, GET /metrics. */
@@ -71,6 +74,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     });
     app.addHook('onClose', async () => unsubscribe());
   }
+  if (options.maxConnections !== undefined) limitConnections(app.server, { max: options.maxConnections, listener: 'webhook', metrics: options.metrics, logger: options.logger });
   const draining = options.draining;
   if (draining) {
     // A callback hook: an async one would cost a promise per response.
@@ -112,7 +116,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
 }
 
 /** The separate plain-HTTP telemetry listener (--telemetry-listen-address): /metrics, /healthz, /readyz. */
-export async function buildTelemetryApp(options: Pick<AppOptions, 'logger' | 'metrics' | 'readiness' | 'callerTimeouts'>): Promise<FastifyInstance> {
+export async function buildTelemetryApp(options: Pick<AppOptions, 'logger' | 'metrics' | 'readiness' | 'callerTimeouts' | 'maxConnections'>): Promise<FastifyInstance> {
   const timeouts = options.callerTimeouts ?? CALLER_TIMEOUTS;
   const app = Fastify({
     loggerInstance: options.logger,
@@ -120,6 +124,7 @@ export async function buildTelemetryApp(options: Pick<AppOptions, 'logger' | 'me
     requestTimeout: timeouts.requestMs,
     http: httpServerTimeouts(timeouts),
   }) as unknown as FastifyInstance;
+  if (options.maxConnections !== undefined) limitConnections(app.server, { max: options.maxConnections, listener: 'telemetry', metrics: options.metrics, logger: options.logger });
   await app.register(metricsRoute, { metrics: options.metrics });
   await app.register(healthRoutes, { readiness: options.readiness });
   return app;

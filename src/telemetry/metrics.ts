@@ -6,6 +6,8 @@ export type ObjectLookupKind = 'Secret' | 'ConfigMap' | 'ServiceAccount';
 export type ObjectLookupResult = 'found' | 'not_found' | 'forbidden' | 'timeout' | 'error';
 export type ImageConfigLookupResult = 'cache_hit' | 'coalesced' | 'fetched' | 'error';
 export type RegistryRequestKind = 'manifest' | 'blob' | 'token';
+/** webhook: POST /pods (and the probes) over HTTPS; telemetry: the plain-HTTP --telemetry-listen-address. */
+export type ConnectionListener = 'webhook' | 'telemetry';
 
 /**
  * Prometheus metrics of the webhook. Labels carry outcomes and kinds from fixed sets,
@@ -20,6 +22,9 @@ export interface WebhookMetrics {
   observeRegistryRequest(kind: RegistryRequestKind, code: number | 'error'): void;
   setCertificateExpiry(notAfter: Date): void;
   observeTlsReload(result: 'success' | 'failure'): void;
+  /** Exports `count()` as the listener's open connections at each scrape. */
+  watchConnections(listener: ConnectionListener, count: () => Promise<number>): void;
+  observeDroppedConnection(listener: ConnectionListener): void;
 }
 
 export interface MetricsOptions {
@@ -84,6 +89,22 @@ export function createMetrics(options: MetricsOptions = { processMetrics: true }
     labelNames: ['result'],
     registers,
   });
+  const connectionCounts = new Map<ConnectionListener, () => Promise<number>>();
+  new Gauge({
+    name: `${PREFIX}open_connections`,
+    help: 'Connections open now, by listener (webhook: the HTTPS listener of POST /pods; telemetry: the plain-HTTP metrics listener).',
+    labelNames: ['listener'],
+    registers,
+    async collect() {
+      for (const [listener, count] of connectionCounts) this.set({ listener }, await count());
+    },
+  });
+  const droppedConnections = new Counter({
+    name: `${PREFIX}connections_dropped_total`,
+    help: 'Connections closed as soon as they were accepted because --max-connections were open, by listener.',
+    labelNames: ['listener'],
+    registers,
+  });
   const build = new Gauge({
     name: `${PREFIX}build_info`,
     help: 'The running build: version, revision and Node.js version; always 1.',
@@ -124,6 +145,14 @@ export function createMetrics(options: MetricsOptions = { processMetrics: true }
     },
     observeTlsReload(result) {
       reloads.inc({ result });
+    },
+    watchConnections(listener, count) {
+      connectionCounts.set(listener, count);
+      // Exported from the start (at 0), so an alert on its increase has a series to watch.
+      droppedConnections.inc({ listener }, 0);
+    },
+    observeDroppedConnection(listener) {
+      droppedConnections.inc({ listener });
     },
   };
 }

@@ -90,6 +90,7 @@ const SERVER_DEFAULTS: ServerOptions = {
   objectCacheTtlMs: 3000,
   lookupTimeoutMs: 2000,
   maxRequestBytes: 4 * 1024 * 1024,
+  maxConnections: 1024,
   insecureRegistries: [],
   registryTimeoutMs: 3000,
   imageCacheTtlMs: 5 * 60 * 1000,
@@ -171,6 +172,7 @@ t.test('every server value flag in every spelling', async (tt) => {
     ['provider', 'google', { provider: 'google' }],
     ['lookup-timeout', '500ms', { lookupTimeoutMs: 500 }],
     ['max-request-bytes', '1Mi', { maxRequestBytes: 1024 * 1024 }],
+    ['max-connections', '64', { maxConnections: 64 }],
     ['shutdown-drain', '1500ms', { shutdownDrainMs: 1500 }],
     ['shutdown-timeout', '1m', { shutdownTimeoutMs: 60_000 }],
   ];
@@ -459,6 +461,15 @@ t.test('max request bytes', async (tt) => {
   ];
   for (const [text, reason] of bad) {
     usageError(tt, ['server', `--max-request-bytes=${text}`], ['--max-request-bytes', JSON.stringify(text), reason]);
+  }
+});
+
+t.test('max connections', async (tt) => {
+  for (const [text, count] of [['1', 1], ['100000', 100_000], ['4096', 4096]] as const) {
+    tt.equal(server(tt, ['server', `--max-connections=${text}`]).server.maxConnections, count, text);
+  }
+  for (const text of ['0', '100001', '-1', '1.5', '1e3', 'many', '']) {
+    usageError(tt, ['server', `--max-connections=${text}`], ['--max-connections', JSON.stringify(text), 'must be a whole number from 1 to 100000']);
   }
 });
 

@@ -63,6 +63,7 @@ const ALERTS: ReadonlyArray<readonly [string, string, string]> = [
   ['SecretsInitWebhookCertificateExpiring', 'warning', '15m'],
   ['SecretsInitWebhookCertificateExpiring', 'critical', '5m'],
   ['SecretsInitWebhookCertificateReloadFailed', 'warning', '5m'],
+  ['SecretsInitWebhookConnectionsDropped', 'warning', '2m'],
 ];
 
 // ---- the series the alerts may read, and their labels ---------------------------------------
@@ -89,6 +90,7 @@ const IMAGE_RESULT = exactly<Parameters<WebhookMetrics['observeImageConfigLookup
 const REGISTRY_KIND = exactly<Parameters<WebhookMetrics['observeRegistryRequest']>[0]>({ manifest: true, blob: true, token: true });
 const TLS_RELOAD_RESULT = exactly<Parameters<WebhookMetrics['observeTlsReload']>[0]>({ success: true, failure: true });
 const DRY_RUN = exactly<'true' | 'false'>({ true: true, false: true });
+const LISTENER = exactly<Parameters<WebhookMetrics['observeDroppedConnection']>[0]>({ webhook: true, telemetry: true });
 /** An HTTP status (representative values for regexes such as 5..) or `error` (no response). */
 const HTTP_CODE: LabelValues = { values: ['200', '301', '307', '401', '403', '404', '429', '500', '502', '503', '504', 'error'], open: /^([1-5][0-9][0-9]|error)$/ };
 const LE: LabelValues = { values: ['0.001', '0.0025', '0.005', '0.01', '0.025', '0.05', '0.1', '0.25', '0.5', '1', '2.5', '5', '10', '+Inf'], open: /^(\+Inf|[0-9]+(\.[0-9]+)?)$/ };
@@ -104,6 +106,8 @@ const WEBHOOK_FAMILIES: Readonly<Record<string, { histogram?: true; labels: Read
   secrets_init_webhook_tls_certificate_expiry_timestamp_seconds: { labels: {} },
   secrets_init_webhook_tls_reloads_total: { labels: { result: TLS_RELOAD_RESULT } },
   secrets_init_webhook_build_info: { labels: { version: ANY, revision: ANY, node_version: ANY } },
+  secrets_init_webhook_open_connections: { labels: { listener: LISTENER } },
+  secrets_init_webhook_connections_dropped_total: { labels: { listener: LISTENER } },
 };
 
 /** Series name -> labels (with the target labels), for the webhook's families, `up` and kube-state-metrics. */
