@@ -125,6 +125,8 @@ export async function buildTelemetryApp(options: Pick<AppOptions, 'logger' | 'me
     http: httpServerTimeouts(timeouts),
   }) as unknown as FastifyInstance;
   if (options.maxConnections !== undefined) limitConnections(app.server, { max: options.maxConnections, listener: 'telemetry', metrics: options.metrics, logger: options.logger });
+  // Only GETs are served here: no request body is ever read (nor held while it arrives).
+  app.removeAllContentTypeParsers();
   await app.register(metricsRoute, { metrics: options.metrics });
   await app.register(healthRoutes, { readiness: options.readiness });
   return app;

@@ -9,9 +9,10 @@ import type { Test } from 'tap';
 import { execFileSync } from 'node:child_process';
 import { request as httpsRequest } from 'node:https';
 import type { AddressInfo } from 'node:net';
+import { connect as tcpConnect } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import { pino } from 'pino';
-import { buildApp } from '../../src/http/app.js';
+import { buildApp, buildTelemetryApp } from '../../src/http/app.js';
 import type { CallerTimeouts } from '../../src/http/caller-timeouts.js';
 import { readinessFlag } from '../../src/http/health-routes.js';
 import { HEAP_BYTES_PER_BODY_BYTE, RequestMemory, UNCOUNTED_ARRIVING_BYTES, bodyLimitBeyondCapacity } from '../../src/http/request-memory.js';
@@ -292,4 +293,23 @@ t.test('a body that stops arriving is cut at the request bound and gives back wh
   await closed;
   t.match(received, /^HTTP\/1\.1 408 /, 'cut with 408');
   await until(() => webhook.memory.held === 0, 'what it held is given back');
+});
+
+t.test('the telemetry listener serves GETs only: a request body is never read, a POST is answered at once', async (t) => {
+  const readiness = readinessFlag();
+  readiness.set(true);
+  const app = await buildTelemetryApp({ logger: pino({ level: 'silent' }), metrics: createMetrics({ processMetrics: false }), readiness });
+  t.teardown(() => app.close());
+  await app.listen({ host: '127.0.0.1', port: 0 });
+  const port = (app.server.address() as AddressInfo).port;
+  for (const path of ['/metrics', '/nothing']) {
+    const socket = tcpConnect({ host: '127.0.0.1', port });
+    t.teardown(() => socket.destroy());
+    let received = '';
+    socket.on('data', (chunk: Buffer) => (received += chunk.toString('latin1')));
+    // Declares 1 MiB and sends 5 bytes: the answer must not wait for the rest.
+    socket.write(`POST ${path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${1024 * 1024}\r\n\r\n{"a":`);
+    await until(() => received.includes('\r\n\r\n'), `an answer to POST ${path} without its body`);
+    t.match(received, /^HTTP\/1\.1 404 /, `POST ${path}: 404`);
+  }
 });
