@@ -86,7 +86,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
 
   // Admission reviews are JSON; any other content type is a 415, not a confusing schema error.
   app.removeContentTypeParser('text/plain');
-  parseJsonWithin(app, options.requestMemory ?? new RequestMemory(defaultRequestMemoryCapacity()), options.maxRequestBytes);
+  parseJsonWithin(app, options.requestMemory ?? new RequestMemory(defaultRequestMemoryCapacity()), { bodyLimit: options.maxRequestBytes, flushMs: timeouts.requestMs });
   app.setSchemaErrorFormatter((errors, dataVar) => {
     const first = errors[0];
     const where = `${dataVar}${first?.instancePath ?? ''}`;

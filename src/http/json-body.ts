@@ -1,3 +1,4 @@
+import type { ServerResponse } from 'node:http';
 import type { Readable } from 'node:stream';
 import { errorCodes } from 'fastify';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
@@ -12,12 +13,20 @@ declare module 'fastify' {
 }
 
 /**
+ * Answers up to this size are not charged while they wait to be written: node:http stops
+ * reading a connection's pipelined requests once 16 KiB of answers wait on it, so there are
+ * at most --max-connections × (16 KiB + one answer) of them.
+ */
+const UNCOUNTED_ANSWER_CHARS = 16 * 1024;
+
+/**
  * JSON request bodies read and parsed within `memory` (see request-memory.ts). A body over
  * UNCOUNTED_ARRIVING_BYTES (or of unknown length: chunked) is charged as its bytes arrive;
- * every body is charged its worst-case parsed size before JSON.parse; the charge is given
- * back when the response is sent (onSend: every answer, refusal or error goes through it),
- * when the parsed body is no longer needed. A body that does not fit gets 503, and Fastify
- * closes its connection.
+ * every body is charged its worst-case parsed size before JSON.parse. When its answer is
+ * ready (onSend: every answer, refusal or error goes through it) the parsed body is let go
+ * and its charge given back, but for a large answer, which keeps a charge of its size until
+ * it has been written (its response closes; one not taken by the caller within `flushMs` has
+ * its connection cut). A body that does not fit gets 503, and Fastify closes its connection.
  *
  * Otherwise as Fastify's own JSON parser: a body over the body limit is a 413, one
  * shorter or longer than its Content-Length, empty, or not JSON a 400, a byte order mark is
@@ -27,13 +36,22 @@ declare module 'fastify' {
  * properties, which change no prototype; the webhook reads pods through Maps and named
  * fields, never by merging them into other objects.
  */
-export function parseJsonWithin(app: FastifyInstance, memory: RequestMemory, bodyLimit: number): void {
+export function parseJsonWithin(app: FastifyInstance, memory: RequestMemory, options: { bodyLimit: number; flushMs: number }): void {
+  const { bodyLimit, flushMs } = options;
   // A number set in Fastify's request constructor: every request has the same shape.
   app.decorateRequest('requestMemoryHeld', 0);
-  app.addHook('onSend', (req, _reply, payload, done) => {
-    if (req.requestMemoryHeld > 0) {
-      memory.give(req.requestMemoryHeld);
+  app.addHook('onSend', (req, reply, payload, done) => {
+    const held = req.requestMemoryHeld;
+    if (held > 0) {
       req.requestMemoryHeld = 0;
+      // Let the parsed body go now: a pipelined request's answer may wait behind a slow one,
+      // and the request (with its body) lives until its answer is written.
+      req.body = undefined;
+      const chars = typeof payload === 'string' ? payload.length : 0;
+      // Until written, an answer is held as text and again as bytes.
+      const kept = chars > UNCOUNTED_ANSWER_CHARS ? Math.min(held, 3 * chars) : 0;
+      memory.give(held - kept);
+      if (kept > 0) holdUntilWritten(reply.raw, kept, memory, flushMs);
     }
     done(null, payload);
   });
@@ -52,6 +70,21 @@ export function parseJsonWithin(app: FastifyInstance, memory: RequestMemory, bod
       }
       done(null, value);
     });
+  });
+}
+
+/** Keeps `bytes` of `memory` until `response` closes; cuts its connection if that takes longer than `flushMs`. */
+export function holdUntilWritten(response: ServerResponse, bytes: number, memory: RequestMemory, flushMs: number): void {
+  // Its connection already gone: 'close' was emitted and will not be again.
+  if (response.destroyed) {
+    memory.give(bytes);
+    return;
+  }
+  const timer = setTimeout(() => response.destroy(), flushMs);
+  timer.unref();
+  response.once('close', () => {
+    clearTimeout(timer);
+    memory.give(bytes);
   });
 }
 
@@ -113,7 +146,8 @@ function readBody(req: FastifyRequest, payload: Readable, limit: number, memory:
     chunks.push(chunk);
   };
   const onEnd = () => end(undefined);
-  const onError = (error: Error) => end(Object.assign(error, { statusCode: 400 }));
+  // As Fastify's own reader: an error without a 4xx/5xx status is the request's fault.
+  const onError = (error: Error & { statusCode?: number }) => end(error.statusCode !== undefined && error.statusCode >= 400 ? error : Object.assign(error, { statusCode: 400 }));
   const onClose = () => end(Object.assign(new Error('the request was aborted before its body was complete'), { statusCode: 400 }));
   payload.on('data', onData);
   payload.on('end', onEnd);

@@ -7,6 +7,8 @@
 import t from 'tap';
 import type { Test } from 'tap';
 import { execFileSync } from 'node:child_process';
+import { EventEmitter } from 'node:events';
+import type { ServerResponse } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { connect as tcpConnect } from 'node:net';
@@ -15,6 +17,7 @@ import { pino } from 'pino';
 import { buildApp, buildTelemetryApp } from '../../src/http/app.js';
 import type { CallerTimeouts } from '../../src/http/caller-timeouts.js';
 import { readinessFlag } from '../../src/http/health-routes.js';
+import { holdUntilWritten } from '../../src/http/json-body.js';
 import { HEAP_BYTES_PER_BODY_BYTE, RequestMemory, UNCOUNTED_ARRIVING_BYTES, bodyLimitBeyondCapacity } from '../../src/http/request-memory.js';
 import type { ImageConfigSource } from '../../src/images/image-config-source.js';
 import { staticImageConfigs } from '../../src/images/image-config-source.js';
@@ -35,8 +38,8 @@ const CA = certs.caPem;
 const REFERENCE = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:db-Xy12Ab';
 
 /** An AdmissionReview of a pod, its text padded to about `size` bytes with an annotation. */
-function review(options: { uid?: string; image?: string; command?: string[]; size?: number } = {}): string {
-  const container = { name: 'c', image: options.image ?? 'busybox', ...(options.command ? { command: options.command } : {}), env: [{ name: 'DB', value: REFERENCE }] };
+function review(options: { uid?: string; image?: string; command?: string[]; args?: string[]; size?: number } = {}): string {
+  const container = { name: 'c', image: options.image ?? 'busybox', ...(options.command ? { command: options.command } : {}), ...(options.args ? { args: options.args } : {}), env: [{ name: 'DB', value: REFERENCE }] };
   const make = (pad: string) =>
     JSON.stringify({
       apiVersion: 'admission.k8s.io/v1',
@@ -154,33 +157,37 @@ t.test('a body limit whose parse could not fit the capacity is named at start', 
 });
 
 t.test('JSON.parse of the densest bodies stays within HEAP_BYTES_PER_BODY_BYTE on this Node.js', async (t) => {
-  // In a child with --expose-gc: the heap after parsing, less the heap before, per byte of text.
+  // Each shape in a child of its own with --expose-gc (nothing else on its heap): the heap
+  // after parsing, less the heap before, per byte of text.
   const script = `
     const n = 2 * 1048576;
     const shapes = {
-      nestedArrays: '['.repeat(n / 2) + ']'.repeat(n / 2),
-      emptyObjects: '[' + '{},'.repeat(n / 3) + '{}]',
-      emptyArrays: '[' + '[],'.repeat(n / 3) + '[]]',
-      arraysOfZero: '[' + '[0],'.repeat(n / 4) + '[0]]',
-      nestedObjects: '{"":'.repeat(n / 5) + '0' + '}'.repeat(n / 5),
-      zeros: '[' + '0,'.repeat(n / 2) + '0]',
+      nestedArrays: () => '['.repeat(n / 2) + ']'.repeat(n / 2),
+      emptyObjects: () => '[' + '{},'.repeat(n / 3) + '{}]',
+      emptyArrays: () => '[' + '[],'.repeat(n / 3) + '[]]',
+      arraysOfZero: () => '[' + '[0],'.repeat(n / 4) + '[0]]',
+      nestedObjects: () => '{"":'.repeat(n / 5) + '0' + '}'.repeat(n / 5),
+      zeros: () => '[' + '0,'.repeat(n / 2) + '0]',
     };
-    const perByte = {};
-    for (const [name, text] of Object.entries(shapes)) {
-      const flat = JSON.parse(JSON.stringify(text));
-      globalThis.gc();
-      const before = process.memoryUsage().heapUsed;
-      const value = JSON.parse(flat);
-      globalThis.gc();
-      perByte[name] = (process.memoryUsage().heapUsed - before) / flat.length;
-      if (value === undefined) throw new Error('unreachable');
-    }
-    process.stdout.write(JSON.stringify(perByte));
+    const make = shapes[process.argv[1]];
+    if (make === undefined) throw new Error('no shape ' + process.argv[1]);
+    const text = JSON.parse(JSON.stringify(make()));
+    globalThis.gc();
+    const before = process.memoryUsage().heapUsed;
+    const value = JSON.parse(text);
+    globalThis.gc();
+    const perByte = (process.memoryUsage().heapUsed - before) / text.length;
+    if (value === undefined) throw new Error('unreachable');
+    process.stdout.write(String(perByte));
   `;
-  const perByte = JSON.parse(execFileSync(process.execPath, ['--expose-gc', '-e', script], { encoding: 'utf8' })) as Record<string, number>;
-  // The text itself takes one more byte per character (two for text outside Latin-1).
-  for (const [shape, bytes] of Object.entries(perByte)) t.ok(bytes + 2 <= HEAP_BYTES_PER_BODY_BYTE, `${shape}: ${bytes.toFixed(1)} bytes of heap per byte of JSON (+2 for the text) <= ${HEAP_BYTES_PER_BODY_BYTE}`);
-  t.ok(perByte['nestedArrays']! > 20, 'the measure sees what nested arrays cost (a measure that always reads 0 would pass the bound)');
+  const shapes = ['nestedArrays', 'emptyObjects', 'emptyArrays', 'arraysOfZero', 'nestedObjects', 'zeros'];
+  const perByte = Object.fromEntries(shapes.map((shape) => [shape, Number(execFileSync(process.execPath, ['--expose-gc', '-e', script, shape], { encoding: 'utf8' }))]));
+  for (const [shape, bytes] of Object.entries(perByte)) {
+    t.ok(bytes > 1, `${shape}: the measure sees the parsed value (${bytes.toFixed(1)} bytes per byte)`);
+    // The text itself takes one more byte per character (two for text outside Latin-1).
+    t.ok(bytes + 2 <= HEAP_BYTES_PER_BODY_BYTE, `${shape}: ${bytes.toFixed(1)} bytes of heap per byte of JSON (+2 for the text) <= ${HEAP_BYTES_PER_BODY_BYTE}`);
+  }
+  t.ok(perByte['nestedArrays']! > 20, 'nested arrays, the densest shape, cost what the bound was made for');
 });
 
 t.test('answered, refused and bad bodies all give their charge back', async (t) => {
@@ -280,7 +287,8 @@ t.test('large and chunked bodies are charged as they arrive, not as they are dec
 });
 
 t.test('a body that stops arriving is cut at the request bound and gives back what it held', async (t) => {
-  const webhook = await startWebhook(t, 1024 * 1024, staticImageConfigs({}), { handshakeMs: 500, requestMs: 500, sweepMs: 100 });
+  // A request bound short enough for a test, long enough to see the half that came charged on a loaded machine.
+  const webhook = await startWebhook(t, 1024 * 1024, staticImageConfigs({}), { handshakeMs: 10_000, requestMs: 1_500, sweepMs: 100 });
   const socket = tlsConnect({ host: '127.0.0.1', port: webhook.port, ca: CA, servername: 'localhost' });
   t.teardown(() => socket.destroy());
   let received = '';
@@ -312,4 +320,67 @@ t.test('the telemetry listener serves GETs only: a request body is never read, a
     await until(() => received.includes('\r\n\r\n'), `an answer to POST ${path} without its body`);
     t.match(received, /^HTTP\/1\.1 404 /, `POST ${path}: 404`);
   }
+});
+
+t.test('pipelined requests waiting behind a slow one hold no charge for their parsed bodies; a large answer holds its own until written', async (t) => {
+  const images = heldImages();
+  const slow = review({ uid: 'slow', image: 'slow.example/app:1' });
+  const small = review({ uid: 'small', command: ['/app'] });
+  // Its answer carries the 40 KB argument twice over (patch, base64): past the uncounted 16 Ki characters.
+  const large = review({ uid: 'large', command: ['/app'], args: ['x'.repeat(40_000)] });
+  const webhook = await startWebhook(t, 64 * 1024 * 1024, images.source);
+  const socket = tlsConnect({ host: '127.0.0.1', port: webhook.port, ca: CA, servername: 'localhost' });
+  t.teardown(() => socket.destroy());
+  socket.on('error', () => undefined);
+  let received = '';
+  socket.on('data', (chunk: Buffer) => (received += chunk.toString('latin1')));
+  await new Promise((resolve) => socket.once('secureConnect', resolve));
+  const send = (body: string) => socket.write(`POST /pods HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+  send(slow);
+  await until(() => images.waiting() === 1, 'the first admission waits for its image');
+  const slowCharge = webhook.memory.held;
+  t.equal(slowCharge, slow.length * HEAP_BYTES_PER_BODY_BYTE, 'the slow one holds its parse charge');
+  const decided = () => webhook.metrics.registry.getSingleMetric('secrets_init_webhook_admissions_total')?.get();
+  const count = async () => ((await decided())?.values ?? []).reduce((n, v) => n + v.value, 0);
+  send(small);
+  for (let i = 0; (await count()) < 1 && i < 500; i++) await new Promise((resolve) => setTimeout(resolve, 10));
+  t.equal(await count(), 1, 'the pipelined small one is decided while the slow one waits');
+  t.equal(received, '', 'its answer waits behind the slow one');
+  t.equal(webhook.memory.held, slowCharge, 'and holds nothing: its parsed body was let go');
+  send(large);
+  for (let i = 0; (await count()) < 2 && i < 500; i++) await new Promise((resolve) => setTimeout(resolve, 10));
+  const largeCharge = webhook.memory.held - slowCharge;
+  t.ok(largeCharge > 3 * 16 * 1024 && largeCharge < large.length * HEAP_BYTES_PER_BODY_BYTE, `the large answer holds a charge of its own size (${largeCharge} bytes), not its body's parse charge`);
+  images.release();
+  await until(() => (received.match(/HTTP\/1\.1 200 /g) ?? []).length === 3 && received.includes('"uid":"large"'), 'the three answers, in order');
+  await until(() => webhook.memory.held === 0, 'all given back once written');
+});
+
+t.test('holdUntilWritten: kept until the response closes; one not taken within the bound is cut; one already gone gives back at once', async (t) => {
+  class Response extends EventEmitter {
+    destroyed = false;
+    destroy(): void {
+      this.destroyed = true;
+      this.emit('close');
+    }
+  }
+  const memory = new RequestMemory(1000);
+  const written = new Response();
+  t.ok(memory.take(100));
+  holdUntilWritten(written as unknown as ServerResponse, 100, memory, 60_000);
+  t.equal(memory.held, 100, 'kept while it is being written');
+  written.emit('close');
+  t.equal(memory.held, 0, 'given back once it closed');
+
+  const stuck = new Response();
+  t.ok(memory.take(200));
+  holdUntilWritten(stuck as unknown as ServerResponse, 200, memory, 50);
+  await until(() => stuck.destroyed, 'cut after the bound');
+  t.equal(memory.held, 0, 'and given back');
+
+  const gone = new Response();
+  gone.destroyed = true;
+  t.ok(memory.take(300));
+  holdUntilWritten(gone as unknown as ServerResponse, 300, memory, 60_000);
+  t.equal(memory.held, 0, 'a response whose connection is gone gives back at once (its close came already)');
 });
