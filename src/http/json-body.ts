@@ -21,7 +21,8 @@ const UNCOUNTED_ANSWER_CHARS = 16 * 1024;
 
 /**
  * JSON request bodies read and parsed within `memory` (see request-memory.ts). A body over
- * UNCOUNTED_ARRIVING_BYTES (or of unknown length: chunked) is charged as its bytes arrive;
+ * UNCOUNTED_ARRIVING_BYTES (or of unknown length: chunked) is charged as its bytes arrive
+ * (bodies arriving may hold half the memory, no more);
  * every body is charged its worst-case parsed size before JSON.parse. When its answer is
  * ready (onSend: every answer, refusal or error goes through it) the parsed body is let go
  * and its charge given back, but for a large answer, which keeps a charge of its size until
@@ -117,7 +118,10 @@ function readBody(req: FastifyRequest, payload: Readable, limit: number, memory:
   const counted = !(declared <= UNCOUNTED_ARRIVING_BYTES);
   const chunks: Buffer[] = [];
   let received = 0;
+  let arriving = 0;
   const end = (error: Error | undefined) => {
+    memory.arrived(arriving);
+    arriving = 0;
     payload.removeListener('data', onData);
     payload.removeListener('end', onEnd);
     payload.removeListener('error', onError);
@@ -137,10 +141,11 @@ function readBody(req: FastifyRequest, payload: Readable, limit: number, memory:
       return;
     }
     if (counted) {
-      if (!memory.take(chunk.length)) {
+      if (!memory.takeArriving(chunk.length)) {
         end(new RequestMemoryFull(memory.capacity));
         return;
       }
+      arriving += chunk.length;
       req.requestMemoryHeld += chunk.length;
     }
     chunks.push(chunk);

@@ -38,6 +38,7 @@ export function defaultRequestMemoryCapacity(): number {
 export class RequestMemory {
   readonly capacity: number;
   #held = 0;
+  #arriving = 0;
 
   constructor(capacity: number) {
     if (!(capacity > 0)) throw new RangeError(`request memory capacity must be positive, not ${capacity}`);
@@ -54,6 +55,27 @@ export class RequestMemory {
     if (this.#held + bytes > this.capacity) return false;
     this.#held += bytes;
     return true;
+  }
+
+  /**
+   * Takes `bytes` of a body still arriving if they fit, and if bodies still arriving hold at
+   * most half the capacity with them: callers that send large bodies slowly cannot take the
+   * room that parsing the bodies already here needs.
+   */
+  takeArriving(bytes: number): boolean {
+    if (this.#arriving + bytes > this.capacity / 2 || !this.take(bytes)) return false;
+    this.#arriving += bytes;
+    return true;
+  }
+
+  /** `bytes` taken by takeArriving belong to a body no longer arriving (read, or given up); still held until given back. */
+  arrived(bytes: number): void {
+    this.#arriving -= bytes;
+  }
+
+  /** Bytes held by bodies still arriving. */
+  get arriving(): number {
+    return this.#arriving;
   }
 
   give(bytes: number): void {

@@ -145,6 +145,13 @@ t.test('RequestMemory takes what fits and gives it back', async (t) => {
   memory.give(60);
   memory.give(40);
   t.equal(memory.held, 0);
+  t.ok(memory.takeArriving(50), 'bodies arriving: up to half');
+  t.notOk(memory.takeArriving(1), 'not past half');
+  t.ok(memory.take(50), 'the other half stays for what has arrived');
+  memory.arrived(50);
+  t.equal(memory.arriving, 0);
+  t.equal(memory.held, 100, 'an arrived body still holds what it took');
+  t.ok(memory.takeArriving(0) && !memory.takeArriving(1), 'and arriving ones cannot pass the capacity');
   t.throws(() => new RequestMemory(0), /positive/);
 });
 
@@ -383,4 +390,31 @@ t.test('holdUntilWritten: kept until the response closes; one not taken within t
   t.ok(memory.take(300));
   holdUntilWritten(gone as unknown as ServerResponse, 300, memory, 60_000);
   t.equal(memory.held, 0, 'a response whose connection is gone gives back at once (its close came already)');
+});
+
+t.test('bodies still arriving may hold half the memory: slow senders cannot take the room parsing needs', async (t) => {
+  const webhook = await startWebhook(t, 512 * 1024);
+  const trickle = async (bytes: number) => {
+    const socket = tlsConnect({ host: '127.0.0.1', port: webhook.port, ca: CA, servername: 'localhost' });
+    t.teardown(() => socket.destroy());
+    socket.on('error', () => undefined);
+    let received = '';
+    socket.on('data', (chunk: Buffer) => (received += chunk.toString('latin1')));
+    await new Promise((resolve) => socket.once('secureConnect', resolve));
+    socket.write(`POST /pods HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${1024 * 1024}\r\n\r\n{"pad":"${'x'.repeat(bytes)}`);
+    return { socket, received: () => received };
+  };
+  const first = await trickle(200 * 1024);
+  await until(() => webhook.memory.arriving >= 200 * 1024, 'the first slow body holds what it sent');
+  const second = await trickle(100 * 1024);
+  await until(() => second.received().startsWith('HTTP/1.1 503 '), 'a second one past half the memory is refused');
+  t.ok(webhook.memory.arriving >= 200 * 1024 && webhook.memory.arriving <= 256 * 1024, `bodies arriving hold at most half (${webhook.memory.arriving} bytes)`);
+  // Its parse charge (32 x ~9 KB) fits beside the first slow body, not beside both.
+  const small = review({ command: ['/app'], size: 9 * 1024 });
+  const charge = small.length * HEAP_BYTES_PER_BODY_BYTE;
+  t.ok(charge + 200 * 1024 <= 512 * 1024 && charge + 300 * 1024 > 512 * 1024, 'a body that needs the room the second sender would have taken');
+  const answer = await post(webhook.port, small);
+  t.equal(answer.status, 200, `an admission that has arrived still finds room to be parsed (${answer.body.slice(0, 200)}; held ${webhook.memory.held})`);
+  first.socket.destroy();
+  await until(() => webhook.memory.held === 0 && webhook.memory.arriving === 0, 'all given back once the slow senders are gone');
 });
