@@ -1,12 +1,9 @@
 import type { Server } from 'node:net';
-import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
 import type { ConnectionListener, WebhookMetrics } from '../telemetry/metrics.js';
 
 /** How often a listener that keeps dropping connections says so, at most. */
 const WARN_EVERY_MS = 10_000;
-/** How often, at most, a drop closes the idle keep-alive connections. */
-const CLOSE_IDLE_EVERY_MS = 1_000;
 
 export interface ConnectionLimit {
   /** --max-connections: most connections open at once on this listener. */
@@ -21,15 +18,15 @@ export interface ConnectionLimit {
 /**
  * At most `max` connections open at once on `server`: past it, node:net closes each new
  * connection as it is accepted (before any TLS handshake), so a flood of connections cannot
- * take the memory each one holds (~46 KiB for an idle TLS connection). A drop also closes
- * the keep-alive connections idle between requests (at most once a second): callers that
- * hold connections without using them do not lock out one that has a request to send (the
- * API server reconnects for its next one). Every dropped connection is counted
+ * take the memory each one holds (~46 KiB for an idle TLS connection). Open connections are
+ * left alone: closing idle keep-alive ones to make room would race with a caller reusing one
+ * for its next request (the API server does not retry a POST) and could cut an answer still
+ * being written. Every dropped connection is counted
  * (secrets_init_webhook_connections_dropped_total); the first of a run is logged at once, the
  * rest in one warning per WARN_EVERY_MS, so a flood does not flood the log. The number open
  * is exported as secrets_init_webhook_open_connections.
  */
-export function limitConnections(server: Server & { closeIdleConnections?(): void }, limit: ConnectionLimit): void {
+export function limitConnections(server: Server, limit: ConnectionLimit): void {
   const { max, listener, metrics, logger } = limit;
   const every = limit.warnEveryMs ?? WARN_EVERY_MS;
   server.maxConnections = max;
@@ -45,14 +42,8 @@ export function limitConnections(server: Server & { closeIdleConnections?(): voi
       quiet = setTimeout(endQuiet, every).unref();
     }
   };
-  let idleClosedAt = -Infinity;
   server.on('drop', () => {
     metrics.observeDroppedConnection(listener);
-    const now = performance.now();
-    if (now - idleClosedAt >= CLOSE_IDLE_EVERY_MS) {
-      idleClosedAt = now;
-      server.closeIdleConnections?.();
-    }
     if (quiet !== undefined) {
       unreported++;
       return;

@@ -74,19 +74,30 @@ export function parseJsonWithin(app: FastifyInstance, memory: RequestMemory, opt
   });
 }
 
-/** Keeps `bytes` of `memory` until `response` closes; cuts its connection if that takes longer than `flushMs`. */
+/**
+ * Keeps `bytes` of `memory` until `response` has been written (it closes) or its connection
+ * is gone (the socket closes: a pipelined response queued behind another never closes on its
+ * own then); cuts the connection if neither happens within `flushMs`.
+ */
 export function holdUntilWritten(response: ServerResponse, bytes: number, memory: RequestMemory, flushMs: number): void {
-  // Its connection already gone: 'close' was emitted and will not be again.
-  if (response.destroyed) {
+  const socket = response.req.socket;
+  if (response.destroyed || socket.destroyed) {
     memory.give(bytes);
     return;
   }
-  const timer = setTimeout(() => response.destroy(), flushMs);
-  timer.unref();
-  response.once('close', () => {
+  let held = true;
+  const release = () => {
+    if (!held) return;
+    held = false;
     clearTimeout(timer);
+    response.off('close', release);
+    socket.off('close', release);
     memory.give(bytes);
-  });
+  };
+  const timer = setTimeout(() => socket.destroy(), flushMs);
+  timer.unref();
+  response.once('close', release);
+  socket.once('close', release);
 }
 
 /** The body's JSON value, after charging its worst-case parsed size; throws RequestMemoryFull or a 400. */

@@ -111,22 +111,6 @@ t.test('past --max-connections a new connection is closed before its handshake; 
   t.match(await admit(fifth.socket), /^HTTP\/1\.1 200 /);
 });
 
-t.test('a drop closes the keep-alive connections idle between requests, so callers holding them cannot lock others out', async (t) => {
-  const webhook = await startWebhook(t, 2);
-  const idle = await Promise.all([1, 2].map(() => tlsOpen(webhook.port)));
-  t.teardown(() => idle.forEach(({ socket }) => socket.destroy()));
-  for (const { socket } of idle) t.match(await admit(socket), /^HTTP\/1\.1 200 /, 'a request, then the connection idles');
-  const closed = idle.map(({ socket }) => new Promise((resolve) => socket.once('close', resolve)));
-  const dropped = await tlsOpen(webhook.port);
-  t.notOk(dropped.connected, 'a third connection is dropped at the bound');
-  await Promise.all(closed);
-  t.pass('and the two idle connections are closed by the server');
-  const next = await tlsOpen(webhook.port);
-  t.teardown(() => next.socket.destroy());
-  t.ok(next.connected, 'the next connection is served');
-  t.match(await admit(next.socket), /^HTTP\/1\.1 200 /);
-});
-
 t.test('the telemetry listener has the same bound', async (t) => {
   const readiness = readinessFlag();
   readiness.set(true);

@@ -295,7 +295,7 @@ t.test('large and chunked bodies are charged as they arrive, not as they are dec
 
 t.test('a body that stops arriving is cut at the request bound and gives back what it held', async (t) => {
   // A request bound short enough for a test, long enough to see the half that came charged on a loaded machine.
-  const webhook = await startWebhook(t, 1024 * 1024, staticImageConfigs({}), { handshakeMs: 10_000, requestMs: 1_500, sweepMs: 100 });
+  const webhook = await startWebhook(t, 1024 * 1024, staticImageConfigs({}), { handshakeMs: 10_000, requestMs: 3_000, sweepMs: 100 });
   const socket = tlsConnect({ host: '127.0.0.1', port: webhook.port, ca: CA, servername: 'localhost' });
   t.teardown(() => socket.destroy());
   let received = '';
@@ -363,8 +363,27 @@ t.test('pipelined requests waiting behind a slow one hold no charge for their pa
   await until(() => webhook.memory.held === 0, 'all given back once written');
 });
 
-t.test('holdUntilWritten: kept until the response closes; one not taken within the bound is cut; one already gone gives back at once', async (t) => {
-  class Response extends EventEmitter {
+t.test('a large answer queued behind a slow one gives its charge back when the caller goes away', async (t) => {
+  const images = heldImages();
+  const slow = review({ uid: 'slow', image: 'slow.example/app:1' });
+  const large = review({ uid: 'large', command: ['/app'], args: ['x'.repeat(40_000)] });
+  const webhook = await startWebhook(t, 64 * 1024 * 1024, images.source);
+  const socket = tlsConnect({ host: '127.0.0.1', port: webhook.port, ca: CA, servername: 'localhost' });
+  socket.on('error', () => undefined);
+  await new Promise((resolve) => socket.once('secureConnect', resolve));
+  for (const body of [slow, large]) socket.write(`POST /pods HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+  await until(() => images.waiting() === 1, 'the first admission waits for its image');
+  const slowCharge = slow.length * HEAP_BYTES_PER_BODY_BYTE;
+  await until(() => webhook.memory.held > slowCharge && webhook.memory.held < slowCharge + large.length * HEAP_BYTES_PER_BODY_BYTE, 'the large answer, decided, holds a charge of its size while it waits');
+  // Its response never closes on its own (it never got the connection): the socket's close must give it back.
+  socket.destroy();
+  await until(() => webhook.memory.held === slowCharge, 'the queued answer gave its charge back when the connection closed');
+  images.release();
+  await until(() => webhook.memory.held === 0, 'and the slow one once it was decided');
+});
+
+t.test('holdUntilWritten: an answer not written within the bound has its connection cut and gives back its charge', async (t) => {
+  class Emitter extends EventEmitter {
     destroyed = false;
     destroy(): void {
       this.destroyed = true;
@@ -372,24 +391,21 @@ t.test('holdUntilWritten: kept until the response closes; one not taken within t
     }
   }
   const memory = new RequestMemory(1000);
-  const written = new Response();
-  t.ok(memory.take(100));
-  holdUntilWritten(written as unknown as ServerResponse, 100, memory, 60_000);
-  t.equal(memory.held, 100, 'kept while it is being written');
-  written.emit('close');
-  t.equal(memory.held, 0, 'given back once it closed');
-
-  const stuck = new Response();
+  const stuckSocket = new Emitter();
+  const stuck = Object.assign(new Emitter(), { req: { socket: stuckSocket } });
   t.ok(memory.take(200));
   holdUntilWritten(stuck as unknown as ServerResponse, 200, memory, 50);
-  await until(() => stuck.destroyed, 'cut after the bound');
-  t.equal(memory.held, 0, 'and given back');
+  t.equal(memory.held, 200, 'kept while it is not written');
+  await until(() => stuckSocket.destroyed, 'the connection is cut after the bound');
+  t.equal(memory.held, 0, 'and the charge given back');
+  stuck.emit('close');
+  t.equal(memory.held, 0, 'once only');
 
-  const gone = new Response();
-  gone.destroyed = true;
+  const goneSocket = new Emitter();
+  goneSocket.destroyed = true;
   t.ok(memory.take(300));
-  holdUntilWritten(gone as unknown as ServerResponse, 300, memory, 60_000);
-  t.equal(memory.held, 0, 'a response whose connection is gone gives back at once (its close came already)');
+  holdUntilWritten(Object.assign(new Emitter(), { req: { socket: goneSocket } }) as unknown as ServerResponse, 300, memory, 60_000);
+  t.equal(memory.held, 0, 'an answer whose connection is already gone gives back at once');
 });
 
 t.test('bodies still arriving may hold half the memory: slow senders cannot take the room parsing needs', async (t) => {
