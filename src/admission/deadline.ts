@@ -8,19 +8,32 @@ export class AdmissionDeadline {
   readonly #controller = new AbortController();
   readonly #pending = new Map<number, string>();
   #next = 0;
+  /** Rejects when the deadline passes (nobody need handle it). */
+  readonly #passed: Promise<never>;
+  #pass: (reason: Error) => void = () => undefined;
+
+  constructor() {
+    this.#passed = new Promise<never>((_resolve, reject) => (this.#pass = reject));
+    this.#passed.catch(() => undefined);
+  }
 
   /** Aborted when the deadline passes. */
   get signal(): AbortSignal {
     return this.#controller.signal;
   }
 
-  /** `work`, tracked as pending under `label` until it settles. */
+  /**
+   * `work`, tracked as pending under `label` until it settles; what is returned also rejects
+   * when the deadline passes. Work shared with other admissions (a cached read, an image
+   * lookup) goes on, but this admission stops waiting for it: its suspended steps, which hold
+   * the pod (the parsed request body), are not kept alive by the shared work until it ends.
+   */
   track<T>(label: string, work: Promise<T>): Promise<T> {
     const id = this.#next++;
     this.#pending.set(id, label);
     const done = () => this.#pending.delete(id);
     work.then(done, done);
-    return work;
+    return Promise.race([work, this.#passed]);
   }
 
   /** What was started and has not settled, each label once, in the order started. */
@@ -30,6 +43,7 @@ export class AdmissionDeadline {
 
   expire(): void {
     this.#controller.abort();
+    this.#pass(new Error('the admission deadline passed'));
   }
 }
 

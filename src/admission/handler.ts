@@ -8,6 +8,8 @@ import { leftAsIs } from '../core/left-as-is.js';
 import { patchJson, toJsonPatch } from '../core/json-patch.js';
 import { podDisplayName } from '../core/pod.js';
 import type { Pod } from '../core/pod.js';
+import { podPullFacts } from '../core/pull-facts.js';
+import type { PodPullFacts } from '../core/pull-facts.js';
 import type { KubeObjectReader } from '../kubernetes/lookup.js';
 import { perAdmissionReader } from '../kubernetes/per-admission.js';
 import type { ImageConfigSource } from '../images/image-config-source.js';
@@ -119,9 +121,11 @@ async function podOutcome(pod: Pod, namespace: string, deps: AdmissionDependenci
 /** How this admission reads objects and image configs: each tracked by its deadline. */
 function podLookups(pod: Pod, namespace: string, deps: AdmissionDependencies, deadline: AdmissionDeadline): PodLookups {
   const reader = perAdmissionReader(deps.objects, deadline);
+  let pull: PodPullFacts | undefined;
   return {
     objectFacts: factsLoader(deps, namespace, reader, deadline),
-    imageConfig: (need) => deadline.track(`the image config of container "${need.container}" (${clip(need.image, 200)})`, deps.images.configOf({ ...need, namespace, pod, objects: reader })),
+    imageConfig: (need) =>
+      deadline.track(`the image config of container "${need.container}" (${clip(need.image, 200)})`, deps.images.configOf({ ...need, namespace, pod: (pull ??= podPullFacts(pod)), objects: reader })),
   };
 }
 

@@ -13,6 +13,7 @@ import { envSources, objectKey, referencedObjects } from '../core/env-sources.js
 import { toJsonPatch } from '../core/json-patch.js';
 import { containerSlots } from '../core/pod.js';
 import type { Pod } from '../core/pod.js';
+import { podPullFacts } from '../core/pull-facts.js';
 import type { InjectionSettings } from '../core/settings.js';
 import { buildInitContainer } from '../core/init-container.js';
 import { readObjectFacts, ObjectLookupFailure } from '../admission/object-reads.js';
@@ -133,7 +134,7 @@ export async function runInject(options: InjectOptions, io: CommandIo): Promise<
           objectFacts: (object: EnvObject) => readObjectFacts(recordingFailures(podReader, clusterFailures), namespace, object),
           imageConfig: (need) => {
             const given = options.imageCommands.get(need.image);
-            return given !== undefined ? Promise.resolve(given) : images.configOf({ ...need, namespace, pod, objects: podReader });
+            return given !== undefined ? Promise.resolve(given) : images.configOf({ ...need, namespace, pod: podPullFacts(pod), objects: podReader });
           },
         },
         Number(DEFAULTS.maxConcurrentReads),

@@ -5,12 +5,9 @@ const OS_LABEL = 'kubernetes.io/os';
 /** The label's name before Kubernetes 1.14; nodes still carry it, and old manifests select on it. */
 const BETA_OS_LABEL = 'beta.kubernetes.io/os';
 
-/**
- * The CPU architecture the pod will run on, when the pod pins one (see pinnedNodeLabel).
- * Otherwise the cluster default.
- */
-export function podArchitecture(pod: Pod, fallback: string): string {
-  return pinnedNodeLabel(pod, ARCH_LABEL) ?? fallback;
+/** The CPU architecture the pod will run on, when the pod pins one (see pinnedNodeLabel). */
+export function pinnedArchitecture(pod: Pod): string | undefined {
+  return pinnedNodeLabel(pod, ARCH_LABEL);
 }
 
 /**

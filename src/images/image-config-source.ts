@@ -1,12 +1,13 @@
 import type { ImageConfig } from '../core/original-command.js';
-import type { Pod } from '../core/pod.js';
+import type { PodPullFacts } from '../core/pull-facts.js';
 import type { KubeObjectReader } from '../kubernetes/lookup.js';
 
 /**
- * What an image lookup may use: the pod (pull secrets, node selector), its namespace,
- * and the admission's reader for pull secrets and the ServiceAccount.
+ * What an image lookup may use: what it needs of the pod (its pinned architecture, pull
+ * secrets and ServiceAccount: never the pod itself, see PodPullFacts), its namespace, and the
+ * admission's reader for pull secrets and the ServiceAccount.
  */
-export interface ImageLookup { image: string; container: string; namespace: string; pod: Pod; objects: KubeObjectReader }
+export interface ImageLookup { image: string; container: string; namespace: string; pod: PodPullFacts; objects: KubeObjectReader }
 
 /**
  * A failure to learn an image's config; the message names the image and the cause.

@@ -1,6 +1,5 @@
 import { ImageReferenceError, parseImageReference } from '../core/image-reference.js';
 import type { ImageReference } from '../core/image-reference.js';
-import { podArchitecture } from '../core/platform.js';
 import type { RegistryClient } from '../registry/client.js';
 import { RegistryError } from '../registry/client.js';
 import type { CloudCredentialProvider, CollectedCredentials } from '../registry/credentials.js';
@@ -53,7 +52,7 @@ export function registryImageSource(options: RegistrySourceOptions): ImageConfig
         if (error instanceof ImageReferenceError) throw new ImageConfigError(`container "${lookup.container}": ${error.message}`, 'pod');
         throw error;
       }
-      const architecture = podArchitecture(lookup.pod, options.defaultArchitecture);
+      const architecture = lookup.pod.architecture ?? options.defaultArchitecture;
       const platform = { os: 'linux', architecture };
       let collected: Promise<CollectedCredentials> | undefined;
       const credentials = () =>

@@ -11,7 +11,7 @@
 import { LookupError, describeRef } from '../kubernetes/lookup.js';
 import type { DataObjectRef, KubeObjectReader, ObjectLookup } from '../kubernetes/lookup.js';
 import type { ImageReference } from '../core/image-reference.js';
-import type { Pod } from '../core/pod.js';
+import type { PodPullFacts } from '../core/pull-facts.js';
 import { DockerConfigError, matchingEntries, parseDockerConfig } from './credentials-docker-config.js';
 import type { DockerConfigEntry, DockerConfigFormat } from './credentials-docker-config.js';
 import { CloudCredentialError, cleanDetail } from './credentials-cloud.js';
@@ -63,35 +63,8 @@ export interface CollectedCredentials {
 
 export const DEFAULT_DOCKER_CONFIG_JSON_KEY = '.dockerconfigjson';
 export const DOCKERCFG_KEY = '.dockercfg';
-export const DEFAULT_SERVICE_ACCOUNT = 'default';
 /** Bound on Secrets read per image (pod + ServiceAccount + default), to bound work per admission. */
 export const MAX_PULL_SECRETS = 50;
-
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
-/** The names in `spec.imagePullSecrets`, in order, without blanks or duplicates. */
-export function podImagePullSecretNames(pod: Pod): string[] {
-  const list = pod.spec.imagePullSecrets;
-  if (!Array.isArray(list)) return [];
-  const names: string[] = [];
-  for (const item of list as unknown[]) {
-    if (!isRecord(item)) continue;
-    const name = item['name'];
-    if (typeof name === 'string' && name !== '' && !names.includes(name)) names.push(name);
-  }
-  return names;
-}
-
-/** `spec.serviceAccountName`, else the deprecated `spec.serviceAccount`, else `default`. */
-export function podServiceAccountName(pod: Pod): string {
-  for (const field of ['serviceAccountName', 'serviceAccount'] as const) {
-    const value = pod.spec[field];
-    if (typeof value === 'string' && value !== '') return value;
-  }
-  return DEFAULT_SERVICE_ACCOUNT;
-}
 
 interface SecretOutcome {
   entries: DockerConfigEntry[];
@@ -196,7 +169,7 @@ function providerMatches(provider: CloudCredentialProvider, domain: string): boo
  * Never rejects.
  */
 export async function collectCredentials(
-  pod: Pod,
+  pod: Pick<PodPullFacts, 'imagePullSecrets' | 'serviceAccountName'>,
   namespace: string,
   image: ImageReference,
   sources: CredentialSources,
@@ -222,9 +195,9 @@ export async function collectCredentials(
   const cloud = sources.cloud
     .filter((provider) => providerMatches(provider, image.domain))
     .map((provider) => cloudCredential(provider, image.domain));
-  const serviceAccount = serviceAccountSecrets(reader, namespace, podServiceAccountName(pod));
+  const serviceAccount = serviceAccountSecrets(reader, namespace, pod.serviceAccountName);
 
-  for (const name of podImagePullSecretNames(pod)) want(namespace, name);
+  for (const name of pod.imagePullSecrets) want(namespace, name);
   const account = await serviceAccount;
   for (const name of account.names) want(namespace, name);
   if (sources.defaultPullSecret !== undefined && sources.defaultPullSecret.name !== '') {

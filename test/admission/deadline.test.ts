@@ -28,3 +28,14 @@ t.test('a failure within the deadline rejects as usual; one after it is nobody\'
   t.strictSame(late, { ok: false, pending: ['slow'] });
   await new Promise((resolve) => setTimeout(resolve, 80));
 });
+
+t.test('at the deadline the admission stops waiting for shared work that goes on', async (t) => {
+  let tracked: Promise<unknown> | undefined;
+  const shared = new Promise<string>(() => undefined);
+  const outcome = await withinDeadline(20, async (deadline) => {
+    tracked = deadline.track('shared lookup', shared);
+    return tracked;
+  });
+  t.strictSame(outcome, { ok: false, pending: ['shared lookup'] });
+  await t.rejects(tracked!, /the admission deadline passed/, 'what the admission awaited rejects, though the shared work never settles');
+});

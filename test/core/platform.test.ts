@@ -1,5 +1,9 @@
 import t from 'tap';
-import { podArchitecture, runsOnWindows } from '../../src/core/platform.js';
+import { pinnedArchitecture, runsOnWindows } from '../../src/core/platform.js';
+import type { Pod } from '../../src/core/pod.js';
+
+/** What registry-source.ts uses: the pinned architecture, else the configured default. */
+const podArchitecture = (p: Pod, fallback: string): string => pinnedArchitecture(p) ?? fallback;
 import { container, pod } from '../helpers/pods.js';
 
 const base = { containers: [container('app')] };

@@ -1,6 +1,7 @@
 import t from 'tap';
 import type { Test } from 'tap';
 import type { Pod } from '../../src/core/pod.js';
+import { podPullFacts } from '../../src/core/pull-facts.js';
 import { ImageConfigError } from '../../src/images/image-config-source.js';
 import { registryImageSource } from '../../src/images/registry-source.js';
 import type { RegistrySourceOptions } from '../../src/images/registry-source.js';
@@ -40,7 +41,7 @@ async function setup(t: Test, options: Partial<RegistrySourceOptions> = {}) {
     tagTtlMs: 60_000,
     ...options,
   });
-  const lookup = (pod: Pod) => source.configOf({ image: pod.spec.containers[0]!.image!, container: 'app', namespace: NS, pod, objects: perAdmissionReader(reader) });
+  const lookup = (pod: Pod) => source.configOf({ image: pod.spec.containers[0]!.image!, container: 'app', namespace: NS, pod: podPullFacts(pod), objects: perAdmissionReader(reader) });
   return { registry, stub, source, lookup };
 }
 
@@ -98,7 +99,7 @@ t.test('transient registry failures are remembered briefly, so a broken registry
   t.teardown(() => stub.close());
   const reader = createKubeObjectReader(loadKubeConfig({ KUBECONFIG: stub.kubeconfigPath })!, { timeoutMs: 1000 });
   const pod = podFor(`${faulty.host}/${faulty.repo}:${faulty.tag}`);
-  const lookup = () => source.configOf({ image: pod.spec.containers[0]!.image!, container: 'app', namespace: NS, pod, objects: reader });
+  const lookup = () => source.configOf({ image: pod.spec.containers[0]!.image!, container: 'app', namespace: NS, pod: podPullFacts(pod), objects: reader });
   const first = await lookup().then(() => undefined, (e: unknown) => e as Error);
   t.match(first?.message, /registry server error \(HTTP 503\)/);
   const asked = faulty.requests().length;

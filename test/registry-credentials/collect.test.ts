@@ -11,9 +11,9 @@ import {
   MAX_PULL_SECRETS,
   collectCredentials,
   googleCredentialProvider,
-  podImagePullSecretNames,
-  podServiceAccountName,
 } from '../../src/registry/credentials.js';
+import { podImagePullSecretNames, podPullFacts, podServiceAccountName } from '../../src/core/pull-facts.js';
+import type { PodPullFacts } from '../../src/core/pull-facts.js';
 import type { CloudCredentialProvider, CredentialSources, RegistryCredential } from '../../src/registry/credentials.js';
 import { startStubApiServer } from '../helpers/stub-apiserver.js';
 import type { StubApiServer } from '../helpers/stub-apiserver.js';
@@ -35,7 +35,12 @@ function pullSecret(stub: StubApiServer, namespace: string, name: string, user: 
   stub.addSecret(namespace, name, { '.dockerconfigjson': dockerConfigJson([host, user, `pw-of-${user}`]) }, 'kubernetes.io/dockerconfigjson');
 }
 
-function pod(spec: Record<string, unknown> = {}): Pod {
+/** What collectCredentials is given of a pod with `spec`. */
+function pod(spec: Record<string, unknown> = {}): PodPullFacts {
+  return podPullFacts(podOf(spec));
+}
+
+function podOf(spec: Record<string, unknown> = {}): Pod {
   return {
     apiVersion: 'v1',
     kind: 'Pod',
@@ -82,13 +87,13 @@ function secretGets(stub: StubApiServer, namespace: string, name: string): numbe
 }
 
 t.test('pod helpers: pull secret names and service account name', async (t) => {
-  t.same(podImagePullSecretNames(pod({ imagePullSecrets: [{ name: 'a' }, { name: '' }, {}, 'x', null, { name: 'b' }, { name: 'a' }] })), ['a', 'b']);
-  t.same(podImagePullSecretNames(pod({ imagePullSecrets: 'nope' })), []);
-  t.same(podImagePullSecretNames(pod()), []);
-  t.equal(podServiceAccountName(pod()), 'default');
-  t.equal(podServiceAccountName(pod({ serviceAccountName: 'builder' })), 'builder');
-  t.equal(podServiceAccountName(pod({ serviceAccount: 'legacy' })), 'legacy');
-  t.equal(podServiceAccountName(pod({ serviceAccountName: '', serviceAccount: 'legacy' })), 'legacy');
+  t.same(podImagePullSecretNames(podOf({ imagePullSecrets: [{ name: 'a' }, { name: '' }, {}, 'x', null, { name: 'b' }, { name: 'a' }] })), ['a', 'b']);
+  t.same(podImagePullSecretNames(podOf({ imagePullSecrets: 'nope' })), []);
+  t.same(podImagePullSecretNames(podOf()), []);
+  t.equal(podServiceAccountName(podOf()), 'default');
+  t.equal(podServiceAccountName(podOf({ serviceAccountName: 'builder' })), 'builder');
+  t.equal(podServiceAccountName(podOf({ serviceAccount: 'legacy' })), 'legacy');
+  t.equal(podServiceAccountName(podOf({ serviceAccountName: '', serviceAccount: 'legacy' })), 'legacy');
 });
 
 t.test('order: pod secrets (in order), then the ServiceAccount\'s, then the default, then cloud', async (t) => {
