@@ -9,11 +9,11 @@
 import t from 'tap';
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { connect as tlsConnect } from 'node:tls';
 import type { AddressInfo, Socket } from 'node:net';
 import { join } from 'node:path';
 import { parseDocument } from 'yaml';
 import { makeTestCertificates } from '../helpers/certs.js';
+import { rawConnection } from '../helpers/raw-connection.js';
 import { REPO_ROOT, startWebhook } from '../helpers/webhook-process.js';
 import { exampleReview, parseAnswer, postReview, send } from './fixtures/support.js';
 
@@ -89,23 +89,17 @@ t.test('four 4 MiB bodies of nested arrays held by a silent registry: the server
 
 t.test('4 MiB bodies pipelined on one connection behind a held one: their parsed bodies are let go while their answers wait', async (t) => {
   const size = 4 * 1024 * 1024 - 1024;
-  const socket = tlsConnect({ host: '127.0.0.1', port: Number(new URL(hook.url).port), ca: certs.caPem, servername: 'localhost' });
-  t.teardown(() => socket.destroy());
-  socket.on('error', () => undefined);
-  let received = '';
-  socket.on('data', (chunk: Buffer) => (received += chunk.toString('latin1')));
-  await new Promise((resolve) => socket.once('secureConnect', resolve));
-  const send = (body: string) => socket.write(`POST /pods HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+  const caller = await rawConnection(t, Number(new URL(hook.url).port), certs.caPem);
   // The first waits for the silent registry; each next one is parsed and answered (400: not a
   // review), its answer queued behind the first. Their parsed bodies (~116 MiB each) must not
   // stay reachable: two of them outlived their charge and V8 ran out of heap.
   const nested = `[${'['.repeat(size / 2 - 1)}${']'.repeat(size / 2 - 1)}]`;
   // An image not looked up before (a failed lookup is remembered for a while).
-  send(hostileReview('first', 4096, 'pipelined'));
-  for (let i = 0; i < 4; i++) send(nested);
+  caller.post(hostileReview('first', 4096, 'pipelined'));
+  for (let i = 0; i < 4; i++) caller.post(nested);
   const started = Date.now();
-  while ((received.match(/HTTP\/1\.1 \d+ /g) ?? []).length < 5 && hook.running() && Date.now() - started < 20_000) await new Promise((resolve) => setTimeout(resolve, 50));
+  while ((caller.received().match(/HTTP\/1\.1 \d+ /g) ?? []).length < 5 && hook.running() && Date.now() - started < 20_000) await new Promise((resolve) => setTimeout(resolve, 50));
   t.ok(hook.running(), 'the server is still running');
   t.notMatch(hook.logs(), /heap out of memory|Reached heap limit/, 'V8 did not run out of heap');
-  t.same((received.match(/HTTP\/1\.1 \d+/g) ?? []).map((line) => line.slice(9)), ['200', '400', '400', '400', '400'], 'every request answered, in order');
+  t.same((caller.received().match(/HTTP\/1\.1 \d+/g) ?? []).map((line) => line.slice(9)), ['200', '400', '400', '400', '400'], 'every request answered, in order');
 });

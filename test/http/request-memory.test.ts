@@ -12,7 +12,6 @@ import type { ServerResponse } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { connect as tcpConnect } from 'node:net';
-import { connect as tlsConnect } from 'node:tls';
 import { pino } from 'pino';
 import { buildApp, buildTelemetryApp } from '../../src/http/app.js';
 import type { CallerTimeouts } from '../../src/http/caller-timeouts.js';
@@ -28,6 +27,7 @@ import { loadTlsMaterial } from '../../src/tls/material.js';
 import type { TlsSource } from '../../src/tls/source.js';
 import { SETTINGS } from '../helpers/pods.js';
 import { makeTestCertificates } from '../helpers/certs.js';
+import { rawConnection } from '../helpers/raw-connection.js';
 
 const certs = await makeTestCertificates('ec-pkcs8');
 t.teardown(() => certs.cleanup());
@@ -254,13 +254,11 @@ t.test('a caller that goes away while its parsed body is held: the charge is giv
   const images = heldImages();
   const slow = review({ uid: 'slow', image: 'slow.example/app:1' });
   const webhook = await startWebhook(t, 4 * slow.length * HEAP_BYTES_PER_BODY_BYTE, images.source);
-  const socket = tlsConnect({ host: '127.0.0.1', port: webhook.port, ca: CA, servername: 'localhost' });
-  socket.on('error', () => undefined);
-  await new Promise((resolve) => socket.once('secureConnect', resolve));
-  socket.write(`POST /pods HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(slow)}\r\n\r\n${slow}`);
+  const caller = await rawConnection(t, webhook.port, CA);
+  caller.post(slow);
   await until(() => images.waiting() === 1, 'the admission waits for its image');
   t.ok(webhook.memory.held > 0, 'held while it waits');
-  socket.destroy();
+  caller.socket.destroy();
   await new Promise((resolve) => setTimeout(resolve, 50));
   images.release();
   await until(() => webhook.memory.held === 0, 'given back once the admission ended, though nobody read the answer');
@@ -269,12 +267,8 @@ t.test('a caller that goes away while its parsed body is held: the charge is giv
 t.test('large and chunked bodies are charged as they arrive, not as they are declared', async (t) => {
   const webhook = await startWebhook(t, 256 * 1024);
   // Declares 1 MiB (within the body limit, far past the capacity), sends 20 KiB and waits.
-  const socket = tlsConnect({ host: '127.0.0.1', port: webhook.port, ca: CA, servername: 'localhost' });
-  t.teardown(() => socket.destroy());
-  socket.on('error', () => undefined);
-  await new Promise((resolve) => socket.once('secureConnect', resolve));
-  socket.write(`POST /pods HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${1024 * 1024}\r\n\r\n`);
-  socket.write(`{"pad":"${'x'.repeat(20 * 1024)}`);
+  const slowSender = await rawConnection(t, webhook.port, CA);
+  slowSender.post(`{"pad":"${'x'.repeat(20 * 1024)}`, { declaredLength: 1024 * 1024 });
   await until(() => webhook.memory.held >= 20 * 1024, 'the sent part is charged');
   t.ok(webhook.memory.held < 64 * 1024, `only what arrived is held (${webhook.memory.held} bytes), not the declared 1 MiB`);
   const small = review({ command: ['/app'] });
@@ -282,7 +276,7 @@ t.test('large and chunked bodies are charged as they arrive, not as they are dec
   t.equal((await post(webhook.port, small)).status, 200, 'a small admission is answered meanwhile');
 
   // A caller that goes away mid-body gives its charge back.
-  socket.destroy();
+  slowSender.socket.destroy();
   await until(() => webhook.memory.held === 0, 'the abandoned body gave its charge back');
 
   // A chunked body (no Content-Length) past the capacity: refused as it arrives.
@@ -296,17 +290,12 @@ t.test('large and chunked bodies are charged as they arrive, not as they are dec
 t.test('a body that stops arriving is cut at the request bound and gives back what it held', async (t) => {
   // A request bound short enough for a test, long enough to see the half that came charged on a loaded machine.
   const webhook = await startWebhook(t, 1024 * 1024, staticImageConfigs({}), { handshakeMs: 10_000, requestMs: 3_000, sweepMs: 100 });
-  const socket = tlsConnect({ host: '127.0.0.1', port: webhook.port, ca: CA, servername: 'localhost' });
-  t.teardown(() => socket.destroy());
-  let received = '';
-  socket.on('data', (chunk: Buffer) => (received += chunk.toString('latin1')));
-  socket.on('error', () => undefined);
-  const closed = new Promise((resolve) => socket.once('close', resolve));
-  await new Promise((resolve) => socket.once('secureConnect', resolve));
-  socket.write(`POST /pods HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${64 * 1024}\r\n\r\n{"pad":"${'x'.repeat(32 * 1024)}`);
+  const caller = await rawConnection(t, webhook.port, CA);
+  const closed = new Promise((resolve) => caller.socket.once('close', resolve));
+  caller.post(`{"pad":"${'x'.repeat(32 * 1024)}`, { declaredLength: 64 * 1024 });
   await until(() => webhook.memory.held >= 32 * 1024, 'the half that came is charged');
   await closed;
-  t.match(received, /^HTTP\/1\.1 408 /, 'cut with 408');
+  t.match(caller.received(), /^HTTP\/1\.1 408 /, 'cut with 408');
   await until(() => webhook.memory.held === 0, 'what it held is given back');
 });
 
@@ -336,30 +325,24 @@ t.test('pipelined requests waiting behind a slow one hold no charge for their pa
   // Its answer carries the 40 KB argument twice over (patch, base64): past the uncounted 16 Ki characters.
   const large = review({ uid: 'large', command: ['/app'], args: ['x'.repeat(40_000)] });
   const webhook = await startWebhook(t, 64 * 1024 * 1024, images.source);
-  const socket = tlsConnect({ host: '127.0.0.1', port: webhook.port, ca: CA, servername: 'localhost' });
-  t.teardown(() => socket.destroy());
-  socket.on('error', () => undefined);
-  let received = '';
-  socket.on('data', (chunk: Buffer) => (received += chunk.toString('latin1')));
-  await new Promise((resolve) => socket.once('secureConnect', resolve));
-  const send = (body: string) => socket.write(`POST /pods HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
-  send(slow);
+  const caller = await rawConnection(t, webhook.port, CA);
+  caller.post(slow);
   await until(() => images.waiting() === 1, 'the first admission waits for its image');
   const slowCharge = webhook.memory.held;
   t.equal(slowCharge, slow.length * HEAP_BYTES_PER_BODY_BYTE, 'the slow one holds its parse charge');
   const decided = () => webhook.metrics.registry.getSingleMetric('secrets_init_webhook_admissions_total')?.get();
   const count = async () => ((await decided())?.values ?? []).reduce((n, v) => n + v.value, 0);
-  send(small);
+  caller.post(small);
   for (let i = 0; (await count()) < 1 && i < 500; i++) await new Promise((resolve) => setTimeout(resolve, 10));
   t.equal(await count(), 1, 'the pipelined small one is decided while the slow one waits');
-  t.equal(received, '', 'its answer waits behind the slow one');
+  t.equal(caller.received(), '', 'its answer waits behind the slow one');
   t.equal(webhook.memory.held, slowCharge, 'and holds nothing: its parsed body was let go');
-  send(large);
+  caller.post(large);
   for (let i = 0; (await count()) < 2 && i < 500; i++) await new Promise((resolve) => setTimeout(resolve, 10));
   const largeCharge = webhook.memory.held - slowCharge;
   t.ok(largeCharge > 3 * 16 * 1024 && largeCharge < large.length * HEAP_BYTES_PER_BODY_BYTE, `the large answer holds a charge of its own size (${largeCharge} bytes), not its body's parse charge`);
   images.release();
-  await until(() => (received.match(/HTTP\/1\.1 200 /g) ?? []).length === 3 && received.includes('"uid":"large"'), 'the three answers, in order');
+  await until(() => (caller.received().match(/HTTP\/1\.1 200 /g) ?? []).length === 3 && caller.received().includes('"uid":"large"'), 'the three answers, in order');
   await until(() => webhook.memory.held === 0, 'all given back once written');
 });
 
@@ -368,15 +351,13 @@ t.test('a large answer queued behind a slow one gives its charge back when the c
   const slow = review({ uid: 'slow', image: 'slow.example/app:1' });
   const large = review({ uid: 'large', command: ['/app'], args: ['x'.repeat(40_000)] });
   const webhook = await startWebhook(t, 64 * 1024 * 1024, images.source);
-  const socket = tlsConnect({ host: '127.0.0.1', port: webhook.port, ca: CA, servername: 'localhost' });
-  socket.on('error', () => undefined);
-  await new Promise((resolve) => socket.once('secureConnect', resolve));
-  for (const body of [slow, large]) socket.write(`POST /pods HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+  const caller = await rawConnection(t, webhook.port, CA);
+  for (const body of [slow, large]) caller.post(body);
   await until(() => images.waiting() === 1, 'the first admission waits for its image');
   const slowCharge = slow.length * HEAP_BYTES_PER_BODY_BYTE;
   await until(() => webhook.memory.held > slowCharge && webhook.memory.held < slowCharge + large.length * HEAP_BYTES_PER_BODY_BYTE, 'the large answer, decided, holds a charge of its size while it waits');
   // Its response never closes on its own (it never got the connection): the socket's close must give it back.
-  socket.destroy();
+  caller.socket.destroy();
   await until(() => webhook.memory.held === slowCharge, 'the queued answer gave its charge back when the connection closed');
   images.release();
   await until(() => webhook.memory.held === 0, 'and the slow one once it was decided');
@@ -411,14 +392,9 @@ t.test('holdUntilWritten: an answer not written within the bound has its connect
 t.test('bodies still arriving may hold half the memory: slow senders cannot take the room parsing needs', async (t) => {
   const webhook = await startWebhook(t, 512 * 1024);
   const trickle = async (bytes: number) => {
-    const socket = tlsConnect({ host: '127.0.0.1', port: webhook.port, ca: CA, servername: 'localhost' });
-    t.teardown(() => socket.destroy());
-    socket.on('error', () => undefined);
-    let received = '';
-    socket.on('data', (chunk: Buffer) => (received += chunk.toString('latin1')));
-    await new Promise((resolve) => socket.once('secureConnect', resolve));
-    socket.write(`POST /pods HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${1024 * 1024}\r\n\r\n{"pad":"${'x'.repeat(bytes)}`);
-    return { socket, received: () => received };
+    const sender = await rawConnection(t, webhook.port, CA);
+    sender.post(`{"pad":"${'x'.repeat(bytes)}`, { declaredLength: 1024 * 1024 });
+    return sender;
   };
   const first = await trickle(200 * 1024);
   await until(() => webhook.memory.arriving >= 200 * 1024, 'the first slow body holds what it sent');
