@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { parseDocument } from 'yaml';
 import { makeTestCertificates } from '../helpers/certs.js';
 import { rawConnection } from '../helpers/raw-connection.js';
-import { REPO_ROOT, startWebhook } from '../helpers/webhook-process.js';
+import { REPO_ROOT, runCli, startWebhook } from '../helpers/webhook-process.js';
 import { exampleReview, parseAnswer, postReview, send } from './fixtures/support.js';
 
 /** NODE_OPTIONS as manifests/base/deployment.yaml gives the webhook container. */
@@ -102,4 +102,11 @@ t.test('4 MiB bodies pipelined on one connection behind a held one: their parsed
   t.ok(hook.running(), 'the server is still running');
   t.notMatch(hook.logs(), /heap out of memory|Reached heap limit/, 'V8 did not run out of heap');
   t.same((caller.received().match(/HTTP\/1\.1 \d+/g) ?? []).map((line) => line.slice(9)), ['200', '400', '400', '400', '400'], 'every request answered, in order');
+});
+
+t.test('with the Deployment\'s heap, a body limit whose parse could not fit is refused at start', async (t) => {
+  const result = await runCli(['server', '--listen-address=127.0.0.1:0', '--max-request-bytes=5Mi'], { NODE_OPTIONS: deploymentNodeOptions() }, { t });
+  t.equal(result.code, 2, 'exit code 2: the operator\'s to fix');
+  t.match(result.stderr, /--max-request-bytes=5 MiB: parsing a body that large may take up to 160 MiB of heap, more than the \d+(\.\d)? MiB requests may hold \(half of V8's heap limit\); lower --max-request-bytes or raise --max-old-space-size in NODE_OPTIONS/);
+  t.notMatch(result.stdout + result.stderr, /secrets-init-webhook is serving/, 'it never served');
 });
