@@ -18,7 +18,8 @@ export const UNCOUNTED_ARRIVING_BYTES = 16 * 1024;
 
 /**
  * The share of V8's heap limit (`--max-old-space-size` plus the young generation) that
- * request bodies may hold, while they arrive and once parsed until their response closes.
+ * request bodies may hold, while they arrive and once parsed until their answer is ready
+ * (a large answer, until it is written).
  * The rest holds the webhook itself (~35 MiB with the Kubernetes client), its caches and
  * the young generation.
  */
@@ -29,11 +30,12 @@ export function defaultRequestMemoryCapacity(): number {
 }
 
 /**
- * The memory request bodies may hold at once, in bytes of V8 heap. A body is charged its
- * bytes as they arrive and `HEAP_BYTES_PER_BODY_BYTE` per character before it is parsed; what
- * does not fit is refused (503) instead of the process running out of heap. Without such a
- * bound, three 5 MiB bodies of nested arrays, held while their image is looked up, took a
- * webhook with the Deployment's heap limit down.
+ * The memory request bodies may hold at once, in bytes of V8 heap. A body over
+ * UNCOUNTED_ARRIVING_BYTES is charged its bytes as they arrive, and every body
+ * `HEAP_BYTES_PER_BODY_BYTE` per character before it is parsed (json-body.ts); what does not
+ * fit is refused (503) instead of the process running out of heap. Without such a bound,
+ * three 4 MiB bodies of nested arrays, held while their image was looked up, took a webhook
+ * with the Deployment's heap limit down.
  */
 export class RequestMemory {
   readonly capacity: number;
