@@ -170,7 +170,7 @@ export function createTransport(options: TransportOptions): Transport {
         const status = incoming.statusCode ?? 0;
         const ok = status >= 200 && status < 300;
         if (req.method === 'HEAD' || isRedirect(status)) {
-          incoming.resume();
+          discardBody(incoming, () => outgoing.destroy(), timeoutMs);
           finish({ status, headers: incoming.headers, body: Buffer.alloc(0) });
           return;
         }
@@ -221,6 +221,35 @@ interface Exchange {
 }
 
 class StaleSocket extends Error {}
+
+/**
+ * Reads a body nobody needs (a redirect's, or a HEAD's none) to its end, so that the socket can
+ * be reused; a body over ERROR_BODY_LIMIT, or one not ended within `timeoutMs`, has its
+ * connection cut instead (a registry must not keep a socket busy with a redirect's body).
+ */
+function discardBody(incoming: http.IncomingMessage, cut: () => void, timeoutMs: number): void {
+  if (incoming.complete) return;
+  let total = 0;
+  const stop = (): void => {
+    clearTimeout(timer);
+    incoming.off('data', count);
+  };
+  const count = (chunk: Buffer): void => {
+    total += chunk.length;
+    if (total > ERROR_BODY_LIMIT) {
+      stop();
+      cut();
+    }
+  };
+  const timer = setTimeout(() => {
+    stop();
+    cut();
+  }, timeoutMs);
+  timer.unref();
+  incoming.on('data', count);
+  incoming.once('close', stop);
+  incoming.resume();
+}
 
 function isRedirect(status: number): boolean {
   return status === 301 || status === 302 || status === 303 || status === 307 || status === 308;

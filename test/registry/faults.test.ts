@@ -2,6 +2,8 @@
  * Registry faults, served by a small fake registry: timeouts, 5xx, 429, garbage, digest
  * mismatches, oversized bodies, 404, endless 401, and storage redirects.
  */
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import t from 'tap';
 import { parseImageReference } from '../../src/core/image-reference.js';
 import { createRegistryClient, RegistryError, type RegistryClientOptions } from '../../src/registry/client.js';
@@ -217,4 +219,39 @@ t.test('a RegistryError is the only rejection', async (t) => {
   const badTag = await client.resolveTag({ domain: server.host, path: 'test/app', tag: '../x' }, creds).catch((e: unknown) => e);
   t.match(badTag, { kind: 'invalid' });
   t.equal(server.requests().length, 0, 'nothing was sent');
+});
+
+t.test('a redirect whose body never ends does not keep its connection streaming', async (t) => {
+  // Every request is redirected to itself with a body that never ends: 16 KiB every 5 ms.
+  let open = 0;
+  let pushed = 0;
+  const server = createServer((req, res) => {
+    open++;
+    res.on('close', () => open--);
+    res.writeHead(302, { location: req.url ?? '/' });
+    if (req.method === 'HEAD') {
+      res.end();
+      return;
+    }
+    const timer = setInterval(() => {
+      pushed += 16 * 1024;
+      res.write(Buffer.alloc(16 * 1024, 0x61));
+    }, 5);
+    res.on('close', () => clearInterval(timer));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => {
+    server.closeAllConnections();
+    server.close();
+  });
+  const host = `127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const client = createRegistryClient({ timeoutMs: 5_000, skipVerify: false, insecureRegistries: [host] });
+  const err = await client.resolveTag(parseImageReference(`${host}/test/app:v1`), creds).catch((e: unknown) => e);
+  t.match(err, { kind: 'http', message: /too many redirects/ });
+  // Each redirect's body is cut once it passes 64 KiB, long before the 5-s timeout.
+  for (let i = 0; i < 100 && open > 0; i++) await new Promise((resolve) => setTimeout(resolve, 20));
+  t.equal(open, 0, 'every redirect response was closed');
+  const settled = pushed;
+  await new Promise((resolve) => setTimeout(resolve, 200));
+  t.equal(pushed, settled, 'nothing is streamed after the lookup failed');
 });
