@@ -118,14 +118,21 @@ async function podOutcome(pod: Pod, namespace: string, deps: AdmissionDependenci
   throw new Denial(`no answer within ${deps.admissionTimeoutMs}ms (--admission-timeout)${waiting}`, 500);
 }
 
-/** How this admission reads objects and image configs: each tracked by its deadline. */
+/**
+ * How this admission reads objects and image configs: each tracked by its deadline. An image
+ * lookup may be joined by other admissions of the same scope, so the pull secrets it reads
+ * are not read on this admission's behalf: its deadline must not abort them for the others
+ * (each read keeps its own --lookup-timeout, and the lookup its registry bounds).
+ */
 function podLookups(pod: Pod, namespace: string, deps: AdmissionDependencies, deadline: AdmissionDeadline): PodLookups {
-  const reader = perAdmissionReader(deps.objects, deadline);
-  let pull: PodPullFacts | undefined;
+  let pull: { facts: PodPullFacts; objects: KubeObjectReader } | undefined;
+  const imageLookups = () => (pull ??= { facts: podPullFacts(pod), objects: perAdmissionReader(deps.objects) });
   return {
-    objectFacts: factsLoader(deps, namespace, reader, deadline),
-    imageConfig: (need) =>
-      deadline.track(`the image config of container "${need.container}" (${clip(need.image, 200)})`, deps.images.configOf({ ...need, namespace, pod: (pull ??= podPullFacts(pod)), objects: reader })),
+    objectFacts: factsLoader(deps, namespace, perAdmissionReader(deps.objects, deadline), deadline),
+    imageConfig: (need) => {
+      const { facts, objects } = imageLookups();
+      return deadline.track(`the image config of container "${need.container}" (${clip(need.image, 200)})`, deps.images.configOf({ ...need, namespace, pod: facts, objects }));
+    },
   };
 }
 

@@ -137,6 +137,28 @@ export class AsyncCache<V> {
   }
 
   /**
+   * The fresh cached success for `key`, else undefined; never loads, and a cached failure
+   * or a load in flight is not an answer here. Counted as a hit when it answers.
+   */
+  peek(key: string): V | undefined {
+    const entry = this.#entries.get(key);
+    if (entry === undefined || !entry.ok) return undefined;
+    if (this.#clock.now() >= entry.expiresAt) {
+      this.#remove(key);
+      return undefined;
+    }
+    this.#entries.delete(key);
+    this.#entries.set(key, entry); // most recently used
+    this.#stats.hits++;
+    return entry.value;
+  }
+
+  /** Remembers `value` as the success for `key` (for `ttlMs`, as a load's would be). */
+  set(key: string, value: V): void {
+    if (this.#ttlMs > 0) this.#store(key, { ok: true, value, expiresAt: this.#clock.now() + this.#ttlMs });
+  }
+
+  /**
    * Forgets `key`. A load of it in flight still answers the gets that already
    * joined it, but its result is not cached and later gets start a new load.
    */

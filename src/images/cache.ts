@@ -39,6 +39,19 @@ export interface ImageKeyParts {
 
 const DEFAULT_TAG = 'latest';
 
+/**
+ * Bound on the characters of the configs kept (about 16 MiB of strings): a registry may serve
+ * long ENTRYPOINT and CMD lists, and configs are kept until evicted. Real ones take ~100.
+ */
+const MAX_CONFIG_CHARS = 8 * 1024 * 1024;
+
+function configChars(config: ImageConfigValue): number {
+  let chars = config.manifestDigest.length;
+  for (const word of config.entrypoint) chars += word.length + 16;
+  for (const word of config.cmd) chars += word.length + 16;
+  return chars;
+}
+
 /** A private copy of a config, frozen so that no caller can alter what the next pod is given. */
 function frozenConfig(config: ImageConfigValue): ImageConfigValue {
   const entrypoint = [...config.entrypoint];
@@ -47,6 +60,15 @@ function frozenConfig(config: ImageConfigValue): ImageConfigValue {
   Object.freeze(cmd);
   return Object.freeze({ manifestDigest: config.manifestDigest, entrypoint, cmd });
 }
+
+/**
+ * What a registry answered, and whether it answered without credentials: then anyone could
+ * read it, and any pod may be given it.
+ */
+export interface Fetched<T> { value: T; anonymous: boolean }
+
+/** The access scope of what was read anonymously (a scope the caller builds never equals it). */
+const ANYONE = 'anyone';
 
 /**
  * Two-level cache of image configs:
@@ -59,15 +81,13 @@ function frozenConfig(config: ImageConfigValue): ImageConfigValue {
  * image, the index digest), not a platform's manifest: tag entries are shared
  * by every platform, and `fetchConfig(digest)` picks the platform.
  *
- * Credentials are deliberately NOT part of any key: a digest's content is the
- * same for everyone, so the caller authenticates only on the miss path. The
- * trade-off: a pod whose pull secrets could not read the image may be given a
- * config (or tag → digest) cached from a pod that could. That is acceptable
- * because ENTRYPOINT/CMD are not secret data (anyone who can pull can read
- * them, and they only shape the mutated command line), and the kubelet still
- * refuses to pull the image without valid credentials, so the pod cannot run
- * it. Likewise a failure cached for one pod's credentials is served to another
- * pod for up to `failureTtlMs`; keep that short.
+ * Every entry belongs to an access scope: what the caller's credentials depend on (for pods,
+ * their namespace, pull secret names and ServiceAccount), built from names only, never from
+ * secrets. A pod is given only what was read with its own scope's credentials, or what was
+ * read anonymously (anyone may read that), so a pod learns nothing of an image its own pull
+ * secrets could not read, and one scope's failure (named after its Secrets) is never shown to
+ * another. Lookups are coalesced within a scope: callers sharing a load share its
+ * credentials. A burst of pods from one ReplicaSet shares one scope, and so one round trip.
  */
 export class ImageConfigCache {
   readonly #tags: AsyncCache<string>;
@@ -76,27 +96,54 @@ export class ImageConfigCache {
   constructor(options: ImageCacheOptions) {
     const common = { maxEntries: options.maxEntries, failureTtlMs: options.failureTtlMs, cacheFailure: options.cacheFailure, clock: options.clock };
     this.#tags = new AsyncCache<string>({ ...common, ttlMs: options.tagTtlMs });
-    this.#configs = new AsyncCache<ImageConfigValue>({ ...common, ttlMs: Infinity });
+    this.#configs = new AsyncCache<ImageConfigValue>({ ...common, ttlMs: Infinity, weigh: configChars, maxWeight: MAX_CONFIG_CHARS });
   }
 
   /**
-   * The config of `image` for its platform. Calls `resolveTag` (only for
-   * references without a digest) and `fetchConfig` only on misses, at most
-   * once per key however many resolves are waiting. The result is frozen and
-   * shared: do not mutate it.
+   * The config of `image` for its platform, as the `scope` may see it. Calls `resolveTag`
+   * (only for references without a digest) and `fetchConfig` only on misses, at most once
+   * per key and scope however many resolves are waiting. The result is frozen and shared:
+   * do not mutate it.
    */
   async resolve(
     image: ImageKeyParts,
-    resolveTag: () => Promise<string>,
-    fetchConfig: (digest: string) => Promise<ImageConfigValue>,
+    scope: string,
+    resolveTag: () => Promise<Fetched<string>>,
+    fetchConfig: (digest: string) => Promise<Fetched<ImageConfigValue>>,
     served?: (how: ServedFrom) => void,
   ): Promise<ImageConfigValue> {
     const { registry, repository, platform } = image;
-    const digest = image.digest ?? (await this.#tags.get(`${registry}/${repository}:${image.tag ?? DEFAULT_TAG}`, resolveTag));
-    return this.#configs.get(`${registry}/${repository}@${digest} ${platform}`, async () => frozenConfig(await fetchConfig(digest)), served);
+    const digest = image.digest ?? (await scoped(this.#tags, `${registry}/${repository}:${image.tag ?? DEFAULT_TAG}`, scope, resolveTag));
+    const fetchFrozen = async (): Promise<Fetched<ImageConfigValue>> => {
+      const fetched = await fetchConfig(digest);
+      return { value: frozenConfig(fetched.value), anonymous: fetched.anonymous };
+    };
+    return scoped(this.#configs, `${registry}/${repository}@${digest} ${platform}`, scope, fetchFrozen, served);
   }
 
   stats(): { tags: CacheStats; configs: CacheStats } {
     return { tags: this.#tags.stats(), configs: this.#configs.stats() };
   }
+}
+
+/**
+ * `key` as `scope` may see it: what anyone may read, else the scope's own entry (loaded, and
+ * coalesced, within the scope). What the load read anonymously is kept for anyone too.
+ */
+function scoped<V>(cache: AsyncCache<V>, key: string, scope: string, load: () => Promise<Fetched<V>>, served?: (how: ServedFrom) => void): Promise<V> {
+  const anyone = `${key}\n${ANYONE}`;
+  const open = cache.peek(anyone);
+  if (open !== undefined) {
+    served?.('hit');
+    return Promise.resolve(open);
+  }
+  return cache.get(
+    `${key}\n${scope}`,
+    async () => {
+      const fetched = await load();
+      if (fetched.anonymous) cache.set(anyone, fetched.value);
+      return fetched.value;
+    },
+    served,
+  );
 }

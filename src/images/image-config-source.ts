@@ -4,8 +4,9 @@ import type { KubeObjectReader } from '../kubernetes/lookup.js';
 
 /**
  * What an image lookup may use: what it needs of the pod (its pinned architecture, pull
- * secrets and ServiceAccount: never the pod itself, see PodPullFacts), its namespace, and the
- * admission's reader for pull secrets and the ServiceAccount.
+ * secrets and ServiceAccount: never the pod itself, see PodPullFacts), its namespace, and a
+ * reader for pull secrets and the ServiceAccount that no one admission's deadline aborts
+ * (lookups of one image and scope are shared by the admissions asking at once).
  */
 export interface ImageLookup { image: string; container: string; namespace: string; pod: PodPullFacts; objects: KubeObjectReader }
 

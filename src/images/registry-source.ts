@@ -2,9 +2,10 @@ import { ImageReferenceError, parseImageReference } from '../core/image-referenc
 import type { ImageReference } from '../core/image-reference.js';
 import type { RegistryClient } from '../registry/client.js';
 import { RegistryError } from '../registry/client.js';
-import type { CloudCredentialProvider, CollectedCredentials } from '../registry/credentials.js';
+import type { CloudCredentialProvider, CollectedCredentials, RegistryCredential } from '../registry/credentials.js';
 import { collectCredentials } from '../registry/credentials.js';
 import { ImageConfigCache } from './cache.js';
+import type { Fetched } from './cache.js';
 import type { ServedFrom } from '../cache/async-cache.js';
 import type { ImageConfigSource, ImageLookup } from './image-config-source.js';
 import { ImageConfigError, avoidLookup } from './image-config-source.js';
@@ -66,11 +67,19 @@ export function registryImageSource(options: RegistrySourceOptions): ImageConfig
       const howServed = (how: ServedFrom) => {
         served = how === 'hit' ? 'cache_hit' : how === 'coalesced' ? 'coalesced' : 'fetched';
       };
+      // Who may be given what these credentials read (see ImageConfigCache): names only.
+      const scope = JSON.stringify([lookup.namespace, lookup.pod.imagePullSecrets, lookup.pod.serviceAccountName]);
+      /** What the registry answered, read with the scope's credentials (anonymously when it has none for this registry). */
+      const withCredentials = async <T>(read: (credentials: readonly RegistryCredential[]) => Promise<T>): Promise<Fetched<T>> => {
+        const found = (await credentials()).credentials;
+        return { value: await read(found), anonymous: found.length === 0 };
+      };
       try {
         const config = await cache.resolve(
           { registry: image.domain, repository: image.path, ...(image.tag !== undefined ? { tag: image.tag } : {}), ...(image.digest !== undefined ? { digest: image.digest } : {}), platform: `linux/${architecture}` },
-          async () => options.client.resolveTag(image.tag === undefined ? { ...image, tag: 'latest' } : image, (await credentials()).credentials),
-          async (digest) => options.client.imageConfig(image, digest, platform, (await credentials()).credentials),
+          scope,
+          () => withCredentials((found) => options.client.resolveTag(image.tag === undefined ? { ...image, tag: 'latest' } : image, found)),
+          (digest) => withCredentials((found) => options.client.imageConfig(image, digest, platform, found)),
           howServed,
         );
         options.observe?.(served);

@@ -317,6 +317,12 @@ function registry(tags: Record<string, string>) {
 }
 
 const NGINX: ImageKeyParts = { registry: 'docker.io', repository: 'library/nginx', platform: 'linux/amd64' };
+const SCOPE = JSON.stringify(['team-a', ['pull'], 'default']);
+
+/** A resolve in one scope whose loads used credentials (so nothing of it is kept for anyone else). */
+function resolveIn(images: ImageConfigCache, image: ImageKeyParts, resolveTag: () => Promise<string>, fetchConfig: (digest: string) => Promise<ImageConfigValue>, scope = SCOPE, anonymous = false): Promise<ImageConfigValue> {
+  return images.resolve(image, scope, async () => ({ value: await resolveTag(), anonymous }), async (digest) => ({ value: await fetchConfig(digest), anonymous }));
+}
 
 t.test('ImageConfigCache', async (t) => {
   const options = (clock: Clock) => ({ tagTtlMs: 60_000, maxEntries: 100, failureTtlMs: 5_000, clock });
@@ -325,9 +331,9 @@ t.test('ImageConfigCache', async (t) => {
     const images = new ImageConfigCache(options(new FakeClock()));
     const reg = registry({});
     const image = { ...NGINX, tag: 'ignored', digest: DIGEST_A };
-    const first = await images.resolve(image, reg.resolveTag('ignored'), reg.fetchConfig('linux/amd64'));
+    const first = await resolveIn(images, image, reg.resolveTag('ignored'), reg.fetchConfig('linux/amd64'));
     t.strictSame(first, config(DIGEST_A, 'aaa-linux/amd64'));
-    await images.resolve(image, reg.resolveTag('ignored'), reg.fetchConfig('linux/amd64'));
+    await resolveIn(images, image, reg.resolveTag('ignored'), reg.fetchConfig('linux/amd64'));
     t.strictSame(reg.calls, { resolveTag: [], fetchConfig: [`${DIGEST_A} linux/amd64`] });
     const stats = images.stats();
     t.strictSame(stats.tags, { hits: 0, misses: 0, coalesced: 0, failuresServed: 0, evictions: 0 });
@@ -340,7 +346,7 @@ t.test('ImageConfigCache', async (t) => {
     const tags: Record<string, string> = { '1.27': DIGEST_A };
     const reg = registry(tags);
     const image = { ...NGINX, tag: '1.27' };
-    const resolve = () => images.resolve(image, reg.resolveTag('1.27'), reg.fetchConfig('linux/amd64'));
+    const resolve = () => resolveIn(images, image, reg.resolveTag('1.27'), reg.fetchConfig('linux/amd64'));
     t.equal((await resolve()).manifestDigest, DIGEST_A);
     tags['1.27'] = DIGEST_B; // the tag is pushed again
     clock.advance(59_999);
@@ -360,8 +366,8 @@ t.test('ImageConfigCache', async (t) => {
   t.test('two tags pointing at one digest share one config fetch', async (t) => {
     const images = new ImageConfigCache(options(new FakeClock()));
     const reg = registry({ latest: DIGEST_A, '1.27': DIGEST_A });
-    const a = await images.resolve({ ...NGINX, tag: 'latest' }, reg.resolveTag('latest'), reg.fetchConfig('linux/amd64'));
-    const b = await images.resolve({ ...NGINX, tag: '1.27' }, reg.resolveTag('1.27'), reg.fetchConfig('linux/amd64'));
+    const a = await resolveIn(images, { ...NGINX, tag: 'latest' }, reg.resolveTag('latest'), reg.fetchConfig('linux/amd64'));
+    const b = await resolveIn(images, { ...NGINX, tag: '1.27' }, reg.resolveTag('1.27'), reg.fetchConfig('linux/amd64'));
     t.equal(a, b, 'the same cached config');
     t.strictSame(reg.calls, { resolveTag: ['latest', '1.27'], fetchConfig: [`${DIGEST_A} linux/amd64`] });
   });
@@ -369,9 +375,9 @@ t.test('ImageConfigCache', async (t) => {
   t.test('500 concurrent resolves of one tag: one resolveTag and one fetchConfig', async (t) => {
     const images = new ImageConfigCache(options(new FakeClock()));
     const reg = registry({ stable: DIGEST_A });
-    // Each pod brings its own callbacks (its own credentials); they must not matter.
+    // Pods of one scope (namespace, pull secrets, ServiceAccount) share one load.
     const results = await Promise.all(
-      Array.from({ length: 500 }, () => images.resolve({ ...NGINX, tag: 'stable' }, reg.resolveTag('stable'), reg.fetchConfig('linux/amd64'))),
+      Array.from({ length: 500 }, () => resolveIn(images, { ...NGINX, tag: 'stable' }, reg.resolveTag('stable'), reg.fetchConfig('linux/amd64'))),
     );
     t.ok(results.every((r) => r.manifestDigest === DIGEST_A && r.entrypoint[0] === '/aaa-linux/amd64'));
     t.strictSame(reg.calls, { resolveTag: ['stable'], fetchConfig: [`${DIGEST_A} linux/amd64`] });
@@ -384,13 +390,13 @@ t.test('ImageConfigCache', async (t) => {
   t.test('different platforms are different config entries', async (t) => {
     const images = new ImageConfigCache(options(new FakeClock()));
     const reg = registry({ latest: DIGEST_A });
-    const amd = await images.resolve({ ...NGINX, platform: 'linux/amd64' }, reg.resolveTag('latest'), reg.fetchConfig('linux/amd64'));
-    const arm = await images.resolve({ ...NGINX, platform: 'linux/arm64' }, reg.resolveTag('latest'), reg.fetchConfig('linux/arm64'));
+    const amd = await resolveIn(images, { ...NGINX, platform: 'linux/amd64' }, reg.resolveTag('latest'), reg.fetchConfig('linux/amd64'));
+    const arm = await resolveIn(images, { ...NGINX, platform: 'linux/arm64' }, reg.resolveTag('latest'), reg.fetchConfig('linux/arm64'));
     t.strictSame(amd.entrypoint, ['/aaa-linux/amd64']);
     t.strictSame(arm.entrypoint, ['/aaa-linux/arm64']);
     t.strictSame(reg.calls.resolveTag, ['latest'], 'the tag level is shared by platforms; no tag means latest');
     t.strictSame(reg.calls.fetchConfig, [`${DIGEST_A} linux/amd64`, `${DIGEST_A} linux/arm64`]);
-    await images.resolve({ ...NGINX, platform: 'linux/arm64' }, reg.resolveTag('latest'), reg.fetchConfig('linux/arm64'));
+    await resolveIn(images, { ...NGINX, platform: 'linux/arm64' }, reg.resolveTag('latest'), reg.fetchConfig('linux/arm64'));
     t.equal(reg.calls.fetchConfig.length, 2);
   });
 
@@ -402,7 +408,7 @@ t.test('ImageConfigCache', async (t) => {
       { ...NGINX, registry: 'registry.example.com:5000', tag: 'v1' },
       { ...NGINX, repository: 'library/redis', tag: 'v1' },
     ];
-    for (const image of parts) await images.resolve(image, reg.resolveTag('v1'), reg.fetchConfig('linux/amd64'));
+    for (const image of parts) await resolveIn(images, image, reg.resolveTag('v1'), reg.fetchConfig('linux/amd64'));
     t.equal(reg.calls.resolveTag.length, 3);
     t.equal(reg.calls.fetchConfig.length, 3);
   });
@@ -412,12 +418,12 @@ t.test('ImageConfigCache', async (t) => {
     const images = new ImageConfigCache(options(clock));
     const reg = registry({});
     const image = { ...NGINX, tag: 'missing' };
-    const first = await outcome(images.resolve(image, reg.resolveTag('missing'), reg.fetchConfig('linux/amd64')));
-    const second = await outcome(images.resolve(image, reg.resolveTag('missing'), reg.fetchConfig('linux/amd64')));
+    const first = await outcome(resolveIn(images, image, reg.resolveTag('missing'), reg.fetchConfig('linux/amd64')));
+    const second = await outcome(resolveIn(images, image, reg.resolveTag('missing'), reg.fetchConfig('linux/amd64')));
     t.ok('error' in first && 'error' in second && first.error === second.error, 'the same error re-thrown');
     t.equal(reg.calls.resolveTag.length, 1);
     clock.advance(5_000);
-    await outcome(images.resolve(image, reg.resolveTag('missing'), reg.fetchConfig('linux/amd64')));
+    await outcome(resolveIn(images, image, reg.resolveTag('missing'), reg.fetchConfig('linux/amd64')));
     t.equal(reg.calls.resolveTag.length, 2, 'retried after failureTtlMs');
 
     let fetches = 0;
@@ -427,22 +433,81 @@ t.test('ImageConfigCache', async (t) => {
       return config(digest, 'ok');
     };
     const pinned = { ...NGINX, digest: DIGEST_B };
-    await t.rejects(images.resolve(pinned, reg.resolveTag('x'), flaky), { message: 'blob unknown' });
-    await t.rejects(images.resolve(pinned, reg.resolveTag('x'), flaky), { message: 'blob unknown' });
+    await t.rejects(resolveIn(images, pinned, reg.resolveTag('x'), flaky), { message: 'blob unknown' });
+    await t.rejects(resolveIn(images, pinned, reg.resolveTag('x'), flaky), { message: 'blob unknown' });
     t.equal(fetches, 1);
     clock.advance(5_000);
-    t.equal((await images.resolve(pinned, reg.resolveTag('x'), flaky)).entrypoint[0], '/ok');
+    t.equal((await resolveIn(images, pinned, reg.resolveTag('x'), flaky)).entrypoint[0], '/ok');
     t.equal(fetches, 2);
+  });
+
+  t.test('scopes: a pod is given only what its own scope read, or what was read anonymously', async (t) => {
+    const images = new ImageConfigCache(options(new FakeClock()));
+    const teamA = SCOPE;
+    const teamB = JSON.stringify(['team-b', [], 'default']);
+    const privateReg = registry({ v1: DIGEST_A });
+    const image = { ...NGINX, registry: 'registry.example.com', repository: 'acme/private', tag: 'v1' };
+    // team-a reads the private image with its pull secret.
+    await resolveIn(images, image, privateReg.resolveTag('v1'), privateReg.fetchConfig('linux/amd64'), teamA);
+    // team-b, without access, gets its own loads (here refused), not team-a's config.
+    const refused = async () => {
+      throw new Error('unauthorized (HTTP 401) anonymously');
+    };
+    await t.rejects(resolveIn(images, image, refused, refused, teamB), { message: /unauthorized/ });
+    // team-b, in the other order (a digest reference: only the config level), is refused too.
+    await t.rejects(resolveIn(images, { ...image, digest: DIGEST_A }, refused, refused, teamB), { message: /unauthorized/ });
+    t.strictSame(privateReg.calls, { resolveTag: ['v1'], fetchConfig: [`${DIGEST_A} linux/amd64`] }, "team-a's loads ran once each");
+    // team-a is still served from its cache; its pods share it.
+    await resolveIn(images, image, privateReg.resolveTag('v1'), privateReg.fetchConfig('linux/amd64'), teamA);
+    t.equal(privateReg.calls.fetchConfig.length, 1);
+
+    // What a scope read anonymously is given to every scope without asking again.
+    const publicReg = registry({ stable: DIGEST_B });
+    const open = { ...NGINX, tag: 'stable' };
+    const first = await resolveIn(images, open, publicReg.resolveTag('stable'), publicReg.fetchConfig('linux/amd64'), teamB, true);
+    const served: string[] = [];
+    const second = await images.resolve(open, teamA, async () => t.fail('no tag load') as never, async () => t.fail('no config load') as never, (how) => served.push(how));
+    t.equal(second, first, 'the same config, read by team-b anonymously');
+    t.strictSame(served, ['hit']);
+  });
+
+  t.test('scopes: loads are coalesced within a scope, and one scope\'s failure never reaches another', async (t) => {
+    const images = new ImageConfigCache(options(new FakeClock()));
+    const image = { ...NGINX, tag: 'v1' };
+    let release: () => void = () => undefined;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    let aLoads = 0;
+    let bLoads = 0;
+    const wrongSecret = async (): Promise<string> => {
+      aLoads++;
+      await gate;
+      throw new Error('unauthorized (HTTP 401) with credentials Secret team-a/wrong');
+    };
+    const goodSecret = async (): Promise<string> => {
+      bLoads++;
+      await gate;
+      return DIGEST_A;
+    };
+    const reg = registry({});
+    const a1 = resolveIn(images, image, wrongSecret, reg.fetchConfig('linux/amd64'), SCOPE);
+    const a2 = resolveIn(images, image, wrongSecret, reg.fetchConfig('linux/amd64'), SCOPE);
+    const b = resolveIn(images, image, goodSecret, reg.fetchConfig('linux/amd64'), JSON.stringify(['team-b', ['pull'], 'default']));
+    release();
+    await t.rejects(a1, { message: /team-a\/wrong/ });
+    await t.rejects(a2, { message: /team-a\/wrong/ });
+    t.equal((await b).manifestDigest, DIGEST_A, "team-b is answered with its own credentials' result");
+    t.equal(aLoads, 1, 'team-a loaded once for both of its pods');
+    t.equal(bLoads, 1);
   });
 
   t.test('cached configs are frozen copies', async (t) => {
     const images = new ImageConfigCache(options(new FakeClock()));
     const original = config(DIGEST_A, 'app');
     const image = { ...NGINX, digest: DIGEST_A };
-    const got = await images.resolve(image, async () => 'unused', async () => original);
+    const got = await resolveIn(images, image, async () => 'unused', async () => original);
     original.entrypoint.push('--changed-by-fetcher');
     t.throws(() => got.cmd.push('--changed-by-caller'), TypeError);
-    const again = await images.resolve(image, async () => 'unused', async () => config(DIGEST_A, 'other'));
+    const again = await resolveIn(images, image, async () => 'unused', async () => config(DIGEST_A, 'other'));
     t.strictSame(again, config(DIGEST_A, 'app'));
   });
 });

@@ -75,6 +75,29 @@ t.test('an unauthorized lookup is not remembered: the next pod with credentials 
   t.same(await lookup(podFor(image, { imagePullSecrets: [{ name: 'regcred' }] })), { entrypoint: ['/p'], cmd: [] });
 });
 
+t.test("a private image read with one scope's pull secret is not given to a pod whose own credentials cannot read it", async (t) => {
+  const { registry, stub, source, lookup } = await setup(t);
+  await pushImage(registry, 'team/secret-app', '1', { entrypoint: ['/private-entry'], cmd: ['--flag'] }, { auth: USER });
+  const image = `${registry.host}/team/secret-app:1`;
+  t.same(await lookup(podFor(image, { imagePullSecrets: [{ name: 'regcred' }] })), { entrypoint: ['/private-entry'], cmd: ['--flag'] });
+  // The same image from a pod of the same namespace without the pull secret, and from another
+  // namespace whose Secret of the same name holds a wrong password: both are refused.
+  const reader = createKubeObjectReader(loadKubeConfig({ KUBECONFIG: stub.kubeconfigPath })!, { timeoutMs: 2000 });
+  stub.addSecret('team-b', 'regcred', dockerConfig(registry.host, { username: 'puller', password: 'wrong-password' }), 'kubernetes.io/dockerconfigjson');
+  for (const [namespace, pod] of [
+    [NS, podFor(image)],
+    ['team-b', podFor(image, { imagePullSecrets: [{ name: 'regcred' }] })],
+  ] as const) {
+    const error = await source.configOf({ image, container: 'app', namespace, pod: podPullFacts(pod), objects: perAdmissionReader(reader) }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    t.ok(error instanceof ImageConfigError, `${namespace}: refused`);
+    t.match((error as Error).message, /unauthorized/);
+    t.notMatch((error as Error).message, /private-entry/);
+  }
+});
+
 t.test('credential problems are named in the failure, never the secret', async (t) => {
   const { registry, stub, lookup } = await setup(t);
   await pushImage(registry, 'team/locked', '1', { cmd: ['x'] }, { auth: USER });
