@@ -500,6 +500,23 @@ t.test('ImageConfigCache', async (t) => {
     t.equal(bLoads, 1);
   });
 
+  t.test('the configs kept are bounded by the characters of their ENTRYPOINT and CMD', async (t) => {
+    const images = new ImageConfigCache(options(new FakeClock()));
+    let fetches = 0;
+    // 5 Mi characters each: two do not fit the ~8 Mi bound together.
+    const long = async (digest: string): Promise<ImageConfigValue> => {
+      fetches++;
+      return { manifestDigest: digest, entrypoint: ['/app'], cmd: ['x'.repeat(5 * 1024 * 1024)] };
+    };
+    await resolveIn(images, { ...NGINX, digest: DIGEST_A }, async () => 'unused', long);
+    await resolveIn(images, { ...NGINX, digest: DIGEST_A }, async () => 'unused', long);
+    t.equal(fetches, 1, 'one such config is kept');
+    await resolveIn(images, { ...NGINX, digest: DIGEST_B }, async () => 'unused', long);
+    await resolveIn(images, { ...NGINX, digest: DIGEST_A }, async () => 'unused', long);
+    t.equal(fetches, 3, 'the second evicted the first');
+    t.equal(images.stats().configs.evictions, 2);
+  });
+
   t.test('cached configs are frozen copies', async (t) => {
     const images = new ImageConfigCache(options(new FakeClock()));
     const original = config(DIGEST_A, 'app');
