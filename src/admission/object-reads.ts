@@ -24,19 +24,25 @@ export class VariableBudgetExceeded extends Error {}
  * only for some keys, only those keys are kept for this admission. The keys of envFrom
  * objects count against `maxVariables`: past it no more objects are asked for and
  * VariableBudgetExceeded is thrown, so a pod cannot make one admission hold more than
- * that many keys.
+ * that many keys. Once `signal` is aborted (the admission's deadline passed) the loads still
+ * queued do not run, and it rejects with the signal's reason: the loads under way end as
+ * the deadline makes them end, and nothing more is read for a pod already answered.
  */
 export async function resolveObjectFacts(
   uses: readonly ObjectUse[],
   namespace: string,
   load: (object: EnvObject) => Promise<ObjectFacts>,
   limits: { concurrency: number; maxVariables: number },
+  signal?: AbortSignal,
 ): Promise<Map<string, ObjectFacts>> {
   if (uses.length === 0) return new Map();
+  signal?.throwIfAborted();
   const limit = pLimit(limits.concurrency);
   let left = limits.maxVariables;
   const settled = await Promise.allSettled(
     uses.map(({ object, keys }) => limit(async () => {
+      // A load that ends at the deadline frees its slot at once: the queued must not start then.
+      signal?.throwIfAborted();
       if (left < 0) throw new VariableBudgetExceeded();
       const facts = await load(object);
       if (!facts.exists) return [objectKey(object), facts] as const;
@@ -51,6 +57,7 @@ export async function resolveObjectFacts(
       return [objectKey(object), { exists: true, keys: kept }] as const;
     })),
   );
+  signal?.throwIfAborted();
   if (settled.some((outcome) => outcome.status === 'rejected' && outcome.reason instanceof VariableBudgetExceeded)) throw new VariableBudgetExceeded();
   const facts = new Map<string, ObjectFacts>();
   const failures: string[] = [];

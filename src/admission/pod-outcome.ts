@@ -28,6 +28,11 @@ export interface PodLookups {
   objectFacts(object: EnvObject): Promise<ObjectFacts>;
   /** The config of the image of a container that has no `command`; rejects with ImageConfigError. */
   imageConfig(need: ImageConfigNeed): Promise<ImageConfig>;
+  /**
+   * Aborted when nobody waits for the answer any more (the admission's deadline passed): the
+   * reads still queued behind the concurrency bound are then not started.
+   */
+  signal?: AbortSignal;
 }
 
 export interface DecidedPod {
@@ -39,7 +44,8 @@ export interface DecidedPod {
  * Reads the objects the pod references (at most `concurrentReads` at a time, within the
  * pod limits), plans the pod once, looks up the image configs the plan needs, and gives
  * the mutation. Throws Denial for what the webhook denies before planning (limits) or
- * after failed image lookups; ObjectLookupFailure when an object cannot be read.
+ * after failed image lookups; ObjectLookupFailure when an object cannot be read; the reason
+ * of `lookups.signal` once it is aborted during the reads.
  */
 export async function decidePod(pod: Pod, namespace: string, settings: InjectionSettings, lookups: PodLookups, concurrentReads: number): Promise<DecidedPod> {
   const wanted = referencedObjects(pod, settings);
@@ -49,7 +55,7 @@ export async function decidePod(pod: Pod, namespace: string, settings: Injection
   }
   let objects: Map<string, ObjectFacts>;
   try {
-    objects = await resolveObjectFacts(wanted, namespace, (object) => lookups.objectFacts(object), { concurrency: concurrentReads, maxVariables: variablesPerPod });
+    objects = await resolveObjectFacts(wanted, namespace, (object) => lookups.objectFacts(object), { concurrency: concurrentReads, maxVariables: variablesPerPod }, lookups.signal);
   } catch (error) {
     if (error instanceof VariableBudgetExceeded) throw new Denial(tooManyVariables(variablesPerPod), 403);
     throw error;
