@@ -144,10 +144,25 @@ export function toLookupError(ref: ObjectRef, error: unknown, exchange: Exchange
     const problem = error instanceof SyntaxError ? 'body is not valid JSON' : 'body could not be decoded';
     return badResponse(ref, problem, exchange.responseStatus);
   }
-  // Nothing was sent: building the request (credentials, TLS material) failed. Such an
-  // error may quote the header it could not build (`Bearer <token> is not a legal HTTP
-  // header value`): every credential after a scheme is redacted.
+  // Nothing was sent: building the request (credentials, TLS material) failed.
   const message = error instanceof Error ? error.message : String(error);
-  const redacted = clean(message).replace(/\b(Bearer|Basic)\s+\S+/gi, '$1 [redacted]');
-  return new LookupError(ref, 'not-configured', `Kubernetes client configuration error: ${redacted}`);
+  return new LookupError(ref, 'not-configured', `Kubernetes client configuration error: ${clean(withoutCredentials(message))}`);
+}
+
+/** node-fetch's error for a header it cannot send, which quotes the whole value first, line breaks and all. */
+const ILLEGAL_HEADER_VALUE = /^\s*(?:(Bearer|Basic)\s)?[\s\S]*? is not a legal HTTP header value$/i;
+
+/**
+ * `message` without any credential it may quote. Runs on the raw message, before control
+ * characters are folded into spaces: a token with a line break in it (a token file or a
+ * kubeconfig with one) must not leave its second line behind as another word.
+ */
+export function withoutCredentials(message: string): string {
+  const header = ILLEGAL_HEADER_VALUE.exec(message);
+  if (header !== null) {
+    const what = header[1] === undefined ? 'a header value' : `${header[1]} [redacted]`;
+    return `${what} is not a legal HTTP header value (does the token or password hold a line break or another control character?)`;
+  }
+  // Anything else quoting a scheme: all that follows it may be the credential.
+  return message.replace(/\b(Bearer|Basic)\s[\s\S]*$/i, '$1 [redacted]');
 }

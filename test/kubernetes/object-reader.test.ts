@@ -1,10 +1,13 @@
 // createKubeObjectReader through the real @kubernetes/client-node, against the stub API server over loopback.
+import { randomUUID } from 'node:crypto';
+import { readFile, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { inspect } from 'node:util';
 import t from 'tap';
 import type { Test } from 'tap';
 import { KubeConfig } from '@kubernetes/client-node';
 import { LookupError, createKubeObjectReader, loadKubeConfig } from '../../src/kubernetes/object-reader.js';
+import { withoutCredentials } from '../../src/kubernetes/errors.js';
 import type { KubeObjectReader, LookupFailureCause, ObjectLookup } from '../../src/kubernetes/object-reader.js';
 import { STUB_USER, startStubApiServer } from '../helpers/stub-apiserver.js';
 import type { StubApiServer } from '../helpers/stub-apiserver.js';
@@ -265,6 +268,41 @@ t.test('client configuration problems surface as not-configured, without a reque
     'not-configured',
     'cannot read Secret ns/s: Kubernetes client configuration error: HTTP protocol is not allowed when skipTLSVerify is not set or false',
   );
+});
+
+t.test('a kubeconfig token with a line break in it: no part of it in the message, which says what is wrong', async (t) => {
+  const stub = await startStubApiServer();
+  t.teardown(() => stub.close());
+  // A long token wrapped over two lines (an editor, a pasted block scalar): JSON's \n in the kubeconfig.
+  const token = { head: `eyJhbGciOiJSUzI1NiJ9.HEAD-${randomUUID()}`, tail: `SIGNATURE-${randomUUID()}` };
+  const text = await readFile(stub.kubeconfigPath, 'utf8');
+  await writeFile(stub.kubeconfigPath, text.replace(/"token": "[^"]*"/, `"token": ${JSON.stringify(`${token.head}\n${token.tail}`)}`));
+  const kubeConfig = loadKubeConfig({ KUBECONFIG: stub.kubeconfigPath });
+  if (kubeConfig === undefined) throw new Error('stub kubeconfig did not load');
+  const reader = createKubeObjectReader(kubeConfig, { timeoutMs: 2000 });
+  const error = await lookupError(t, reader.read({ kind: 'Secret', namespace: 'ns', name: 's' }));
+  expectFailure(
+    t,
+    error,
+    'not-configured',
+    'cannot read Secret ns/s: Kubernetes client configuration error: Bearer [redacted] is not a legal HTTP header value (does the token or password hold a line break or another control character?)',
+  );
+  t.notOk(error.message.includes(token.head.slice(-12)), 'nothing of the first line');
+  t.notOk(error.message.includes(token.tail.slice(-12)), 'nothing of the second line');
+  t.same(stub.requests, [], 'nothing reached the API server');
+});
+
+t.test('withoutCredentials: the whole value after an auth scheme is dropped, line breaks included', async (t) => {
+  t.equal(
+    withoutCredentials('Basic dXNlcjpwYXNz\r\nX-Other: 1 is not a legal HTTP header value'),
+    'Basic [redacted] is not a legal HTTP header value (does the token or password hold a line break or another control character?)',
+  );
+  t.equal(
+    withoutCredentials('tok\nen is not a legal HTTP header value'),
+    'a header value is not a legal HTTP header value (does the token or password hold a line break or another control character?)',
+  );
+  t.equal(withoutCredentials('cannot use Bearer abc\ndef-ghi for this'), 'cannot use Bearer [redacted]');
+  t.equal(withoutCredentials('ENOENT: no such file /var/run/token'), 'ENOENT: no such file /var/run/token');
 });
 
 t.test('ServiceAccounts: imagePullSecrets names, not found, and the same errors', async (t) => {
