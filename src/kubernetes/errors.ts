@@ -61,6 +61,15 @@ export function isNotFound(error: unknown): boolean {
   return status?.reason === 'NotFound';
 }
 
+/**
+ * A 410 with an Expired Status: the `continue` token of a list is older than the API server
+ * can keep a list consistent (etcd compacts about every 5 minutes); a new list is needed.
+ */
+export function isExpired(error: unknown): boolean {
+  if (!(error instanceof ApiException) || error.code !== 410) return false;
+  return parseStatus(error.body)?.reason === 'Expired';
+}
+
 /** What the server said, for the message: the Status message, or a short plain-text body. */
 function serverSaid(body: unknown): string | undefined {
   const status = parseStatus(body);

@@ -166,3 +166,21 @@ t.test('-A without permission to list namespaces: exit 2, saying to use -n', asy
   t.equal(stdout, '');
   t.match(stderr, /^secrets-init-webhook audit: cannot read Namespaces in the cluster: forbidden \(HTTP 403\): namespaces is forbidden: .*; scan namespaces one at a time with -n\n$/);
 });
+
+t.test('a continue token that expires while a page is audited: the list starts again, each pod reported once', async (t) => {
+  const own = await startStubApiServer();
+  t.teardown(() => own.close());
+  own.addSecret('big', 'db', { password: AWS });
+  for (const name of ['p1', 'p2', 'p3']) {
+    own.addPod('big', { metadata: { name }, spec: { containers: [container('app', [{ name: 'DB', valueFrom: { secretKeyRef: { name: 'db', key: 'password' } } }])] }, status: running });
+  }
+  // The Secret is read while the first page is audited: by then the list's token is too old.
+  own.beforeNextGet('/api/v1/namespaces/big/secrets/db', () => own.expireContinueTokens());
+  const { code, stdout, stderr } = await audit(['-n', 'big', '-o', 'json', '--page-size=1'], { KUBECONFIG: own.kubeconfigPath, HOME: '/nonexistent-home' });
+  t.equal(code, 1, stderr);
+  const report = JSON.parse(stdout) as AuditReport;
+  t.same(report.missed.map((m) => m.pod), ['p1', 'p2', 'p3'], 'every pod once');
+  t.same(report.scanned, { namespaces: 1, pods: 3 });
+  const lists = own.requests.filter((r) => r.path.startsWith('/api/v1/namespaces/big/pods')).map((r) => (/[?&]continue=/.test(r.path) ? 'continue' : 'new'));
+  t.same(lists, ['new', 'continue', 'new', 'continue', 'continue'], 'the expired continue (410) is followed by a new list');
+});

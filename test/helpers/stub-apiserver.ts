@@ -15,8 +15,8 @@
  * `tls.key`; MutatingWebhookConfigurations get the API server's defaults.
  *
  * It checks the bearer token like a real server would (401 otherwise), and can be told to
- * forbid objects (403), fail the next N requests, answer slowly, or answer the next write with
- * a 409 (for race tests).
+ * forbid objects (403), fail the next N requests, answer slowly, answer the next write with
+ * a 409 (for race tests), or expire the continue tokens of lists (410 Expired).
  *
  * Like a real API server it serves a certificate signed by its own CA: each stub makes a new CA
  * (with the project's certificate generator, see `makeLoopbackCertificates`) and a serving
@@ -145,6 +145,19 @@ export interface StubApiServer {
    * a client's read and its write. Queues up with `conflictOnNextWrite`, in call order.
    */
   beforeNextWrite(options: { resource?: StubKind; run: () => void }): void;
+  /**
+   * Every `continue` token given so far expires, as when etcd compacts past the revision of a
+   * list that is read too slowly (about 5 minutes): a list request that brings one gets 410
+   * Expired, with the API server's message and, in the Status's `metadata.continue`, a token
+   * for the inconsistent remainder. A list started afresh (no `continue`) gets valid tokens.
+   */
+  expireContinueTokens(): void;
+  /**
+   * Runs `run` when the next GET of this exact path (no query string) arrives, before it is
+   * answered: e.g. expire the continue tokens while a client is between two pages. Calls queue
+   * up, one per GET.
+   */
+  beforeNextGet(path: string, run: () => void): void;
   /** Serve exactly this response for GETs of this exact path (no query string), overriding everything but delays. */
   respondRaw(path: string, response: StubRawResponse): void;
   /** Stops the server, destroys open sockets, cancels pending delays and deletes the kubeconfig. Idempotent. */
@@ -388,6 +401,20 @@ function forbiddenStatus(resource: StubResource, verb: StubVerb, namespace: stri
   return statusBody(403, message, 'Forbidden', resourceDetails(resource, name));
 }
 
+/** The API server's message when a list's continue token is older than etcd's compaction. */
+const CONTINUE_EXPIRED =
+  'The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue ' +
+  'parameter, or use the continue token in this response to retrieve the remainder of the results. Continuing with the provided ' +
+  'token results in an inconsistent list - objects that were created, modified, or deleted between the time the first chunk was ' +
+  'returned and now may show up in the list.';
+
+/** 410 Expired for a continue token too old, with a token for the inconsistent remainder in the Status's metadata. */
+function continueExpired(inconsistent: string): StatusResponse {
+  const body = statusBody(410, CONTINUE_EXPIRED, 'Expired');
+  body['metadata'] = { continue: inconsistent };
+  return new StatusResponse(410, body);
+}
+
 /** RFC 7386 JSON merge patch. */
 function mergePatch(target: unknown, patch: unknown): unknown {
   if (!isRecord(patch)) return structuredClone(patch);
@@ -432,6 +459,9 @@ export async function startStubApiServer(): Promise<StubApiServer> {
   const pendingDelays = new Set<NodeJS.Timeout>();
   const requests: StubRequest[] = [];
   let resourceVersion = 1000;
+  /** Continue tokens carry the generation they were given in; older ones have expired. */
+  let tokenGeneration = 0;
+  const beforeGets: Array<{ path: string; run: () => void }> = [];
   let closed = false;
 
   const send = (res: ServerResponse, status: number, body: string, contentType: string, extraHeaders?: Record<string, string>): void => {
@@ -693,9 +723,13 @@ export async function startStubApiServer(): Promise<StubApiServer> {
     return { status: 200, body: store(resource, namespace, name, admit(resource, name, patched, stored.body), stored.body) };
   };
 
+  /** A continue token (opaque to clients): the offset, the list's resourceVersion and the token generation. */
+  const continueToken = (offset: number): string => Buffer.from(`${offset}:${resourceVersion}:${tokenGeneration}`).toString('base64');
+
   /**
    * One page of a list, in name order, as the API server pages it: `limit` items, and a
-   * `continue` token (opaque here: the offset and the list's resourceVersion) while more remain.
+   * `continue` token (see continueToken) while more remain; a token from before
+   * `expireContinueTokens` is a 410 Expired, as the API server answers one older than etcd's compaction.
    */
   const list = (resource: StubResource, namespace: string, query: URLSearchParams): Json => {
     const prefix = `${resource}\u0000${RESOURCES[resource].namespaced ? namespace : ''}\u0000`;
@@ -703,9 +737,10 @@ export async function startStubApiServer(): Promise<StubApiServer> {
     let offset = 0;
     const token = query.get('continue');
     if (token !== null && token !== '') {
-      const decoded = /^(\d+):(\d+)$/.exec(Buffer.from(token, 'base64').toString('utf8'));
+      const decoded = /^(\d+):(\d+):(\d+)$/.exec(Buffer.from(token, 'base64').toString('utf8'));
       if (decoded === null) throw badRequest('continue key is not valid: illegal base64 data');
       offset = Number(decoded[1]);
+      if (Number(decoded[3]) < tokenGeneration) throw continueExpired(continueToken(offset));
     }
     const limitText = query.get('limit');
     const limit = limitText === null || limitText === '' ? Infinity : Number(limitText);
@@ -713,7 +748,7 @@ export async function startStubApiServer(): Promise<StubApiServer> {
     const metadata: Json = { resourceVersion: String(resourceVersion) };
     const next = offset + page.length;
     if (next < all.length) {
-      metadata['continue'] = Buffer.from(`${next}:${resourceVersion}`).toString('base64');
+      metadata['continue'] = continueToken(next);
       metadata['remainingItemCount'] = all.length - next;
     }
     return { kind: `${RESOURCES[resource].kind}List`, apiVersion: 'v1', metadata, items: page };
@@ -733,6 +768,10 @@ export async function startStubApiServer(): Promise<StubApiServer> {
     }
 
     const url = new URL(req.url ?? '/', 'http://stub.invalid');
+    if (req.method === 'GET') {
+      const hook = beforeGets.findIndex((b) => b.path === url.pathname);
+      if (hook >= 0) beforeGets.splice(hook, 1)[0]?.run();
+    }
     const raw = rawResponses.get(url.pathname);
     if (raw !== undefined && req.method === 'GET') {
       send(res, raw.status, raw.body, raw.contentType ?? 'application/json');
@@ -986,6 +1025,12 @@ export async function startStubApiServer(): Promise<StubApiServer> {
         run: options.run,
         conflict: false,
       });
+    },
+    expireContinueTokens() {
+      tokenGeneration++;
+    },
+    beforeNextGet(path, run) {
+      beforeGets.push({ path, run });
     },
     respondRaw(path, response) {
       rawResponses.set(path, { ...response });

@@ -156,6 +156,33 @@ t.test('pods and namespaces are listed in name order, in pages of limit with a c
   }),
 );
 
+t.test('expireContinueTokens: a list continued with an older token is a 410 Expired Status; a new list is not', (t) =>
+  withStub(t, async (stub) => {
+    for (const name of ['a', 'b', 'c']) stub.addPod('ns', { metadata: { name }, spec: { containers: [] } });
+    const first = await get(stub, '/api/v1/namespaces/ns/pods?limit=1');
+    const token = (first.json['metadata'] as { continue: string }).continue;
+    let hooked = 0;
+    stub.beforeNextGet('/api/v1/namespaces/ns/pods', () => {
+      hooked++;
+      stub.expireContinueTokens();
+    });
+    const expired = await get(stub, `/api/v1/namespaces/ns/pods?limit=1&continue=${encodeURIComponent(token)}`);
+    t.equal(hooked, 1, 'the hook ran before the GET was answered');
+    t.equal(expired.status, 410);
+    t.match(expired.json, { kind: 'Status', apiVersion: 'v1', status: 'Failure', reason: 'Expired', code: 410 });
+    t.match(expired.json['message'], /^The provided continue parameter is too old to display a consistent list result\. You can start a new list without the continue parameter/);
+    const remainder = (expired.json['metadata'] as { continue: string }).continue;
+    t.type(remainder, 'string', 'a token for the inconsistent remainder');
+    const rest = await get(stub, `/api/v1/namespaces/ns/pods?limit=5&continue=${encodeURIComponent(remainder)}`);
+    t.same((rest.json['items'] as Array<{ metadata: { name: string } }>).map((item) => item.metadata.name), ['b', 'c'], 'which serves the remainder');
+    const again = await get(stub, '/api/v1/namespaces/ns/pods?limit=1');
+    t.equal(again.status, 200, 'a new list is served');
+    const next = await get(stub, `/api/v1/namespaces/ns/pods?limit=1&continue=${encodeURIComponent((again.json['metadata'] as { continue: string }).continue)}`);
+    t.equal(next.status, 200, 'and its tokens are valid');
+    t.equal(hooked, 1, 'the hook ran once');
+  }),
+);
+
 t.test('forbid answers 403 with a real Forbidden Status, per object or per namespace', (t) =>
   withStub(t, async (stub) => {
     stub.addSecret('ns', 'a', { k: 'v' });
