@@ -6,7 +6,12 @@
  * is bounded by entries (LRU) and, optionally, by a total weight.
  */
 
-/** A source of the current time in milliseconds; `Date.now` unless a test supplies one. */
+/**
+ * A source of the current time in milliseconds, used only to measure how long an entry has
+ * been held: `performance.now()` (monotonic: NTP or an operator stepping the wall clock back
+ * must not keep an entry past its TTL, nor a step ahead expire it early) unless a test
+ * supplies one.
+ */
 export interface Clock { now(): number }
 
 export interface AsyncCacheOptions<V = unknown> {
@@ -42,7 +47,7 @@ type Entry<V> =
   | { readonly ok: true; readonly value: V; readonly expiresAt: number }
   | { readonly ok: false; readonly error: unknown; readonly expiresAt: number };
 
-const systemClock: Clock = { now: () => Date.now() };
+const monotonicClock: Clock = { now: () => performance.now() };
 
 function checkDuration(name: string, value: number): void {
   if (Number.isNaN(value) || value < 0) throw new RangeError(`${name} must be a duration >= 0 (ms), got ${value}`);
@@ -81,7 +86,7 @@ export class AsyncCache<V> {
     this.#ttlMs = options.ttlMs;
     this.#failureTtlMs = options.failureTtlMs;
     this.#cacheFailure = options.cacheFailure ?? (() => true);
-    this.#clock = options.clock ?? systemClock;
+    this.#clock = options.clock ?? monotonicClock;
     this.#weigh = options.weigh;
     this.#maxWeight = options.maxWeight ?? Infinity;
   }
