@@ -128,6 +128,7 @@ function podLookups(pod: Pod, namespace: string, deps: AdmissionDependencies, de
   let pull: { facts: PodPullFacts; objects: KubeObjectReader } | undefined;
   const imageLookups = () => (pull ??= { facts: podPullFacts(pod), objects: perAdmissionReader(deps.objects) });
   return {
+    signal: deadline.signal,
     objectFacts: factsLoader(deps, namespace, perAdmissionReader(deps.objects, deadline), deadline),
     imageConfig: (need) => {
       const { facts, objects } = imageLookups();
