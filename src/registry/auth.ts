@@ -142,7 +142,14 @@ export class Authenticator {
     );
   }
 
-  /** An Authorization to send before any challenge: a cached token or an accepted Basic credential for this host. */
+  /**
+   * An Authorization to send before any challenge: a cached token or an accepted Basic
+   * credential for this host. A cached anonymous token is sent only by calls without
+   * credentials: a registry may answer it with 429 (an anonymous pull limit) or 404 (a
+   * private repository hidden from strangers) rather than 401, and then the call's own
+   * credentials would never be tried. Such a call starts without Authorization instead, and
+   * the registry's 401 leads to its credentials.
+   */
   private preemptive(call: CallAuth): string | undefined {
     const challenge = this.challenges.get(call.host);
     if (challenge === undefined) return undefined;
@@ -152,7 +159,8 @@ export class Authenticator {
       const credential = call.credentials.find((c) => c.id === accepted.id && this.verifier(c) === accepted.verifier);
       return credential !== undefined ? basic(credential) : undefined;
     }
-    const candidates: Candidate[] = [...call.credentials.map((credential): Candidate => ({ kind: 'credential', credential })), { kind: 'anonymous' }];
+    const candidates: Candidate[] =
+      call.credentials.length > 0 ? call.credentials.map((credential): Candidate => ({ kind: 'credential', credential })) : [{ kind: 'anonymous' }];
     for (const candidate of candidates) {
       const cached = this.cachedToken(this.tokenKey(call, challenge, candidate), this.verifierOf(candidate));
       if (cached !== undefined) return `Bearer ${cached}`;

@@ -3,7 +3,9 @@
  * image (`test/app:v1`, an OCI manifest and its config blob) and to misbehave on demand:
  * slow answers, 5xx, 429, garbage JSON, a body whose digest is not the requested one, huge
  * bodies, 404, 401 forever. Blob requests can be redirected to a second "storage" server
- * (another origin). Plain http on 127.0.0.1; counts every request.
+ * (another origin). It can require Basic credentials, or Bearer tokens of its own token
+ * endpoint like Docker Hub (with anonymous tokens over a pull limit, or kept away from a
+ * private repository). Plain http on 127.0.0.1; counts every request.
  *
  * `fault` and `target` may be changed between requests. Close it with `await close()`.
  */
@@ -38,6 +40,8 @@ export interface FaultyRequest {
   status: number;
   /** Whether an Authorization header came with the request. */
   authorized: boolean;
+  /** Which of the fake's Bearer tokens came with it (bearerAuth only). */
+  token?: 'anonymous' | 'user';
 }
 
 export interface FaultyRegistryOptions {
@@ -47,6 +51,14 @@ export interface FaultyRegistryOptions {
   cmd?: string[];
   /** Require these Basic credentials (else 401 with a Basic challenge). */
   basicAuth?: { username: string; password: string };
+  /**
+   * Require Bearer tokens from the fake's token endpoint (`/token`, same server), like Docker
+   * Hub: Basic `username:password` there earns a user token, no credentials an anonymous one,
+   * other credentials a 401. Manifest and blob requests with the anonymous token are answered
+   * `anonymousStatus` when given (429: an anonymous pull limit; 404: a private repository
+   * hidden from strangers).
+   */
+  bearerAuth?: { username: string; password: string; anonymousStatus?: 429 | 404 };
   /** Answer blob GETs with a 307 to a second server (another origin), like registries that use object storage. */
   redirectBlobs?: boolean;
   /** Send manifests without a Docker-Content-Digest header. */
@@ -76,6 +88,8 @@ const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
 const OCI_CONFIG = 'application/vnd.oci.image.config.v1+json';
 const GARBAGE = Buffer.from('<html>this is {not json at all</html>');
 const LAYER_DIGEST = `sha256:${'1'.repeat(64)}`;
+const ANONYMOUS_TOKEN = 'faulty-anonymous-token';
+const USER_TOKEN = 'faulty-user-token';
 
 function sha256(data: Buffer): string {
   return `sha256:${createHash('sha256').update(data).digest('hex')}`;
@@ -162,7 +176,9 @@ export async function startFaultyRegistry(options: FaultyRegistryOptions = {}): 
     const method = req.method ?? 'GET';
     const url = new URL(req.url ?? '/', 'http://registry');
     const path = url.pathname;
-    const entry: FaultyRequest = { method, path, status: 0, authorized: req.headers.authorization !== undefined };
+    const authorization = req.headers.authorization;
+    const token = authorization === `Bearer ${ANONYMOUS_TOKEN}` ? 'anonymous' : authorization === `Bearer ${USER_TOKEN}` ? 'user' : undefined;
+    const entry: FaultyRequest = { method, path, status: 0, authorized: authorization !== undefined, ...(token !== undefined ? { token } : {}) };
     log.push(entry);
     const reply = (status: number, headers: Record<string, string | number>, body?: Buffer | string): void => {
       entry.status = status;
@@ -178,6 +194,31 @@ export async function startFaultyRegistry(options: FaultyRegistryOptions = {}): 
       path === '/v2/' ? 'base' : manifestMatch !== null ? 'manifest' : blobMatch !== null ? 'blob' : undefined;
 
     const serve = (): void => {
+      const bearer = options.bearerAuth;
+      if (bearer !== undefined && path === '/token') {
+        const user = `Basic ${Buffer.from(`${bearer.username}:${bearer.password}`).toString('base64')}`;
+        if (authorization !== undefined && authorization !== user) {
+          reply(401, { 'content-type': 'application/json' }, errorBody('UNAUTHORIZED', 'incorrect username or password'));
+          return;
+        }
+        reply(200, { 'content-type': 'application/json' }, JSON.stringify({ token: authorization === user ? USER_TOKEN : ANONYMOUS_TOKEN, expires_in: 300 }));
+        return;
+      }
+      if (bearer !== undefined) {
+        if (token === undefined) {
+          const challenge = `Bearer realm="http://${req.headers.host ?? ''}/token",service="faulty"`;
+          reply(401, { 'content-type': 'application/json', 'www-authenticate': challenge }, errorBody('UNAUTHORIZED', 'authentication required'));
+          return;
+        }
+        if (token === 'anonymous' && bearer.anonymousStatus !== undefined && (kind === 'manifest' || kind === 'blob')) {
+          if (bearer.anonymousStatus === 429) {
+            reply(429, { 'content-type': 'application/json' }, errorBody('TOOMANYREQUESTS', 'You have reached your unauthenticated pull rate limit'));
+          } else {
+            notFound('NAME_UNKNOWN', 'repository name not known to registry');
+          }
+          return;
+        }
+      }
       if (options.basicAuth !== undefined) {
         const expected = `Basic ${Buffer.from(`${options.basicAuth.username}:${options.basicAuth.password}`).toString('base64')}`;
         if (req.headers.authorization !== expected) {
