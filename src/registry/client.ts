@@ -200,7 +200,8 @@ function responseDetail(response: HttpResponse, secrets: readonly string[]): str
     if (typeof first === 'object' && first !== null) {
       const { message, code } = first as Record<string, unknown>;
       const text = typeof message === 'string' && message !== '' ? message : typeof code === 'string' ? code : undefined;
-      if (text !== undefined) parts.push(redact(printable(text), secrets));
+      // Redacted as the registry wrote it: made printable first, a secret with a non-ASCII character would no longer match.
+      if (text !== undefined) parts.push(printable(redact(text, secrets)));
     }
   } catch {
     // Not a registry error document.
@@ -210,9 +211,13 @@ function responseDetail(response: HttpResponse, secrets: readonly string[]): str
   return parts.length > 0 ? parts.join('; ') : undefined;
 }
 
-/** Control and non-ASCII characters replaced; bounded (redaction and the final cut come later). */
+/** Control and non-ASCII characters replaced; bounded (the final cut comes later). Redact before, not after. */
 function printable(text: string): string {
-  return text.slice(0, 4096).replace(/[^\x20-\x7e]/g, '?');
+  return ascii(text.slice(0, 4096));
+}
+
+function ascii(text: string): string {
+  return text.replace(/[^\x20-\x7e]/g, '?');
 }
 
 function clipped(text: string, max: number): string {
@@ -228,7 +233,8 @@ function safeLabel(image: ImageReference): string {
  * What no message may show, the longest first (a token may contain a shorter secret):
  * passwords, Basic values and every Authorization the call sent, with and without its
  * scheme; and user names, in text a server wrote (in our own text a credential's id may
- * rightly carry a name that is also a user name).
+ * rightly carry a name that is also a user name). Each also as printable() shows it (`?` for
+ * a non-ASCII character), should a message have made a secret printable before redaction.
  */
 function secretsOf(credentials: readonly RegistryCredential[], sent: ReadonlySet<string>, withUsernames: boolean): string[] {
   const secrets = new Set<string>();
@@ -241,6 +247,7 @@ function secretsOf(credentials: readonly RegistryCredential[], sent: ReadonlySet
     secrets.add(authorization);
     secrets.add(authorization.replace(/^(?:Bearer|Basic)\s+/i, ''));
   }
+  for (const secret of [...secrets]) secrets.add(ascii(secret));
   return [...secrets].filter((secret) => secret.length >= MIN_REDACTED_LENGTH).sort((a, b) => b.length - a.length);
 }
 

@@ -84,3 +84,40 @@ t.test('a long error body is redacted before it is cut short', async (t) => {
     t.match(message, /registry server error \(HTTP 500\)/);
   }
 });
+
+/** A Basic registry whose error quotes the user name and password it received: as sent (UTF-8), or with `?` for each non-ASCII character. */
+async function quotingRegistry(t: Tap, form: 'as sent' | 'made ASCII'): Promise<string> {
+  const server = createServer((req: IncomingMessage, res: ServerResponse) => {
+    const authorization = req.headers.authorization;
+    if (authorization === undefined) {
+      res.writeHead(401, { 'www-authenticate': 'Basic realm="quote"' });
+      res.end();
+      return;
+    }
+    const decoded = Buffer.from(authorization.replace(/^Basic /, ''), 'base64').toString('utf8');
+    const [user = '', password = ''] = (form === 'as sent' ? decoded : decoded.replace(/[^\x20-\x7e]/g, '?')).split(':');
+    res.writeHead(400, { 'content-type': 'application/json' });
+    res.end(JSON.stringify({ errors: [{ code: 'DENIED', message: `user ${user} with password ${password} may not read this repository` }] }));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => new Promise<void>((resolve) => server.close(() => resolve())));
+  const host = `127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const client = createRegistryClient({ timeoutMs: 5_000, skipVerify: false, insecureRegistries: [host] });
+  const error = await client
+    .imageConfig(parseImageReference(`${host}/team/app:1`), `sha256:${'a'.repeat(64)}`, { os: 'linux', architecture: 'amd64' }, [
+      { id: 'Secret team-a/robot', username: 'jürgen-robot', password: 'Grüße-Geheimnis-42' },
+    ])
+    .catch((e: unknown) => e);
+  t.type(error, RegistryError);
+  return (error as Error).message;
+}
+
+t.test('a non-ASCII password or user name quoted by the registry is redacted, as sent or made ASCII', async (t) => {
+  for (const form of ['as sent', 'made ASCII'] as const) {
+    const message = await quotingRegistry(t, form);
+    for (const secret of ['Grüße-Geheimnis-42', 'Gr??e-Geheimnis-42', 'Geheimnis', 'jürgen-robot', 'j?rgen-robot']) {
+      t.notOk(message.includes(secret), `${form}: no ${JSON.stringify(secret)} in: ${message}`);
+    }
+    t.match(message, /unexpected HTTP status 400 for manifest: user \[redacted\] with password \[redacted\] may not read this repository$/, form);
+  }
+});
