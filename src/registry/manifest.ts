@@ -15,6 +15,14 @@ const INDEX_TYPES: ReadonlySet<string> = new Set([OCI_INDEX, DOCKER_MANIFEST_LIS
 const MANIFEST_TYPES: ReadonlySet<string> = new Set([OCI_MANIFEST, DOCKER_MANIFEST]);
 const CONFIG_TYPES: ReadonlySet<string> = new Set([OCI_CONFIG, DOCKER_CONFIG]);
 
+/**
+ * Bounds on an image's ENTRYPOINT and CMD together. Configs are cached for the life of the
+ * process, so without them a registry could fill the webhook's memory with a few configs
+ * whose Cmd is megabytes long. Real ones are a few hundred characters.
+ */
+export const MAX_COMMAND_CHARS = 64 * 1024;
+export const MAX_COMMAND_WORDS = 4096;
+
 export interface Descriptor {
   mediaType: string;
   digest: string;
@@ -104,7 +112,17 @@ export function parseImageConfig(body: Buffer): { entrypoint: string[]; cmd: str
   const config = json.config ?? null;
   if (config === null) return { entrypoint: [], cmd: [] };
   if (!isObject(config)) throw new RegistryFailure('invalid', 'the image config has an invalid "config" section');
-  return { entrypoint: stringList(config.Entrypoint, 'Entrypoint'), cmd: stringList(config.Cmd, 'Cmd') };
+  const entrypoint = stringList(config.Entrypoint, 'Entrypoint');
+  const cmd = stringList(config.Cmd, 'Cmd');
+  const words = entrypoint.length + cmd.length;
+  if (words > MAX_COMMAND_WORDS) {
+    throw new RegistryFailure('invalid', `the image config's Entrypoint and Cmd hold ${words} words, more than the ${MAX_COMMAND_WORDS} accepted`);
+  }
+  const chars = [...entrypoint, ...cmd].reduce((sum, word) => sum + word.length, 0);
+  if (chars > MAX_COMMAND_CHARS) {
+    throw new RegistryFailure('invalid', `the image config's Entrypoint and Cmd hold ${chars} characters, more than the ${MAX_COMMAND_CHARS} accepted`);
+  }
+  return { entrypoint, cmd };
 }
 
 function stringList(value: unknown, field: string): string[] {

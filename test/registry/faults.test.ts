@@ -169,6 +169,14 @@ t.test('oversized bodies', async (t) => {
   t.match(blob.message, /the config blob is larger than the limit of 65536 bytes/);
 });
 
+t.test('an image config whose Cmd is too long is refused', async (t) => {
+  const server = await fake(t, { cmd: ['sh', '-c', 'x'.repeat(70_000)] });
+  const client = clientFor(server);
+  const err = await expectError(t, server, client.imageConfig(refOf(server), server.manifestDigest(), linux, creds));
+  t.match(err, { kind: 'invalid', transient: false });
+  t.match(err.message, /the image config's Entrypoint and Cmd hold 70004 characters, more than the 65536 accepted$/);
+});
+
 t.test('404: manifest unknown', async (t) => {
   const server = await fake(t, { fault: { kind: 'not-found' }, target: 'manifest' });
   const client = clientFor(server);

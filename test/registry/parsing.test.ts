@@ -83,6 +83,22 @@ t.test('image configs', async (t) => {
   t.throws(() => parseImageConfig(json({ config: [] })), { kind: 'invalid', message: /invalid "config" section/ });
 });
 
+t.test('image configs: Entrypoint and Cmd are bounded together (64 Ki characters, 4096 words)', async (t) => {
+  const half = 'x'.repeat(32 * 1024);
+  t.same(parseImageConfig(json({ config: { Entrypoint: [half], Cmd: [half] } })), { entrypoint: [half], cmd: [half] }, '65536 characters');
+  t.throws(() => parseImageConfig(json({ config: { Entrypoint: [half], Cmd: [half, 'y'] } })), {
+    kind: 'invalid',
+    message: "the image config's Entrypoint and Cmd hold 65537 characters, more than the 65536 accepted",
+  });
+  const words = (n: number): string[] => Array.from({ length: n }, () => 'w');
+  t.same(parseImageConfig(json({ config: { Entrypoint: words(96), Cmd: words(4000) } })).cmd.length, 4000, '4096 words');
+  t.throws(() => parseImageConfig(json({ config: { Entrypoint: words(97), Cmd: words(4000) } })), {
+    kind: 'invalid',
+    message: "the image config's Entrypoint and Cmd hold 4097 words, more than the 4096 accepted",
+  });
+  t.throws(() => parseImageConfig(json({ config: { Cmd: ['', ...words(5000).map(() => '')] } })), { kind: 'invalid', message: /5001 words/ }, 'empty words count too');
+});
+
 t.test('platform choice', async (t) => {
   const M = 'application/vnd.oci.image.manifest.v1+json';
   const entry = (n: number, architecture: string, variant?: string, os = 'linux'): Descriptor => ({
