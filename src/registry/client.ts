@@ -1,5 +1,6 @@
 import { formatImageReference, type ImageReference } from '../core/image-reference.js';
 import { Authenticator, type CallAuth } from './auth.js';
+import { BodyBudget, formatBytes } from './body-budget.js';
 import { checkDigest, digestOf, isVerifiableDigest, verifyDigest } from './digest.js';
 import { namesHost, parseRegistryPattern, patternMatches } from './allowed-registries.js';
 import { RegistryError, RegistryFailure, statusFailure } from './errors.js';
@@ -22,6 +23,11 @@ export interface RegistryClient {
 }
 
 export const DEFAULT_MAX_BYTES = 4 * 1024 * 1024;
+/**
+ * Registry answers being read may hold this much memory at once, all lookups together. The
+ * Deployment gives V8 a 256 MiB heap, of which request bodies may take half.
+ */
+export const DEFAULT_MAX_BYTES_IN_FLIGHT = 64 * 1024 * 1024;
 const DOCKER_HUB = 'docker.io';
 const DOCKER_HUB_API = 'registry-1.docker.io';
 const PATH = /^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$/;
@@ -40,6 +46,10 @@ export function createRegistryClient(options: RegistryClientOptions): RegistryCl
   if (!Number.isFinite(timeoutMs) || timeoutMs <= 0) throw new RangeError(`registry timeout must be a positive number of milliseconds, not ${timeoutMs}`);
   const maxBytes = options.maxBytes ?? DEFAULT_MAX_BYTES;
   if (!Number.isSafeInteger(maxBytes) || maxBytes <= 0) throw new RangeError(`registry body limit must be a positive integer, not ${maxBytes}`);
+  const maxBytesInFlight = options.maxBytesInFlight ?? Math.max(DEFAULT_MAX_BYTES_IN_FLIGHT, maxBytes);
+  if (!Number.isSafeInteger(maxBytesInFlight) || maxBytesInFlight < maxBytes) {
+    throw new RangeError(`registry body budget must be an integer of at least the body limit (${formatBytes(maxBytes)}), not ${maxBytesInFlight}`);
+  }
   const insecureHosts = new Set(options.insecureRegistries.map((host) => host.trim().toLowerCase()).filter((host) => host !== ''));
   const isInsecureHost = (host: string): boolean => insecureHosts.has(host.toLowerCase());
   const allowed = options.allowedRegistries?.map((text) => {
@@ -53,6 +63,7 @@ export function createRegistryClient(options: RegistryClientOptions): RegistryCl
     skipVerify: options.skipVerify,
     insecureHosts,
     namedByOperator,
+    budget: new BodyBudget(maxBytesInFlight),
     ...(options.ca !== undefined ? { ca: options.ca } : {}),
     ...(options.observeRequest !== undefined ? { observe: options.observeRequest } : {}),
   });

@@ -12,11 +12,12 @@ export type RegistryErrorKind =
   | 'invalid' // unparseable or malformed manifest/config/token response
   | 'digest-mismatch'
   | 'too-large'
+  | 'overloaded' // the client's budget for registry answers in memory is taken by other lookups
   | 'platform' // no manifest for the requested platform
   | 'unsupported' // e.g. schema 1 manifests, non-sha256/sha512 digests
   | 'refused'; // a host the webhook may not contact (not allowed, or a loopback/link-local/metadata address)
 
-const TRANSIENT: ReadonlySet<RegistryErrorKind> = new Set(['rate-limited', 'server', 'timeout', 'network']);
+const TRANSIENT: ReadonlySet<RegistryErrorKind> = new Set(['rate-limited', 'server', 'timeout', 'network', 'overloaded']);
 
 /**
  * A failure below the client's public surface (transport, auth, parsing); the client turns it
@@ -45,7 +46,7 @@ export class RegistryError extends Error {
   readonly registry: string;
   readonly status?: number;
   readonly kind: RegistryErrorKind;
-  /** True for causes that may go away on their own (timeouts, 429, 5xx, network errors). */
+  /** True for causes that may go away on their own (timeouts, 429, 5xx, network errors, no room for the answer). */
   readonly transient: boolean;
 
   constructor(image: string, registry: string, kind: RegistryErrorKind, cause: string, status?: number) {

@@ -3,6 +3,7 @@ import http, { type IncomingHttpHeaders } from 'node:http';
 import https from 'node:https';
 import { rootCertificates } from 'node:tls';
 import { isIP } from 'node:net';
+import { formatBytes, type BodyBudget, type BodyCharge } from './body-budget.js';
 import { RegistryFailure } from './errors.js';
 import { RefusedAddressError, guardedLookup, refusedAddressKind } from './address-guard.js';
 
@@ -20,6 +21,8 @@ export interface TransportOptions {
   namedByOperator: (url: URL) => boolean;
   /** Told of every exchange: what it fetched and its status (or `error`). */
   observe?: (what: string, status: number | 'error') => void;
+  /** Bounds the bytes of the bodies all requests hold at once. */
+  budget: BodyBudget;
 }
 
 export interface HttpRequest {
@@ -145,10 +148,13 @@ export function createTransport(options: TransportOptions): Transport {
       const secure = url.protocol === 'https:';
       const client = secure ? https : http;
       let settled = false;
+      // The body's bytes count against the budget until the request settles, however it settles.
+      let charge: BodyCharge | undefined;
       const finish = (outcome: Exchange | Error): void => {
         if (settled) return;
         settled = true;
         clearTimeout(timer);
+        charge?.release();
         if (outcome instanceof Error) reject(outcome);
         else resolve(outcome);
       };
@@ -167,6 +173,11 @@ export function createTransport(options: TransportOptions): Transport {
         finish(socketFailure(err, url, req.what));
       });
       outgoing.on('response', (incoming) => {
+        if (settled) {
+          // Timed out as the answer came: nobody waits for it.
+          outgoing.destroy();
+          return;
+        }
         const status = incoming.statusCode ?? 0;
         const ok = status >= 200 && status < 300;
         if (req.method === 'HEAD' || isRedirect(status)) {
@@ -183,21 +194,37 @@ export function createTransport(options: TransportOptions): Transport {
         }
         const chunks: Buffer[] = [];
         let total = 0;
+        const held = options.budget.open();
+        charge = held;
+        /** No room in the budget: a body we need fails; an error body is only read for its error code, so what we have will do. */
+        const noRoom = (): void => {
+          finish(ok ? overBudget(req.what, url, options.budget.limitBytes) : { status, headers: incoming.headers, body: Buffer.concat(chunks, total) });
+          outgoing.destroy();
+        };
+        if (Number.isSafeInteger(declared) && declared > 0 && !held.growTo(Math.min(declared, limit))) {
+          noRoom();
+          return;
+        }
         incoming.on('data', (chunk: Buffer) => {
           if (settled) return;
-          if (total + chunk.length > limit) {
-            if (ok) {
-              finish(tooLarge(req.what, limit));
-            } else {
-              // An error body is only read for its error code: keep what fits and stop.
-              chunks.push(chunk.subarray(0, limit - total));
-              finish({ status, headers: incoming.headers, body: Buffer.concat(chunks) });
-            }
+          const over = total + chunk.length > limit;
+          if (over && ok) {
+            finish(tooLarge(req.what, limit));
             outgoing.destroy();
             return;
           }
-          total += chunk.length;
-          chunks.push(chunk);
+          // An error body is only read for its error code: keep what fits and stop.
+          const kept = over ? chunk.subarray(0, limit - total) : chunk;
+          if (!held.growTo(total + kept.length)) {
+            noRoom();
+            return;
+          }
+          total += kept.length;
+          chunks.push(kept);
+          if (over) {
+            finish({ status, headers: incoming.headers, body: Buffer.concat(chunks, total) });
+            outgoing.destroy();
+          }
         });
         incoming.on('end', () => finish({ status, headers: incoming.headers, body: Buffer.concat(chunks, total) }));
         incoming.on('error', (err: NodeJS.ErrnoException) => finish(socketFailure(err, url, req.what)));
@@ -257,6 +284,13 @@ function isRedirect(status: number): boolean {
 
 function tooLarge(what: string, limit: number): RegistryFailure {
   return new RegistryFailure('too-large', `the ${what} is larger than the limit of ${limit} bytes`);
+}
+
+function overBudget(what: string, url: URL, budget: number): RegistryFailure {
+  return new RegistryFailure(
+    'overloaded',
+    `no room to read the ${what} from ${url.host}: registry answers being read already hold the webhook's budget of ${formatBytes(budget)} for them (try again shortly)`,
+  );
 }
 
 const CERTIFICATE_CODES = new Set([

@@ -53,6 +53,12 @@ export interface RegistryClientOptions {
   allowedRegistries?: readonly string[];
   /** Cap on manifest, config and token bodies in bytes (default 4 MiB); bigger is an error. */
   maxBytes?: number;
+  /**
+   * Cap on the bytes of the answers all requests of this client are reading at once (default
+   * 64 MiB, and at least `maxBytes`). A body that finds no room fails at once, with kind
+   * `overloaded`, rather than wait for room.
+   */
+  maxBytesInFlight?: number;
   /** Told of every HTTP request: what it fetched and its status (or `error` when no response came). */
   observeRequest?: (what: string, status: number | 'error') => void;
 }

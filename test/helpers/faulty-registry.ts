@@ -2,7 +2,7 @@
  * A small node:http server that speaks just enough of the registry API (/v2/) to serve one
  * image (`test/app:v1`, an OCI manifest and its config blob) and to misbehave on demand:
  * slow answers, 5xx, 429, garbage JSON, a body whose digest is not the requested one, huge
- * bodies, 404, 401 forever. Blob requests can be redirected to a second "storage" server
+ * bodies, bodies that stop half way, 404, 401 forever. Blob requests can be redirected to a second "storage" server
  * (another origin). It can require Basic credentials, or Bearer tokens of its own token
  * endpoint like Docker Hub (with anonymous tokens over a pull limit, or kept away from a
  * private repository). Plain http on 127.0.0.1; counts every request.
@@ -26,6 +26,11 @@ export type Fault =
   | { kind: 'wrong-digest' }
   /** A 200 body of `bytes` bytes, with Content-Length unless `chunked`. */
   | { kind: 'huge'; bytes: number; chunked?: boolean }
+  /**
+   * A 200 body that sends `bytes` bytes and then stops: the answer stays open (`hold`) or its
+   * connection is cut (`cut`). Chunked, unless `declared` gives a Content-Length.
+   */
+  | { kind: 'stall'; bytes: number; then: 'hold' | 'cut'; declared?: number }
   /** 404 MANIFEST_UNKNOWN / BLOB_UNKNOWN. */
   | { kind: 'not-found' }
   /** 401 with a Basic challenge, whatever the credentials. */
@@ -256,6 +261,20 @@ export async function startFaultyRegistry(options: FaultyRegistryOptions = {}): 
           case 'huge':
             if (kind !== 'base') {
               sendHuge(res, entry, method, fault.bytes, fault.chunked === true);
+              return;
+            }
+            break;
+          case 'stall':
+            if (kind !== 'base') {
+              entry.status = 200;
+              res.writeHead(200, { 'content-type': OCI_MANIFEST, ...(fault.declared !== undefined ? { 'content-length': fault.declared } : {}) });
+              if (method === 'HEAD') {
+                res.end();
+                return;
+              }
+              res.write(Buffer.alloc(fault.bytes, 0x20), () => {
+                if (fault.then === 'cut') res.destroy();
+              });
               return;
             }
             break;
