@@ -22,7 +22,13 @@ export interface RegistryClient {
   imageConfig(image: ImageReference, digest: string, platform: Platform, credentials: readonly RegistryCredential[]): Promise<ImageConfigResult>;
 }
 
-export const DEFAULT_MAX_BYTES = 4 * 1024 * 1024;
+/**
+ * Real manifests, indexes and configs are a few KiB (an index of every platform with its
+ * attestations, or a config with a hundred layers of history, stays far below 1 MiB). A
+ * bigger cap only helps hostile registries: parsing a body may take about 14 times its size
+ * of heap, and fewer stalled bodies would fill the budget below.
+ */
+export const DEFAULT_MAX_BYTES = 1024 * 1024;
 /**
  * Registry answers being read may hold this much memory at once, all lookups together. The
  * Deployment gives V8 a 256 MiB heap, of which request bodies may take half.

@@ -51,7 +51,7 @@ export interface RegistryClientOptions {
    * addresses are contacted only for hosts named here without `*`, or listed as insecure.
    */
   allowedRegistries?: readonly string[];
-  /** Cap on manifest, config and token bodies in bytes (default 4 MiB); bigger is an error. */
+  /** Cap on manifest, config and token bodies in bytes (default 1 MiB); bigger is an error. */
   maxBytes?: number;
   /**
    * Cap on the bytes of the answers all requests of this client are reading at once (default

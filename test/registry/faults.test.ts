@@ -159,9 +159,9 @@ t.test('oversized bodies', async (t) => {
   const streamed = await expectError(t, server, small.imageConfig(refOf(server), `sha256:${'a'.repeat(64)}`, linux, creds));
   t.match(streamed, { kind: 'too-large' }, 'without Content-Length the stream is cut at the limit');
 
-  server.fault = { kind: 'huge', bytes: 5 * 1024 * 1024, chunked: true };
+  server.fault = { kind: 'huge', bytes: 2 * 1024 * 1024, chunked: true };
   const byDefault = await expectError(t, server, clientFor(server).imageConfig(refOf(server), `sha256:${'a'.repeat(64)}`, linux, creds));
-  t.match(byDefault.message, /larger than the limit of 4194304 bytes/, 'the default limit is 4 MiB');
+  t.match(byDefault.message, /larger than the limit of 1048576 bytes/, 'the default limit is 1 MiB');
 
   server.fault = { kind: 'huge', bytes: 256 * 1024 };
   server.target = 'blob';
