@@ -27,8 +27,11 @@ export interface RegistrySourceOptions {
   observe?: (result: 'cache_hit' | 'coalesced' | 'fetched' | 'error') => void;
 }
 
-/** Failures that another pod's pull secrets could turn into a success are not remembered. */
-const CREDENTIAL_DEPENDENT = new Set(['unauthorized', 'denied', 'not-found']);
+/**
+ * Failures not remembered: those that other pull secrets could turn into a success, and
+ * 'overloaded', which tells of the webhook's own load at that moment, not of the image.
+ */
+const NOT_REMEMBERED = new Set(['unauthorized', 'denied', 'not-found', 'overloaded']);
 
 /**
  * Image configs read from registries: cached by digest (tags with a TTL), concurrent
@@ -41,7 +44,7 @@ export function registryImageSource(options: RegistrySourceOptions): ImageConfig
     tagTtlMs: options.tagTtlMs,
     maxEntries: options.maxEntries ?? 1000,
     failureTtlMs: options.failureTtlMs ?? 5000,
-    cacheFailure: (error) => !(error instanceof RegistryError && CREDENTIAL_DEPENDENT.has(error.kind)),
+    cacheFailure: (error) => !(error instanceof RegistryError && NOT_REMEMBERED.has(error.kind)),
   });
   return {
     cache,

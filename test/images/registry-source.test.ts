@@ -6,7 +6,7 @@ import { ImageConfigError } from '../../src/images/image-config-source.js';
 import { registryImageSource } from '../../src/images/registry-source.js';
 import type { RegistrySourceOptions } from '../../src/images/registry-source.js';
 import { createKubeObjectReader, loadKubeConfig, perAdmissionReader } from '../../src/kubernetes/object-reader.js';
-import { createRegistryClient } from '../../src/registry/client.js';
+import { RegistryError, createRegistryClient } from '../../src/registry/client.js';
 import { pushImage, startRegistry } from '../helpers/registry.js';
 import type { TestRegistry } from '../helpers/registry.js';
 import { startFaultyRegistry } from '../helpers/faulty-registry.js';
@@ -129,6 +129,34 @@ t.test('transient registry failures are remembered briefly, so a broken registry
   const second = await lookup().then(() => undefined, (e: unknown) => e as Error);
   t.match(second?.message, /HTTP 503/);
   t.equal(faulty.requests().length, asked, 'the second lookup did not reach the registry');
+});
+
+t.test("a lookup refused for the webhook's own load ('overloaded') is not remembered: the next one asks again", async (t) => {
+  let calls = 0;
+  const source = registryImageSource({
+    client: {
+      async resolveTag(image) {
+        calls++;
+        if (calls === 1) throw new RegistryError(`${image.domain}/${image.path}:1`, image.domain, 'overloaded', 'no room to read the manifest', undefined);
+        return `sha256:${'c'.repeat(64)}`;
+      },
+      async imageConfig(_image, digest) {
+        return { manifestDigest: digest, entrypoint: ['/ok'], cmd: [] };
+      },
+    },
+    dockerConfigJsonKey: '.dockerconfigjson',
+    cloud: [],
+    defaultArchitecture: 'amd64',
+    tagTtlMs: 60_000,
+    failureTtlMs: 60_000,
+  });
+  const pod = podFor('registry.example.com/team/app:1');
+  const objects = { read: async () => ({ found: false as const }), readServiceAccount: async () => ({ found: false as const }) };
+  const lookup = () => source.configOf({ image: 'registry.example.com/team/app:1', container: 'app', namespace: NS, pod: podPullFacts(pod), objects });
+  const first = await lookup().then(() => undefined, (e: unknown) => e as Error);
+  t.match(first?.message, /no room to read the manifest/);
+  t.same(await lookup(), { entrypoint: ['/ok'], cmd: [] });
+  t.equal(calls, 2);
 });
 
 t.test('an invalid image reference is a clear failure', async (t) => {
