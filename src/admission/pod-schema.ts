@@ -23,6 +23,7 @@ const container = {
     command: strings,
     args: strings,
     stdin: { type: 'boolean' },
+    tty: { type: 'boolean' },
     livenessProbe: execHandler,
     readinessProbe: execHandler,
     startupProbe: execHandler,

@@ -205,11 +205,21 @@ function wrapContainer(
 }
 
 /**
- * `--interactive` for a container that keeps stdin open (`stdin: true`): without it the
- * app gets no stdin. Left out, with a warning, when the injected image predates it.
+ * `--interactive` for a container that keeps stdin open on a terminal (`stdin: true` and
+ * `tty: true`): without it the app gets no stdin. secrets-init makes its child the
+ * terminal's foreground process with it, which fails when stdin is not a terminal, so a
+ * container with `stdin: true` but no `tty` goes without it, with a warning, as it does
+ * when the injected image predates the option.
  */
 function interactive(container: Container, settings: InjectionSettings, warnings: string[]): boolean {
   if (container['stdin'] !== true) return false;
+  if (container['tty'] !== true) {
+    warnings.push(
+      `container "${container.name}" has stdin: true without tty: true: secrets-init hands stdin to the app only when it is a terminal ` +
+        '(its --interactive fails on any other stdin), so the app starts without stdin; set tty: true if it reads stdin',
+    );
+    return false;
+  }
   if (imageSupports(settings.image, 'interactive')) return true;
   warnings.push(
     `container "${container.name}" has stdin: true, but the injected secrets-init (${settings.image}) predates --interactive ` +

@@ -7,7 +7,7 @@
  * `command`/`args` by the kubelet's rules and compares the result with what the
  * container ran before (its own words expanded, the image's taken as they are).
  * Generated values, commands and image configs hold `$(…)`, `$$` and plain `$`;
- * pods hold native sidecars, Argo steps, stdin, exec probes and odd keys.
+ * pods hold native sidecars, Argo steps, stdin and tty, exec probes and odd keys.
  */
 import t from 'tap';
 import assert from 'node:assert/strict';
@@ -187,6 +187,7 @@ function containerArb(name: string, volumes: readonly Volume[], caseFlavour: Cas
       args: wordsArb,
       volumeMounts: mountsArb,
       stdin: fc.option(fc.boolean(), { nil: undefined }),
+      tty: fc.option(fc.boolean(), { nil: undefined }),
       // Native sidecars: init containers that keep running.
       restartPolicy: init ? fc.option(fc.constant('Always'), { nil: undefined }) : fc.constant(undefined),
       handler: handlerArb,
@@ -430,12 +431,12 @@ function supervisorOf(line: readonly string[]): readonly string[] {
 }
 
 /** The options secrets-init gets, in the documented order, for a container of this provider. */
-function expectedOptions(model: PodModel, provider: Provider, stdin: boolean): string[] {
+function expectedOptions(model: PodModel, provider: Provider, terminal: boolean): string[] {
   const options = [`--provider=${provider}`];
   if (model.exitEarly) options.push('--exit-early');
   if (provider === 'google') options.push(`--google-project=${SERVER_PROJECT}`);
   if (model.logFormat !== undefined) options.push(`--log-format=${model.logFormat}`);
-  if (stdin) options.push('--interactive');
+  if (terminal) options.push('--interactive');
   return options;
 }
 
@@ -443,7 +444,9 @@ function expectedOptions(model: PodModel, provider: Provider, stdin: boolean): s
 function expectedWrappedLine(model: PodModel, provider: Provider, container: Container, image: ImageConfig | undefined): string[] {
   const line = processLine(container, image)!;
   const supervisor = supervisorOf(line);
-  return [...supervisor, WRAPPER, ...expectedOptions(model, provider, container['stdin'] === true), ...line.slice(supervisor.length)];
+  // secrets-init hands stdin on only from a terminal: both stdin and tty.
+  const terminal = container['stdin'] === true && container['tty'] === true;
+  return [...supervisor, WRAPPER, ...expectedOptions(model, provider, terminal), ...line.slice(supervisor.length)];
 }
 
 /** What the kubelet runs for a container after the patch: its `command` and `args`, expanded. */

@@ -60,7 +60,7 @@ t.test('runtime options', async (t) => {
     const input = pod({
       containers: [
         container('aws', { command: ['/a'], env: [DB] }),
-        container('gcp', { command: ['/g'], env: [GCP], stdin: true }),
+        container('gcp', { command: ['/g'], env: [GCP], stdin: true, tty: true }),
       ],
     });
     const { result } = mutateAndApply(input, facts(), options);
@@ -104,6 +104,23 @@ t.test('runtime options', async (t) => {
     t.strictSame(old.result.spec.containers[0]!.args, ['--provider=aws', '/bin/sh']);
     t.equal(old.outcome.warnings.length, 1);
     t.match(old.outcome.warnings[0], /container "shell" has stdin: true, but the injected secrets-init \(ghcr\.io\/doitintl\/secrets-init:0\.5\.0\) predates --interactive \(0\.5\.1\)/);
+  });
+  t.test('stdin: true without tty: true gets no --interactive (secrets-init would fail without a terminal), with a warning', async (t) => {
+    const input = pod({
+      containers: [
+        container('attach', { command: ['/app'], stdin: true, env: [DB] }),
+        container('notty', { command: ['/app'], stdin: true, tty: false, env: [DB] }),
+        container('ttyonly', { command: ['/app'], tty: true, env: [DB] }),
+      ],
+    });
+    for (const image of [SETTINGS.image, 'ghcr.io/doitintl/secrets-init:0.5.0']) {
+      const { result, outcome } = mutateAndApply(input, facts(), { ...SETTINGS, image });
+      for (const wrapped of result.spec.containers) t.strictSame(wrapped.args, ['--provider=aws', '/app'], `${image}: ${wrapped.name}`);
+      t.equal(outcome.warnings.length, 2, `${image}: one warning per stdin container, none for tty alone`);
+      for (const [i, name] of ['attach', 'notty'].entries()) {
+        t.match(outcome.warnings[i], new RegExp(`^container "${name}" has stdin: true without tty: true: .*the app starts without stdin; set tty: true if it reads stdin`));
+      }
+    }
   });
 });
 
@@ -158,7 +175,7 @@ t.test('supervisor commands', async (t) => {
     t.strictSame(settled(result), { allowed: true, warnings: [] }, 'reinvocation changes nothing');
   });
   t.test('the options come after the supervisor too', async (t) => {
-    const input = argoPod({ command: [...ARGO_EMISSARY, 'sh'], stdin: true, env: [DB] });
+    const input = argoPod({ command: [...ARGO_EMISSARY, 'sh'], stdin: true, tty: true, env: [DB] });
     const { result } = mutateAndApply(input, facts(), { ...SETTINGS, runtime: { exitEarly: true } });
     t.strictSame(findContainer(result, 'main')!.command, [...ARGO_EMISSARY, WRAPPER]);
     t.strictSame(findContainer(result, 'main')!.args, ['--provider=aws', '--exit-early', '--interactive', 'sh']);
@@ -262,6 +279,7 @@ t.test('exec probes and lifecycle hooks', async (t) => {
     const settings = { ...SETTINGS, runtime: { exitEarly: true } };
     const input = probed({ 'secrets-init/wrap-exec': 'true' });
     input.spec.containers[0]!.stdin = true;
+    input.spec.containers[0]!.tty = true;
     const { result, outcome } = mutateAndApply(input, facts(), settings);
     validatePod(result);
     const app = findContainer(result, 'app')!;

@@ -148,13 +148,18 @@ t.test('native sidecars are wrapped in place; restartPolicy and probes stay', as
   t.same(JSON.parse(pod.metadata!.annotations!['secrets-init/status']!), { containers: [], initContainers: ['bq-proxy', 'migrate'] });
 });
 
-t.test('interactive pods get --interactive; an image before 0.5.1 leaves it out with a warning', async (t) => {
+t.test('interactive pods (stdin and tty) get --interactive; without tty, or with an image before 0.5.1, it is left out with a warning', async (t) => {
   const shell = (): Pod => ({ metadata: { name: 'debug' }, spec: { containers: [{ name: 'psql', image: 'postgres:16', command: ['psql'], stdin: true, tty: true, env: [{ name: 'PGPASSWORD', value: AWS_REF }] }] } });
   const current = await admitted(plain, shell());
   t.same(containerNamed(current.pod, 'psql')!.args, ['--provider=aws', '--interactive', 'psql']);
   const older = await admitted(old, shell());
   t.same(containerNamed(older.pod, 'psql')!.args, ['--provider=aws', 'psql'], 'left out; and --provider=google on the command line changes nothing');
   t.match(older.answer.response.warnings?.join('\n') ?? '', /container "psql" has stdin: true, but the injected secrets-init \(ghcr\.io\/doitintl\/secrets-init:0\.4\.5\) predates --interactive \(0\.5\.1\)/);
+  const attached = shell();
+  delete attached.spec.containers[0]!['tty'];
+  const noTerminal = await admitted(plain, attached);
+  t.same(containerNamed(noTerminal.pod, 'psql')!.args, ['--provider=aws', 'psql'], 'stdin without tty: no --interactive, which would fail without a terminal');
+  t.match(noTerminal.answer.response.warnings?.join('\n') ?? '', /container "psql" has stdin: true without tty: true: .*the app starts without stdin/);
 });
 
 t.test('a Windows pod that needs secrets is denied with what to do; one that does not is admitted', async (t) => {
@@ -203,7 +208,7 @@ t.test('runtime options from the server flags, in order; pod annotations overrid
     spec: {
       containers: [
         { name: 'bq', image: 'registry.example.com/bq:1', command: ['/bq'], env: [{ name: 'KEY', valueFrom: { configMapKeyRef: { name: 'bigquery', key: 'key' } } }] },
-        { name: 'db', image: 'registry.example.com/db:1', command: ['/db'], stdin: true, env: [secretKey('PW', 'warehouse', 'password')] },
+        { name: 'db', image: 'registry.example.com/db:1', command: ['/db'], stdin: true, tty: true, env: [secretKey('PW', 'warehouse', 'password')] },
       ],
     },
   });
