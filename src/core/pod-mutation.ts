@@ -12,7 +12,7 @@ import { ANNOTATION_STATUS, ANNOTATION_WRAP_EXEC } from './annotations.js';
 import type { InjectionSettings } from './settings.js';
 import { runtimeArgs } from './runtime-options.js';
 import { imageSupports, introducedIn } from './runtime-release.js';
-import { wrapCommandLine, wrapperPath } from './wrapping.js';
+import { subcommandClash, wrapCommandLine, wrapperPath } from './wrapping.js';
 import type { ExecHandler } from './exec-handlers.js';
 import { execCommands, referredVariables } from './exec-handlers.js';
 import { expandedVariables } from './env-sources.js';
@@ -201,6 +201,7 @@ function wrapContainer(
   warnings.push(...argumentWarnings(container));
   if (!analysis.wrapExec) warnings.push(...handlerWarnings(container));
   const handlers = analysis.wrapExec ? wrapHandlers(slot.container, provider, analysis, settings) : [];
+  if ('denial' in handlers) return handlers;
   return { role: slot.role, index: slot.index, name, provider, ...wrapped, handlers };
 }
 
@@ -228,12 +229,25 @@ function interactive(container: Container, settings: InjectionSettings, warnings
   return false;
 }
 
-/** Exec probes and hooks run under secrets-init too (annotation wrap-exec), except those that already do. */
-function wrapHandlers(container: Container, provider: Provider, analysis: PodAnalysis, settings: InjectionSettings): ContainerWrap['handlers'] {
+/**
+ * Exec probes and hooks run under secrets-init too (annotation wrap-exec), except those
+ * that already do; denied when one starts with a word secrets-init takes for its own subcommand.
+ */
+function wrapHandlers(
+  container: Container,
+  provider: Provider,
+  analysis: PodAnalysis,
+  settings: InjectionSettings,
+): ContainerWrap['handlers'] | { denial: string } {
   const wrapper = wrapperPath(settings.volumePath);
-  return execCommands(container)
-    .filter(({ command }) => command[0] !== wrapper)
-    .map(({ handler, command }) => ({ handler, command: [wrapper, ...runtimeArgs(provider, analysis.options, false), ...command] }));
+  const handlers = execCommands(container).filter(({ command }) => command[0] !== wrapper);
+  for (const { handler, command } of handlers) {
+    const clash = subcommandClash(command);
+    if (clash !== undefined) {
+      return { denial: `container "${container.name}": its ${handler.label} runs ${clash}; write the program's absolute path, such as "/bin/${command[0]}"` };
+    }
+  }
+  return handlers.map(({ handler, command }) => ({ handler, command: [wrapper, ...runtimeArgs(provider, analysis.options, false), ...command] }));
 }
 
 /**

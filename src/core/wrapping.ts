@@ -40,5 +40,31 @@ export function wrapCommandLine(
   if (rest.length === 0) {
     return { problem: `runs the supervisor "${supervisor.join(' ')}" with no command after it, so there is nothing for secrets-init to start` };
   }
+  const clash = subcommandClash(rest);
+  if (clash !== undefined) return { problem: `runs ${clash}; write the program's absolute path in the container's command, such as "/bin/${rest[0]}"` };
   return { command: [...supervisor, wrapperPath(settings.volumePath)], args: [...runtimeArgs, ...rest] };
+}
+
+/**
+ * secrets-init's own subcommands, by the words that call them (urfave/cli: `copy` with
+ * its alias `cp`, and the `help` command it adds, alias `h`). When the first word after
+ * its options is one of them, secrets-init runs that subcommand instead of starting the
+ * command, and `--` does not stop it.
+ */
+const SUBCOMMANDS: ReadonlyMap<string, string> = new Map([
+  ['copy', 'copy'],
+  ['cp', 'copy'],
+  ['help', 'help'],
+  ['h', 'help'],
+]);
+
+/**
+ * What is wrong with handing `line` to secrets-init when its first word names one of
+ * secrets-init's subcommands (`"cp", which secrets-init takes …`); undefined otherwise.
+ */
+export function subcommandClash(line: readonly string[]): string | undefined {
+  const first = line[0];
+  const subcommand = first === undefined ? undefined : SUBCOMMANDS.get(first);
+  if (subcommand === undefined) return undefined;
+  return `"${first}", which secrets-init takes for its own subcommand "${subcommand}" and runs instead of the program ("--" does not prevent it)`;
 }

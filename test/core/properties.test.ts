@@ -143,7 +143,9 @@ const envFromArb: fc.Arbitrary<EnvFromSource> = fc
     return source;
   });
 
-const WORDS = ['/bin/app', 'serve', '--verbose', '-c', 'x y', ...DOLLAR_VALUES] as const;
+/** Words secrets-init takes for its own subcommands when they come first after its options. */
+const SUBCOMMAND_WORDS: readonly string[] = ['copy', 'cp', 'help', 'h'];
+const WORDS = ['/bin/app', 'serve', '--verbose', '-c', 'x y', 'cp', ...DOLLAR_VALUES] as const;
 const wordsArb = fc.option(fc.array(fc.constantFrom<string>(...WORDS), { maxLength: 3 }), { nil: undefined });
 /** A container command: sometimes an Argo step, or the bare executor line. */
 const commandArb = fc.oneof(
@@ -402,6 +404,8 @@ function modelPod(c: Case): PodModel {
     // Unknown (no image config), empty, or a supervisor with nothing after it: nothing to hand to secrets-init.
     const line = processLine(m.container, c.imageConfigs[m.container.name]);
     if (line === undefined || line.length === 0 || line.length === supervisorOf(line).length) model.denied = true;
+    // secrets-init would run its own subcommand instead of the program.
+    else if (startsWithSubcommand(line)) model.denied = true;
     const atPath = (m.container.volumeMounts ?? []).find((mount) => mount.mountPath === SETTINGS.volumePath);
     if (atPath !== undefined && atPath.name !== SETTINGS.volumeName) model.denied = true;
   }
@@ -428,6 +432,11 @@ function processLine(container: Container, image: ImageConfig | undefined): stri
 /** The supervisor a process line starts with, as the model knows them; empty when none. */
 function supervisorOf(line: readonly string[]): readonly string[] {
   return [ARGO, TINI].find((prefix) => prefix.length <= line.length && prefix.every((word, i) => line[i] === word)) ?? [];
+}
+
+/** Whether the words secrets-init is given (after the supervisor, if any) start with one of its subcommands. */
+function startsWithSubcommand(line: readonly string[]): boolean {
+  return SUBCOMMAND_WORDS.includes(line[supervisorOf(line).length] ?? '');
 }
 
 /** The options secrets-init gets, in the documented order, for a container of this provider. */
@@ -681,6 +690,7 @@ t.test('reinvocation: a container added after injection is wrapped without a sec
             lateModel.broken ||
               (lateModel.providers.size > 1 && requested === undefined) ||
               (lateModel.providers.size > 0 && line.length === supervisorOf(line).length) ||
+              (lateModel.providers.size > 0 && startsWithSubcommand(line)) ||
               (lateModel.providers.size > 0 && atPath !== undefined && atPath.name !== SETTINGS.volumeName),
             `denied only because of the late container: ${outcome.reason}`,
           );

@@ -124,6 +124,41 @@ t.test('runtime options', async (t) => {
   });
 });
 
+t.test('a command that starts with a word secrets-init takes for its own subcommand is denied, whatever its source', async (t) => {
+  const denials: Array<[string, Pod, ReturnType<typeof facts>, RegExp]> = [
+    [
+      'an init container\'s own command',
+      pod({ initContainers: [container('config', { command: ['cp', '/defaults/app.yaml', '/shared/'], env: [DB] })], containers: [container('app', { command: ['/app'] })] }),
+      facts(),
+      /^container "config" runs "cp", which secrets-init takes for its own subcommand "copy" and runs instead of the program \("--" does not prevent it\); write the program's absolute path in the container's command, such as "\/bin\/cp"$/,
+    ],
+    ['the image ENTRYPOINT', pod({ containers: [container('app', { env: [DB] })] }), facts(undefined, { app: { entrypoint: ['copy'], cmd: ['/src', '/dst'] } }), /^container "app" runs "copy", which secrets-init takes for its own subcommand "copy"/],
+    ['the image CMD without ENTRYPOINT', pod({ containers: [container('app', { env: [DB] })] }), facts(undefined, { app: { entrypoint: [], cmd: ['help'] } }), /^container "app" runs "help", which secrets-init takes for its own subcommand "help".*such as "\/bin\/help"$/],
+    ['the container\'s args after an empty ENTRYPOINT', pod({ containers: [container('app', { args: ['h'], env: [DB] })] }), facts(undefined, { app: { entrypoint: [], cmd: ['/app'] } }), /^container "app" runs "h", which secrets-init takes for its own subcommand "help"/],
+    ['the command annotation', pod({ containers: [container('app', { env: [DB] })] }, { 'secrets-init/command.app': '["cp", "-r"]' }), facts(), /^container "app" runs "cp"/],
+    ['after a supervisor', argoPod({ command: [...ARGO_EMISSARY, 'cp', 'a', 'b'], env: [DB] }), facts(), /^container "main" runs "cp", which secrets-init takes for its own subcommand "copy"/],
+    [
+      'an exec probe wrapped by wrap-exec',
+      pod({ containers: [container('app', { command: ['/app'], env: [DB], livenessProbe: { exec: { command: ['h'] } } })] }, { 'secrets-init/wrap-exec': 'true' }),
+      facts(),
+      /^container "app": its livenessProbe runs "h", which secrets-init takes for its own subcommand "help" and runs instead of the program \("--" does not prevent it\); write the program's absolute path, such as "\/bin\/h"$/,
+    ],
+  ];
+  for (const [label, input, resolved, reason] of denials) t.match(denied(computePodMutation(input, resolved, SETTINGS)), reason, label);
+  const allowed: Array<[string, Container]> = [
+    ['the absolute path', container('app', { command: ['/bin/cp', 'a', 'b'], env: [DB] })],
+    ['the word later in the line', container('app', { command: ['sh', '-c', 'cp a b'], args: ['help'], env: [DB] })],
+    ['another case or a longer word', container('app', { command: ['Copy'], env: [DB] })],
+    ['a probe when wrap-exec is off', container('app', { command: ['/app'], env: [DB], livenessProbe: { exec: { command: ['cp', 'a', 'b'] } } })],
+  ];
+  for (const [label, wrapped] of allowed) {
+    const { result } = mutateAndApply(pod({ containers: [wrapped] }));
+    t.strictSame(result.spec.containers[0]!.args, ['--provider=aws', ...(wrapped.command ?? []), ...(wrapped.args ?? [])], label);
+  }
+  const plain = pod({ containers: [container('app', { command: ['cp', 'a', 'b'] })] });
+  t.strictSame(computePodMutation(plain, facts(), SETTINGS), { allowed: true, warnings: [] }, 'a container that is not wrapped may run cp');
+});
+
 t.test('Windows pods', async (t) => {
   const windows = (spec: Record<string, unknown>, env = [DB]) => pod({ containers: [container('app', { command: ['app.exe'], env })], ...spec });
   for (const [label, spec] of [
