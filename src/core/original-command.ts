@@ -22,15 +22,25 @@ export function escapeForKubelet(word: string): string {
 }
 
 /**
+ * An image's ENTRYPOINT as container runtimes read it: exactly `[""]` (a Dockerfile's
+ * `ENTRYPOINT [""]`, which resets the base image's) is none at all for containerd and
+ * Docker, not an empty program name.
+ */
+function imageEntrypoint(image: ImageConfig): readonly string[] {
+  return image.entrypoint.length === 1 && image.entrypoint[0] === '' ? [] : image.entrypoint;
+}
+
+/**
  * What the container would run without injection, by Kubernetes' rules
  * (command+args; command alone; image ENTRYPOINT + args, CMD ignored; ENTRYPOINT + CMD),
  * written for the container's `args`: the container's own words as they stand (the
  * kubelet expands them, as it always did), the image's escaped so that they stay as
- * the image would have run them.
+ * the image would have run them. A container's own `command: [""]` is kept: the kubelet
+ * passes it on as it is.
  */
 export function originalCommand(container: Container, image: ImageConfig | undefined): string[] | undefined {
   if (given(container.command)) return [...container.command, ...(container.args ?? [])];
   if (image === undefined) return undefined;
-  const entrypoint = image.entrypoint.map(escapeForKubelet);
+  const entrypoint = imageEntrypoint(image).map(escapeForKubelet);
   return [...entrypoint, ...(given(container.args) ? container.args : image.cmd.map(escapeForKubelet))];
 }

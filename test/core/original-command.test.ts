@@ -43,6 +43,16 @@ t.test('neither: image ENTRYPOINT + CMD', async (t) => {
   }
 });
 
+t.test('an image ENTRYPOINT of exactly [""] (a reset in the Dockerfile) is no ENTRYPOINT, as container runtimes read it', async (t) => {
+  const reset = { entrypoint: [''], cmd: ['/app', 'serve'] };
+  t.strictSame(originalCommand(c({}), reset), ['/app', 'serve'], 'ENTRYPOINT [""] + CMD: CMD alone');
+  t.strictSame(originalCommand(c({ args: ['/bin/sh'] }), reset), ['/bin/sh'], 'ENTRYPOINT [""] + args: args alone');
+  t.strictSame(originalCommand(c({}), { entrypoint: [''], cmd: [] }), [], 'nothing to run');
+  t.strictSame(originalCommand(c({}), { entrypoint: ['', ''], cmd: ['/app'] }), ['', '', '/app'], 'only exactly one empty word is a reset');
+  t.strictSame(originalCommand(c({}), { entrypoint: ['', '/entry'], cmd: [] }), ['', '/entry']);
+  t.strictSame(originalCommand(c({ command: [''], args: ['x'] }), reset), ['', 'x'], 'a container\'s own command is passed on as the kubelet passes it');
+});
+
 t.test('the container is not modified', async (t) => {
   const container = c({ command: ['/app'], args: ['a'] });
   const before = structuredClone(container);

@@ -216,6 +216,8 @@ const imageConfigArb: fc.Arbitrary<ImageConfig | undefined> = fc.oneof(
       entrypoint: fc.oneof(
         fc.array(fc.constantFrom('/entrypoint.sh', '/usr/bin/tini', '--', 'run $HOME', '$(A)', '$$'), { maxLength: 2 }),
         fc.constant(TINI),
+        // A Dockerfile's `ENTRYPOINT [""]`: no entrypoint at all.
+        fc.constant<string[]>(['']),
       ),
       cmd: fc.array(fc.constantFrom('run', '--port=80', 'server', '$(TOKEN)', '$$', '5$', '$(my.key-1)'), { maxLength: 2 }),
     }, { noNullPrototype: true }),
@@ -419,14 +421,16 @@ function modelPod(c: Case): PodModel {
 
 /**
  * The process the kubelet starts for a container, by Kubernetes' rule for what runs
- * (command+args; command; image ENTRYPOINT + args; ENTRYPOINT + CMD), the container's
- * own words expanded and the image's taken as they are. Undefined when the image
- * config is needed and unknown.
+ * (command+args; command; image ENTRYPOINT + args; ENTRYPOINT + CMD; an ENTRYPOINT of
+ * exactly [""] is none), the container's own words expanded and the image's taken as
+ * they are. Undefined when the image config is needed and unknown.
  */
 function processLine(container: Container, image: ImageConfig | undefined): string[] | undefined {
   if (given(container.command)) return expandWords([...container.command, ...(container.args ?? [])]);
   if (image === undefined) return undefined;
-  return [...image.entrypoint, ...(given(container.args) ? expandWords(container.args) : image.cmd)];
+  // Container runtimes read an ENTRYPOINT of exactly one empty word as none.
+  const entrypoint = image.entrypoint.length === 1 && image.entrypoint[0] === '' ? [] : image.entrypoint;
+  return [...entrypoint, ...(given(container.args) ? expandWords(container.args) : image.cmd)];
 }
 
 /** The supervisor a process line starts with, as the model knows them; empty when none. */

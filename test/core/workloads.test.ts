@@ -33,6 +33,15 @@ t.test('$ in commands from the image', async (t) => {
     t.strictSame(result.spec.containers[0]!.command, [WRAPPER]);
     t.strictSame(result.spec.containers[0]!.args, ['--provider=aws', '/bin/sh', '-c', 'exec app --user=$$(whoami) --home=$$HOME --price=5$$', '$$$$', '$$(DB_PASSWORD)']);
   });
+  t.test('ENTRYPOINT [""] resets the entrypoint: CMD runs alone, or the pod is denied when there is none', async (t) => {
+    const input = pod({ containers: [container('app', { env: [DB] })] });
+    const { result } = mutateAndApply(input, facts(undefined, { app: { entrypoint: [''], cmd: ['/app', 'serve'] } }));
+    t.strictSame(result.spec.containers[0]!.args, ['--provider=aws', '/app', 'serve']);
+    const empty = computePodMutation(input, facts(undefined, { app: { entrypoint: [''], cmd: [] } }), SETTINGS);
+    t.match(denied(empty), /container "app" has no command and image "registry\.example\.com\/app:1\.0" has neither ENTRYPOINT nor CMD/);
+    const annotated = mutateAndApply(pod({ containers: [container('app', { env: [DB] })] }, { 'secrets-init/command.app': '{"entrypoint":[""],"cmd":["/run"]}' }));
+    t.strictSame(annotated.result.spec.containers[0]!.args, ['--provider=aws', '/run'], 'the command annotation reads the same way');
+  });
   t.test('the container\'s own args stay as written next to an escaped ENTRYPOINT', async (t) => {
     const input = pod({ containers: [container('app', { args: ['--token=$(DB_PASSWORD)', '$$literal'], env: [DB] })] });
     const { result } = mutateAndApply(input, facts(undefined, { app: { entrypoint: ['/run$'], cmd: ['ignored'] } }));
