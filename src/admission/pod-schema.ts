@@ -14,6 +14,7 @@ const keySelector = {
 };
 const execHandler = { type: 'object', properties: { exec: { type: 'object', properties: { command: strings } } } };
 const objectSelector = { type: 'object', properties: { name: { type: 'string' }, optional: { type: 'boolean' } } };
+const quantities = { type: 'object', additionalProperties: { anyOf: [{ type: 'string' }, { type: 'number' }, { type: 'null' }] } };
 const container = {
   type: 'object',
   required: ['name'],
@@ -48,6 +49,7 @@ const container = {
       type: 'array',
       items: { type: 'object', required: ['name', 'mountPath'], properties: { name: { type: 'string' }, mountPath: { type: 'string' } } },
     },
+    resources: { type: 'object', properties: { requests: quantities, limits: quantities } },
   },
 };
 const podSchema = {

@@ -1,4 +1,4 @@
-import type { Container, Volume } from './pod.js';
+import type { Container, ResourceRequirements, Volume } from './pod.js';
 import { imageSupports } from './runtime-release.js';
 import { sharedValue } from './shared-json.js';
 
@@ -25,32 +25,42 @@ export function initContainerArgs(image: string, volumePath: string): string[] {
   return imageSupports(image, 'copy') ? ['copy', volumePath] : ['cp', '/usr/local/bin/secrets-init', volumePath];
 }
 
-const built = new WeakMap<InitContainerSettings, Container>();
+/**
+ * Its resources: the reference's small requests and limits, or, in a pod whose QoS class is
+ * Guaranteed, requests equal to the limits, since one container whose requests are below
+ * its limits makes the whole pod Burstable.
+ */
+export type InitContainerResources = 'default' | 'guaranteed';
+
+const RESOURCES: Record<InitContainerResources, ResourceRequirements> = {
+  default: { requests: { cpu: '10m', memory: '10Mi' }, limits: { cpu: '10m', memory: '50Mi' } },
+  guaranteed: { requests: { cpu: '10m', memory: '50Mi' }, limits: { cpu: '10m', memory: '50Mi' } },
+};
+
+const built: Record<InitContainerResources, WeakMap<InitContainerSettings, Container>> = { default: new WeakMap(), guaranteed: new WeakMap() };
 
 /**
  * Our init container for these settings, built once per settings object (the server's
- * never change), frozen and serialised once, since every admission shares it.
+ * never change) and kind of resources, frozen and serialised once, since every admission
+ * shares it.
  */
-export function buildInitContainer(settings: InitContainerSettings): Container {
-  let container = built.get(settings);
+export function buildInitContainer(settings: InitContainerSettings, resources: InitContainerResources = 'default'): Container {
+  let container = built[resources].get(settings);
   if (container === undefined) {
-    container = sharedValue(initContainerOf(settings));
-    built.set(settings, container);
+    container = sharedValue(initContainerOf(settings, resources));
+    built[resources].set(settings, container);
   }
   return container;
 }
 
-function initContainerOf(settings: InitContainerSettings): Container {
+function initContainerOf(settings: InitContainerSettings, resources: InitContainerResources): Container {
   return {
     name: INIT_CONTAINER_NAME,
     image: settings.image,
     imagePullPolicy: settings.pullPolicy,
     args: initContainerArgs(settings.image, settings.volumePath),
     volumeMounts: [{ name: settings.volumeName, mountPath: settings.volumePath }],
-    resources: {
-      requests: { cpu: '10m', memory: '10Mi' },
-      limits: { cpu: '10m', memory: '50Mi' },
-    },
+    resources: structuredClone(RESOURCES[resources]),
     // Passes the Pod Security Standard "restricted".
     securityContext: {
       runAsNonRoot: true,

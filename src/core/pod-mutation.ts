@@ -6,6 +6,7 @@ import { needsImageConfig, originalCommand } from './original-command.js';
 import type { CommandOverride } from './command-override.js';
 import { commandOverride } from './command-override.js';
 import { INIT_CONTAINER_NAME, buildInitContainer, buildVolume } from './init-container.js';
+import { isGuaranteed } from './pod-qos.js';
 import type { ContainerAnalysis, PodAnalysis } from './analysis.js';
 import { analyzePod } from './analysis.js';
 import { ANNOTATION_STATUS, ANNOTATION_WRAP_EXEC } from './annotations.js';
@@ -160,7 +161,7 @@ export function mutationOf(plan: PodPlan, imageConfigs: ReadonlyMap<string, Imag
   const mutation: PodMutation = { wraps, mounts, audit };
   const ours = (pod.spec.initContainers ?? []).findIndex((c) => c.name === INIT_CONTAINER_NAME);
   if (ours < 0) {
-    mutation.initContainer = { add: buildInitContainer(settings) };
+    mutation.initContainer = { add: buildInitContainer(settings, isGuaranteed(pod) ? 'guaranteed' : 'default') };
   } else {
     const firstWrappedInit = injected.find((c) => c.slot.role === 'initContainers');
     if (firstWrappedInit !== undefined && firstWrappedInit.slot.index < ours) mutation.initContainer = { moveFrom: ours };

@@ -12,6 +12,9 @@ export interface EnvVar { name: string; value?: string; valueFrom?: EnvVarSource
 export interface ObjectSelector { name?: string; optional?: boolean }
 export interface EnvFromSource { prefix?: string; secretRef?: ObjectSelector; configMapRef?: ObjectSelector }
 export interface VolumeMount { name: string; mountPath: string; [field: string]: unknown }
+/** Quantities by resource name: strings as the API server writes them, numbers where YAML or JSON gave one. */
+export type ResourceList = Record<string, string | number | null>;
+export interface ResourceRequirements { requests?: ResourceList; limits?: ResourceList; [field: string]: unknown }
 export interface Container {
   name: string;
   image?: string;
@@ -20,6 +23,7 @@ export interface Container {
   env?: EnvVar[];
   envFrom?: EnvFromSource[];
   volumeMounts?: VolumeMount[];
+  resources?: ResourceRequirements;
   [field: string]: unknown;
 }
 export interface Volume { name: string; emptyDir?: { medium?: string; sizeLimit?: string }; [field: string]: unknown }

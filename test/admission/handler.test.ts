@@ -95,6 +95,7 @@ t.test('a pod of the wrong shape is denied with the reason, not a crash', async 
     [{ spec: { containers: [{ name: 'a', env: [{ name: 'X', value: 3 }] }] } }, '/spec/containers/0/env/0/value'],
     [{ spec: { containers: [{ name: 'a', command: 'ls' }] } }, '/spec/containers/0/command'],
     [{ spec: { containers: [{ name: 'a', stdin: true, tty: 'yes' }] } }, '/spec/containers/0/tty'],
+    [{ spec: { containers: [{ name: 'a', resources: { limits: { cpu: true } } }] } }, '/spec/containers/0/resources/limits/cpu'],
     [{ metadata: { annotations: { a: 1 } }, spec: { containers: [] } }, '/metadata/annotations/a'],
   ] as const) {
     const decision = await decideAdmission(podRequest(object as unknown as Pod), deps(reader));

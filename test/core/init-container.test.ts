@@ -93,6 +93,20 @@ t.test('buildInitContainer', async (t) => {
   t.equal(current.imagePullPolicy, 'IfNotPresent');
 });
 
+t.test('buildInitContainer for a Guaranteed pod: requests equal to the limits; each kind built once', async (t) => {
+  const settings = { image: 'ghcr.io/doitintl/secrets-init:0.5.3', pullPolicy: 'IfNotPresent' as const, volumeName: 'v', volumePath: '/v' };
+  const guaranteed = buildInitContainer(settings, 'guaranteed');
+  t.strictSame(guaranteed.resources, { requests: { cpu: '10m', memory: '50Mi' }, limits: { cpu: '10m', memory: '50Mi' } });
+  const { resources: _g, ...restGuaranteed } = guaranteed;
+  const { resources: _d, ...restDefault } = buildInitContainer(settings);
+  t.strictSame(restGuaranteed, restDefault, 'only the resources differ');
+  t.equal(buildInitContainer(settings, 'guaranteed'), guaranteed, 'the same object');
+  t.equal(buildInitContainer(settings, 'default'), buildInitContainer(settings));
+  t.not(buildInitContainer(settings), guaranteed);
+  t.equal(sharedJson(guaranteed), JSON.stringify(guaranteed), 'serialised once too');
+  t.ok(Object.isFrozen(guaranteed['resources']));
+});
+
 t.test('buildVolume and wrapperPath', async (t) => {
   t.strictSame(buildVolume('secrets-init-bin'), { name: 'secrets-init-bin', emptyDir: { medium: 'Memory' } });
   t.equal(wrapperPath('/helper/bin'), '/helper/bin/secrets-init');

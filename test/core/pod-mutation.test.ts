@@ -67,6 +67,69 @@ t.test('a direct env reference wraps the container and adds the init container a
   t.strictSame(input.spec.initContainers, undefined, 'the input pod is not modified');
 });
 
+/**
+ * Kubernetes' QoS class of a pod (ComputePodQOS), written from its documented rule for the
+ * quantities these tests use: a table of amounts, not the webhook's parser. Requests not
+ * written default to the limits, as the API server defaults them.
+ */
+const AMOUNTS: Record<string, number> = { '0': 0, '10m': 10, '500m': 500, '0.5': 500, '1': 1000, '2': 2000, '2000m': 2000, '10Mi': 10 * 2 ** 20, '50Mi': 50 * 2 ** 20, '512Mi': 2 ** 29, '1Gi': 2 ** 30, '1024Mi': 2 ** 30 };
+function qosClass(target: Pod): 'Guaranteed' | 'Burstable' | 'BestEffort' {
+  const requested: Record<string, number> = {};
+  const limited: Record<string, number> = {};
+  let guaranteed = true;
+  for (const c of [...target.spec.containers, ...(target.spec.initContainers ?? [])]) {
+    const limits = c.resources?.limits ?? {};
+    const requests = { ...limits, ...c.resources?.requests };
+    for (const name of ['cpu', 'memory']) {
+      const limit = limits[name] === undefined ? 0 : AMOUNTS[String(limits[name])]!;
+      const request = requests[name] === undefined ? 0 : AMOUNTS[String(requests[name])]!;
+      if (request > 0) requested[name] = (requested[name] ?? 0) + request;
+      if (limit > 0) limited[name] = (limited[name] ?? 0) + limit;
+      else guaranteed = false;
+    }
+  }
+  if (Object.keys(requested).length === 0 && Object.keys(limited).length === 0) return 'BestEffort';
+  const equal = Object.keys(requested).length === Object.keys(limited).length && Object.entries(requested).every(([name, amount]) => limited[name] === amount);
+  return guaranteed && equal ? 'Guaranteed' : 'Burstable';
+}
+
+t.test('a Guaranteed pod stays Guaranteed: the init container then requests what it is limited to', async (t) => {
+  const DB = { name: 'DB', value: AWS_REFS[0] };
+  const exact = (cpu: string, memory: string) => ({ requests: { cpu, memory }, limits: { cpu, memory } });
+  const guaranteed: Array<[string, Pod]> = [
+    ['requests equal to limits', pod({ containers: [container('app', { command: ['/app'], env: [DB], resources: exact('2', '1Gi') })] })],
+    ['limits alone (requests default to them)', pod({ containers: [container('app', { command: ['/app'], env: [DB], resources: { limits: { cpu: '500m', memory: '512Mi' } } })] })],
+    ['the same amounts spelled differently', pod({ containers: [container('app', { command: ['/app'], env: [DB], resources: { requests: { cpu: '0.5', memory: '1024Mi' }, limits: { cpu: '500m', memory: '1Gi' } } })] })],
+    [
+      'init containers and sidecars too, wrapped or not',
+      pod({
+        initContainers: [container('migrate', { command: ['/migrate'], env: [DB], resources: exact('1', '512Mi') }), container('proxy', { command: ['/proxy'], restartPolicy: 'Always', resources: exact('500m', '512Mi') })],
+        containers: [container('app', { command: ['/app'], resources: exact('2', '1Gi') }), container('worker', { command: ['/w'], env: [DB], resources: exact('1', '1Gi') })],
+      }),
+    ],
+  ];
+  for (const [label, input] of guaranteed) {
+    t.equal(qosClass(input), 'Guaranteed', `${label}: Guaranteed before`);
+    const { result } = mutateAndApply(input);
+    validatePod(result);
+    t.strictSame(result.spec.initContainers![0]!.resources, { requests: { cpu: '10m', memory: '50Mi' }, limits: { cpu: '10m', memory: '50Mi' } }, label);
+    t.equal(qosClass(result), 'Guaranteed', `${label}: Guaranteed after`);
+  }
+  const other: Array<[string, Pod]> = [
+    ['requests below limits', pod({ containers: [container('app', { command: ['/app'], env: [DB], resources: { requests: { cpu: '500m', memory: '512Mi' }, limits: { cpu: '1', memory: '512Mi' } } })] })],
+    ['no memory limit', pod({ containers: [container('app', { command: ['/app'], env: [DB], resources: { limits: { cpu: '1' } } })] })],
+    ['a zero limit', pod({ containers: [container('app', { command: ['/app'], env: [DB], resources: { limits: { cpu: '0', memory: '1Gi' } } })] })],
+    ['another container without resources', pod({ containers: [container('app', { command: ['/app'], env: [DB], resources: exact('1', '1Gi') }), container('log', { command: ['/log'] })] })],
+    ['an init container that is Burstable', pod({ initContainers: [container('init', { command: ['/i'], resources: { requests: { cpu: '10m', memory: '10Mi' }, limits: { cpu: '1', memory: '1Gi' } } })], containers: [container('app', { command: ['/app'], env: [DB], resources: exact('1', '1Gi') })] })],
+    ['no resources at all', pod({ containers: [container('app', { command: ['/app'], env: [DB] })] })],
+  ];
+  for (const [label, input] of other) {
+    t.not(qosClass(input), 'Guaranteed', `${label}: not Guaranteed before`);
+    const { result } = mutateAndApply(input);
+    t.strictSame(result.spec.initContainers![0]!.resources, { requests: { cpu: '10m', memory: '10Mi' }, limits: { cpu: '10m', memory: '50Mi' } }, `${label}: the reference's resources`);
+  }
+});
+
 t.test('settings decide the image, pull policy, volume name and path', async (t) => {
   const settings = { ...SETTINGS, image: 'registry:5000/secrets-init:0.3.2', pullPolicy: 'Always' as const, volumeName: 'si', volumePath: '/opt/si' };
   const input = pod({ containers: [container('app', { command: ['/app'], env: [{ name: 'A', value: AWS_REFS[2] }] })] });
