@@ -1,11 +1,14 @@
-import type { ContainerSlot, Pod } from './pod.js';
+import type { Container, ContainerSlot, Pod } from './pod.js';
 import { containerSlots } from './pod.js';
 import type { Provider } from './provider.js';
 import { isProvider } from './provider.js';
 import type { ObjectFacts } from './object-facts.js';
 import { referenceProvider } from './secret-reference.js';
 import type { EnvSource } from './env-sources.js';
-import { envSources, expandedVariables, objectKey } from './env-sources.js';
+import { envSources, objectKey } from './env-sources.js';
+import { expandedVariables } from './kubelet-expansion.js';
+import type { ExpandedText } from './expanded-text.js';
+import { UNKNOWN_TEXT, expandText, textReference } from './expanded-text.js';
 import { isWrapped } from './wrapping.js';
 import { ANNOTATION_INJECT, ANNOTATION_PROVIDER, ANNOTATION_WRAP_EXEC, booleanAnnotation } from './annotations.js';
 import type { InjectionSettings } from './settings.js';
@@ -96,15 +99,21 @@ export function analyzePod(pod: Pod, context: AnalysisContext): PodAnalysis {
 /**
  * The container's effective environment, as the kubelet builds it (envFrom, then env;
  * a later definition of a name replaces an earlier one), reduced to which variables
- * end up holding a reference. A value that expands `$(NAME)` of a variable holding a
- * reference counts as one too: wrapping once too often is harmless, once too few
- * starts the app with a raw reference.
+ * end up holding a reference. A value holds one when the kubelet's expansion of its
+ * `$(NAME)`s, from the variables defined before it, makes it a reference
+ * (`arn:$(PARTITION):secretsmanager:…`), or when it expands a variable holding a
+ * reference: wrapping once too often is harmless, once too few starts the app with a
+ * raw reference. Values from Secrets, ConfigMaps and field references are not known
+ * (only whether an object's value is a reference is kept): text they would put into an
+ * expansion is taken to make no reference.
  */
 function analyzeContainer(slot: ContainerSlot, context: AnalysisContext, analysis: PodAnalysis, budget: VariableBudget): ContainerAnalysis {
   const name = slot.container.name;
   const result: ContainerAnalysis = { slot, wrapped: isWrapped(slot.container, context.settings), references: [] };
   if (result.wrapped || budget.exceeded) return result;
   const environment = new Map<string, SecretReference | undefined>();
+  // The variables' values as the kubelet expands them, kept only where some value expands another.
+  const texts = expandsVariables(slot.container) ? new Map<string, ExpandedText>() : undefined;
   for (const source of envSources(slot.container)) {
     budget.left -= variablesDefined(source, context.objects);
     if (budget.left < 0) {
@@ -114,10 +123,16 @@ function analyzeContainer(slot: ContainerSlot, context: AnalysisContext, analysi
     }
     if (source.type === 'other') {
       environment.set(source.variable, undefined);
+      texts?.set(source.variable, UNKNOWN_TEXT);
       continue;
     }
     if (source.type === 'value') {
-      environment.set(source.variable, valueReference(source.variable, source.value, environment));
+      let text: ExpandedText | undefined;
+      if (texts !== undefined) {
+        text = expandText(source.value, (name) => texts.get(name));
+        texts.set(source.variable, text);
+      }
+      environment.set(source.variable, valueReference(source.variable, source.value, text, environment));
       continue;
     }
     const described = `${source.object.kind} ${context.namespace}/${source.object.name}`;
@@ -136,6 +151,7 @@ function analyzeContainer(slot: ContainerSlot, context: AnalysisContext, analysi
       for (const [key, provider] of facts.keys) {
         const variable = `${source.prefix}${key}`;
         environment.set(variable, provider ? { variable, provider, origin: origin(key) } : undefined);
+        texts?.set(variable, UNKNOWN_TEXT);
       }
       continue;
     }
@@ -146,6 +162,7 @@ function analyzeContainer(slot: ContainerSlot, context: AnalysisContext, analysi
     }
     const provider = facts.keys.get(source.key);
     environment.set(source.variable, provider ? { variable: source.variable, provider, origin: origin(source.key) } : undefined);
+    texts?.set(source.variable, UNKNOWN_TEXT);
   }
   for (const reference of environment.values()) if (reference) result.references.push(reference);
   return result;
@@ -166,8 +183,22 @@ function variablesDefined(source: EnvSource, objects: ReadonlyMap<string, Object
   return facts?.exists === true ? facts.keys.size : 0;
 }
 
-function valueReference(variable: string, value: string, environment: ReadonlyMap<string, SecretReference | undefined>): SecretReference | undefined {
-  const provider = referenceProvider(value);
+/** Whether some env value of the container expands `$(NAME)`: only then do values need keeping. */
+function expandsVariables(container: Container): boolean {
+  return (container.env ?? []).some((variable) => variable.value?.includes('$(') === true);
+}
+
+/**
+ * The reference a value holds: the value itself (`text`, its expansion, when the
+ * container's values expand others), else that of a variable it expands.
+ */
+function valueReference(
+  variable: string,
+  value: string,
+  text: ExpandedText | undefined,
+  environment: ReadonlyMap<string, SecretReference | undefined>,
+): SecretReference | undefined {
+  const provider = text === undefined ? referenceProvider(value) : textReference(text);
   if (provider) return { variable, provider, origin: value };
   for (const expanded of expandedVariables(value)) {
     const reference = environment.get(expanded);

@@ -97,27 +97,3 @@ export function referencedObjects(pod: Pod, settings: WrapSettings): ObjectUse[]
   }
   return [...found.values()];
 }
-
-const NO_NAMES: readonly string[] = Object.freeze([]);
-
-/**
- * The variables an env value expands, by the kubelet's rules: `$(NAME)` expands,
- * `$$` is a literal `$`, an unclosed `$(` stays as written.
- */
-export function expandedVariables(value: string): readonly string[] {
-  // Most values expand nothing: one native search instead of a walk over every character.
-  if (!value.includes('$(')) return NO_NAMES;
-  const names: string[] = [];
-  for (let i = 0; i < value.length; i++) {
-    if (value[i] !== '$') continue;
-    if (value[i + 1] === '$') {
-      i++;
-    } else if (value[i + 1] === '(') {
-      const close = value.indexOf(')', i + 2);
-      if (close < 0) break;
-      names.push(value.slice(i + 2, close));
-      i = close;
-    }
-  }
-  return names;
-}

@@ -1,14 +1,15 @@
 import { ANNOTATION_PREFIX } from './annotations.js';
 import type { Container, Pod } from './pod.js';
-import { referenceProvider } from './secret-reference.js';
+import { fixedStart } from './kubelet-expansion.js';
+import { mayStartReference, referenceProvider } from './secret-reference.js';
 import type { InjectionSettings } from './settings.js';
 import { wrapperPath } from './wrapping.js';
 
 /**
  * Whether the webhook certainly leaves the pod as it is, with no warning and no denial:
  * no annotation of ours, no Secret or ConfigMap read, no env value that is a cloud
- * reference, no container that already runs secrets-init, and no more env entries than
- * the pod may define. Most pods in a cluster are such pods, and this test decides them
+ * reference or that the kubelet's `$(NAME)` expansion could make one, no container that
+ * already runs secrets-init, and no more env entries than the pod may define. Most pods in a cluster are such pods, and this test decides them
  * without planning them. When it says no, the plan decides (which may well leave the pod
  * as it is too).
  */
@@ -39,7 +40,15 @@ function plainContainer(container: Container, wrapper: string): boolean {
   for (const variable of container.env ?? []) {
     const from = variable.valueFrom;
     if (from !== undefined && (from.secretKeyRef !== undefined || from.configMapKeyRef !== undefined)) return false;
-    if (variable.value !== undefined && referenceProvider(variable.value) !== undefined) return false;
+    if (variable.value !== undefined && (referenceProvider(variable.value) !== undefined || mayExpandToReference(variable.value))) return false;
   }
   return true;
+}
+
+/**
+ * Whether the kubelet's expansion of the value's `$(NAME)`s could make it a reference,
+ * whatever the variables hold: the text every expansion starts with can still start one.
+ */
+function mayExpandToReference(value: string): boolean {
+  return value.includes('$(') && mayStartReference(fixedStart(value));
 }

@@ -16,7 +16,7 @@ import { imageSupports, introducedIn } from './runtime-release.js';
 import { subcommandClash, wrapCommandLine, wrapperPath } from './wrapping.js';
 import type { ExecHandler } from './exec-handlers.js';
 import { execCommands, referredVariables } from './exec-handlers.js';
-import { expandedVariables } from './env-sources.js';
+import { expandedVariables } from './kubelet-expansion.js';
 
 /** Everything the mutation depends on that needs I/O to learn, already learned. */
 export interface ResolvedFacts {

@@ -1,7 +1,13 @@
 import t from 'tap';
+import fc from 'fast-check';
+import assert from 'node:assert/strict';
 import { computePodMutation } from '../../src/core/pod-mutation.js';
-import { expandedVariables } from '../../src/core/env-sources.js';
-import { AWS_REFS, GOOGLE_REFS, container, facts, findContainer, mutateAndApply, objects, pod, SETTINGS } from '../helpers/pods.js';
+import { expandedVariables, fixedStart, scanExpansion } from '../../src/core/kubelet-expansion.js';
+import type { ExpandedText } from '../../src/core/expanded-text.js';
+import { UNKNOWN_TEXT, joinTexts, literalText, textReference } from '../../src/core/expanded-text.js';
+import type { EnvVar } from '../../src/core/pod.js';
+import { kubeletExpand } from '../helpers/kubelet.js';
+import { AWS_REFS, GOOGLE_REFS, NEAR_MISSES, container, facts, findContainer, mutateAndApply, objects, pod, SETTINGS } from '../helpers/pods.js';
 
 // How the kubelet builds a container's environment decides which variables hold references.
 
@@ -93,28 +99,142 @@ t.test('expandedVariables follows the kubelet syntax', async (t) => {
   t.strictSame(expandedVariables('no $ here $x'), []);
 });
 
-t.test('the init container name is reserved', async (t) => {
-  const userContainer = pod({ containers: [container('copy-secrets-init', { command: ['/x'] }), container('app', { command: ['/app'], env: [{ name: 'K', value: AWS_REFS[0]! }] })] });
-  const outcome = computePodMutation(userContainer, facts(), SETTINGS);
-  t.equal(outcome.allowed, false);
-  t.match(!outcome.allowed && outcome.reason, 'container name "copy-secrets-init" is reserved');
+// A value whose `$(NAME)`s the kubelet expands into a reference holds one.
 
-  const foreignInit = pod({
-    initContainers: [container('copy-secrets-init', { command: ['/setup'] })],
-    containers: [container('app', { command: ['/app'], env: [{ name: 'K', value: AWS_REFS[0]! }] })],
-  });
-  t.equal(computePodMutation(foreignInit, facts(), SETTINGS).allowed, false, 'an init container of that name that does not mount our volume is not ours');
+const wrappedWith = (env: EnvVar[], data = objects([])) => {
+  const outcome = computePodMutation(pod({ containers: [container('app', { command: ['/app'], env })] }), facts(data), SETTINGS);
+  if (!outcome.allowed) throw new Error(outcome.reason);
+  return outcome.mutation === undefined ? undefined : findContainer(mutateAndApply(pod({ containers: [container('app', { command: ['/app'], env })] }), facts(data)).result, 'app')?.args?.[0];
+};
+const DB_TAIL = ':secretsmanager:us-east-1:123456789012:secret:db';
 
-  const noReferences = pod({ containers: [container('copy-secrets-init', { command: ['/x'] })] });
-  t.same(computePodMutation(noReferences, facts(), SETTINGS), { allowed: true, warnings: [] }, 'the name matters only when injecting');
+t.test('$(NAME) of earlier literal values is expanded, and the result tested as a reference', async (t) => {
+  const partition = [{ name: 'PARTITION', value: 'aws' }, { name: 'DB_PASSWORD', value: `arn:$(PARTITION)${DB_TAIL}` }];
+  const { mutation } = mutateAndApply(pod({ containers: [container('app', { command: ['/app'], env: partition })] }));
+  t.strictSame(mutation.audit, { app: [`arn:$(PARTITION)${DB_TAIL}`] }, 'wrapped; the origin is the value as written');
+  const cases: Array<[string, EnvVar[], string | undefined]> = [
+    ['aws-cn', [{ name: 'P', value: 'aws-cn' }, { name: 'DB', value: `arn:$(P)${DB_TAIL}` }], '--provider=aws'],
+    ['google', [{ name: 'SM', value: 'secretmanager' }, { name: 'K', value: 'gcp:$(SM):projects/p/secrets/s' }], '--provider=google'],
+    ['SSM, :parameter/ from a variable', [{ name: 'KIND', value: 'parameter' }, { name: 'T', value: 'arn:aws:ssm:us-east-1:1:$(KIND)/app/token' }], '--provider=aws'],
+    ['SSM, :parameter/ across a join', [{ name: 'TAIL', value: 'eter/app' }, { name: 'T', value: 'arn:aws:ssm:us-east-1:1:param$(TAIL)' }], '--provider=aws'],
+    ['SSM, no :parameter/', [{ name: 'KIND', value: 'document' }, { name: 'T', value: 'arn:aws:ssm:us-east-1:1:$(KIND)/x' }], undefined],
+    ['nested: values expanded before they are used', [{ name: 'A', value: 'aws' }, { name: 'B', value: 'arn:$(A)' }, { name: 'DB', value: `$(B)${DB_TAIL}` }], '--provider=aws'],
+    ['the whole reference in a variable, used alone', [{ name: 'A', value: AWS_REFS[0]! }, { name: 'B', value: '$(A)' }], '--provider=aws'],
+    ['a later definition is not seen', [{ name: 'DB', value: `arn:$(PARTITION)${DB_TAIL}` }, { name: 'PARTITION', value: 'aws' }], undefined],
+    ['the last definition before the value wins', [{ name: 'P', value: 'gcp' }, { name: 'P', value: 'aws' }, { name: 'DB', value: `arn:$(P)${DB_TAIL}` }, { name: 'P', value: 'x' }], '--provider=aws'],
+    ['a redefinition before the value wins', [{ name: 'P', value: 'aws' }, { name: 'P', value: 'x' }, { name: 'DB', value: `arn:$(P)${DB_TAIL}` }], undefined],
+    ['$$ escapes', [{ name: 'P', value: 'aws' }, { name: 'DB', value: `arn:$$(P)${DB_TAIL}` }], undefined],
+    ['an unclosed $( stays', [{ name: 'P', value: 'aws' }, { name: 'DB', value: `arn:$(P${DB_TAIL}` }], undefined],
+    ['an undefined name stays as written', [{ name: 'DB', value: `arn:$(NOWHERE)${DB_TAIL}` }], undefined],
+    ['an empty value expands to nothing', [{ name: 'E', value: '' }, { name: 'DB', value: `$(E)arn:aws${DB_TAIL}` }], '--provider=aws'],
+    ['text before the reference spoils it', [{ name: 'P', value: 'aws' }, { name: 'DB', value: `x-arn:$(P)${DB_TAIL}` }], undefined],
+  ];
+  for (const [label, env, first] of cases) t.equal(wrappedWith(env), first, label);
 });
 
-t.test('a mistyped provider annotation denies only pods that need injection', async (t) => {
-  const needs = pod({ containers: [container('app', { command: ['/app'], env: [{ name: 'K', value: AWS_REFS[0]! }] })] }, { 'secrets-init/provider': 'azure' });
-  const outcome = computePodMutation(needs, facts(), SETTINGS);
-  t.match(!outcome.allowed && outcome.reason, 'annotation secrets-init/provider must be "aws" or "google", not "azure"');
-  const plain = pod({ containers: [container('app', { command: ['/app'], env: [{ name: 'K', value: 'v' }] })] }, { 'secrets-init/provider': 'azure' });
-  const allowed = computePodMutation(plain, facts(), SETTINGS);
-  t.equal(allowed.allowed, true);
-  t.match(allowed.warnings, [/not "azure"; ignored: no container holds a reference/]);
+t.test('values the pod does not give (Secrets, ConfigMaps, field references) are taken to make no reference', async (t) => {
+  const data = objects([
+    [{ kind: 'ConfigMap', name: 'cloud' }, { PARTITION: 'aws', TAIL: DB_TAIL }],
+    [{ kind: 'Secret', name: 'db' }, { password: GOOGLE_REFS[0]! }],
+  ]);
+  const partitionFrom = (source: EnvVar | 'envFrom'): EnvVar[] => [
+    ...(source === 'envFrom' ? [] : [source]),
+    { name: 'DB', value: `arn:$(${source === 'envFrom' ? 'CFG_PARTITION' : 'PARTITION'})${DB_TAIL}` },
+  ];
+  const envFrom = { command: ['/app'], envFrom: [{ configMapRef: { name: 'cloud' }, prefix: 'CFG_' }], env: partitionFrom('envFrom') };
+  t.same(computePodMutation(pod({ containers: [container('app', envFrom)] }), facts(data), SETTINGS), { allowed: true, warnings: [] }, 'envFrom with a prefix: unknown, no reference');
+  t.equal(wrappedWith(partitionFrom({ name: 'PARTITION', valueFrom: { configMapKeyRef: { name: 'cloud', key: 'PARTITION' } } }), data), undefined, 'configMapKeyRef');
+  t.equal(wrappedWith(partitionFrom({ name: 'PARTITION', valueFrom: { fieldRef: { fieldPath: "metadata.annotations['partition']" } } }), data), undefined, 'fieldRef');
+  t.equal(wrappedWith([{ name: 'PARTITION', valueFrom: { configMapKeyRef: { name: 'cloud', key: 'PARTITION' } } }, { name: 'DB', value: `arn:aws:secretsmanager:$(PARTITION)` }], data), '--provider=aws', 'unknown text after a reference\'s start leaves it one');
+  t.equal(wrappedWith([{ name: 'TAIL', valueFrom: { configMapKeyRef: { name: 'cloud', key: 'TAIL' } } }, { name: 'T', value: 'arn:aws:ssm:us-east-1:1:$(TAIL)' }], data), undefined, 'SSM whose :parameter/ would come from an object');
+  t.equal(wrappedWith([{ name: 'PARTITION', valueFrom: { configMapKeyRef: { name: 'cloud', key: 'PARTITION' } } }, { name: 'DB', value: `$(PARTITION)arn:aws${DB_TAIL}` }], data), undefined, 'unknown text before a reference\'s start is taken to spoil it');
+  t.equal(wrappedWith([{ name: 'PW', valueFrom: { secretKeyRef: { name: 'db', key: 'password' } } }, { name: 'URL', value: 'postgres://u:$(PW)@db' }], data), '--provider=google', 'an object value holding a reference still counts where it is expanded');
+  const oddName = ':parameter/x';
+  t.equal(
+    wrappedWith([{ name: oddName, valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } }, { name: 'T', value: `arn:aws:ssm:us-east-1:1:$(${oddName})` }], data),
+    undefined,
+    'a defined variable\'s $(NAME) is replaced by its unknown value, not left as written',
+  );
+});
+
+t.test('expansions are bounded: values that double at each step, and :parameter/ far into a long value', async (t) => {
+  const doubling: EnvVar[] = [{ name: 'V0', value: 'arn:aws:ssm:us-east-1:1:' }];
+  for (let i = 1; i <= 60; i++) doubling.push({ name: `V${i}`, value: `$(V${i - 1})$(V${i - 1})` });
+  doubling.push({ name: 'LAST', value: '$(V60):parameter/x' });
+  // Expanded in full, the last value would be 2^60 times 24 characters: it would never finish within the test's timeout.
+  t.equal(wrappedWith(doubling), '--provider=aws', 'decided');
+  const long = [{ name: 'PAD', value: 'x'.repeat(10_000) }, { name: 'T', value: 'arn:aws:ssm:us-east-1:1:$(PAD)$(PAD):param' }, { name: 'U', value: '$(T)eter/app' }];
+  t.equal(wrappedWith(long), '--provider=aws');
+});
+
+t.test('scanExpansion and fixedStart agree with the kubelet model', async () => {
+  const valueArb = fc.array(fc.constantFrom('$', '(', ')', 'A', 'B', 'x', ':'), { maxLength: 14 }).map((chars) => chars.join(''));
+  const lookups: Array<(name: string) => string | undefined> = [() => undefined, (name) => (name === 'A' ? 'a$(B)' : undefined), (name) => `<${name}>`, () => ''];
+  fc.assert(
+    fc.property(valueArb, fc.constantFrom(...lookups), (value, lookup) => {
+      let rebuilt = '';
+      scanExpansion(value, (text) => (rebuilt += text), (name) => (rebuilt += lookup(name) ?? `$(${name})`));
+      const expanded = kubeletExpand(value, lookup);
+      assert.equal(rebuilt, expanded, value);
+      assert.ok(expanded.startsWith(fixedStart(value)), `${value}: ${expanded} starts with ${fixedStart(value)}`);
+    }),
+    { numRuns: 3000 },
+  );
+});
+
+/**
+ * The runtime's rule for which values are references, stated again for this test from
+ * reference-behaviour.md, and the text an unknown part stands for: none of its characters.
+ */
+function modelReference(value: string): string | undefined {
+  if (/^arn:aws(-cn)?:secretsmanager:/.test(value)) return 'aws';
+  if (/^arn:aws(-cn)?:ssm:/.test(value) && value.includes(':parameter/')) return 'aws';
+  if (value.startsWith('gcp:secretmanager:')) return 'google';
+  return undefined;
+}
+const UNKNOWN_MODEL = '?';
+
+t.test('an expanded text built from parts tests as the whole value would, however it is grouped', async () => {
+  // Values cut into parts at random places, one part sometimes unknown, the parts joined in a random grouping.
+  const VALUES = [
+    ...AWS_REFS,
+    ...GOOGLE_REFS,
+    ...NEAR_MISSES,
+    `arn:aws:ssm:us-east-1:1:${'x'.repeat(80)}:parameter/app`,
+    `arn:aws-cn:secretsmanager:${'x'.repeat(100)}`,
+    `${'x'.repeat(70)}arn:aws:secretsmanager:us-east-1:1:secret:s`,
+    'arn:aws:ssm:us-east-1:1:param/eter/x',
+    'arn:aws:ssm:',
+    'gcp:secretmanager:',
+    '',
+  ];
+  type Tree = string | undefined | [Tree, Tree];
+  const caseArb = fc
+    .record({ value: fc.constantFrom(...VALUES), cuts: fc.array(fc.nat(), { maxLength: 6 }), unknown: fc.option(fc.nat(), { nil: undefined }), splits: fc.array(fc.nat(), { minLength: 8, maxLength: 8 }) })
+    .map(({ value, cuts, unknown, splits }) => {
+      const points = [...new Set(cuts.map((cut) => cut % (value.length + 1)))].sort((a, b) => a - b);
+      const parts: Array<string | undefined> = [0, ...points].map((from, i) => value.slice(from, [...points, value.length][i]));
+      if (unknown !== undefined) parts[unknown % parts.length] = undefined;
+      let next = 0;
+      const group = (list: Array<string | undefined>): Tree => {
+        if (list.length === 1) return list[0];
+        const at = 1 + (splits[next++ % splits.length]! % (list.length - 1));
+        return [group(list.slice(0, at)), group(list.slice(at))];
+      };
+      return group(parts);
+    });
+  const build = (tree: Tree): ExpandedText => (Array.isArray(tree) ? joinTexts(build(tree[0]), build(tree[1])) : tree === undefined ? UNKNOWN_TEXT : literalText(tree));
+  const whole = (tree: Tree): string => (Array.isArray(tree) ? whole(tree[0]) + whole(tree[1]) : tree ?? UNKNOWN_MODEL);
+  let references = 0;
+  let runs = 0;
+  fc.assert(
+    fc.property(caseArb, (tree) => {
+      runs++;
+      const expected = modelReference(whole(tree));
+      if (expected !== undefined) references++;
+      assert.equal(textReference(build(tree)), expected, JSON.stringify(whole(tree)));
+    }),
+    { numRuns: 5000 },
+  );
+  assert.ok(references > runs / 10 && references < runs * 0.8, `${references} of ${runs} texts were references`);
 });

@@ -15,7 +15,8 @@ const WRAPPER = `${SETTINGS.volumePath}/secrets-init`;
 // A pod nothing in the webhook cares about: plain values (near misses and `$` forms
 // included), field references, words and annotations of others.
 const plainValueArb = fc.oneof(
-  fc.constantFrom<string>(...NEAR_MISSES, '$(A)', '$$(B)', 'x$(TOKEN)y', '', 'arn', 'gcp'),
+  // `$(…)` where no expansion can start a reference: after text that none starts with, or after `$$`.
+  fc.constantFrom<string>(...NEAR_MISSES, '--user=$(A)', '$$(B)', '$$$(A)', 'x$(TOKEN)y', 'arn:x:$(A)', '', 'arn', 'gcp'),
   fc.string({ maxLength: 12 }).filter((s) => !/^(arn|gcp)/i.test(s)),
 );
 const plainEnvArb: fc.Arbitrary<EnvVar> = fc.record({ name: fc.constantFrom('A', 'B', 'TOKEN', 'my.key-1', '__proto__'), kind: fc.constantFrom('value', 'field', 'none'), value: plainValueArb }).map(({ name, kind, value }) => {
@@ -70,6 +71,9 @@ const withContainer = (pod: Pod, index: number, change: (c: Container) => Contai
 });
 const SPOILERS: Record<string, fc.Arbitrary<Spoiler>> = {
   'a reference in a value': fc.constantFrom(...AWS_REFS, ...GOOGLE_REFS).map((ref) => (pod, i) => withContainer(pod, i, (c) => ({ ...c, env: [...(c.env ?? []), { name: 'REF', value: ref }] }))),
+  'a value the kubelet\'s expansion may make a reference': fc
+    .constantFrom('$(A)', 'arn:$(A):secretsmanager:us-east-1:1:secret:x', 'gcp:$(B)', 'arn:aws:ssm:us-east-1:1:$(A)', 'arn:aws-c$(B)', 'arn:aws:secretsmanager:x:$(A)')
+    .map((value) => (pod, i) => withContainer(pod, i, (c) => ({ ...c, env: [...(c.env ?? []), { name: 'REF', value }] }))),
   'a secretKeyRef or configMapKeyRef': fc.constantFrom('secretKeyRef', 'configMapKeyRef').map((field) => (pod, i) =>
     withContainer(pod, i, (c) => ({ ...c, env: [...(c.env ?? []), { name: 'REF', valueFrom: { [field]: { name: 'o', key: 'k' } } }] })),
   ),

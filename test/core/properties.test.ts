@@ -64,9 +64,11 @@ const itemFlavourArb = (flavour: CaseFlavour): fc.Arbitrary<Flavour> => (flavour
 const REFERENCES: Record<Flavour, readonly string[]> = { aws: AWS_REFS, google: GOOGLE_REFS, both: [...AWS_REFS, ...GOOGLE_REFS] };
 /** Values and words with `$` in every form the kubelet treats apart. */
 const DOLLAR_VALUES = ['$(A)', 'x$(TOKEN)y', '$$(DB_URL)', '$', '$$', 'cost 5$', '$(', '$(my.key-1)', '$(UNDEFINED)', '$$$(A)'] as const;
-const plainArb = fc.oneof(
+const plainArb: fc.Arbitrary<string> = fc.oneof(
   fc.constantFrom<string>(...NEAR_MISSES),
   fc.constantFrom<string>(...DOLLAR_VALUES),
+  // Parts of references, and values that expand them: references only where the kubelet expands the right part.
+  fc.constantFrom<string>('aws', 'parameter/app/token', 'secretmanager:projects/my-project/secrets/db-password', 'arn:$(A):secretsmanager:us-east-1:123456789012:secret:db-password-AbCdEf', 'gcp:$(B)'),
   // Random text; nothing starting like a cloud reference.
   fc.string({ maxLength: 16 }).filter((s) => !/^(arn|gcp)/i.test(s)),
 );
@@ -135,6 +137,46 @@ const envVarArb = (flavour: Flavour): fc.Arbitrary<EnvVar> => fc.constantFrom('A
   ),
 );
 
+/**
+ * Values that the kubelet's expansion of an earlier variable makes a reference, with the
+ * value of that variable that does: `arn:$(A):secretsmanager:…` with A=aws.
+ */
+const ASSEMBLED: Record<Flavour, ReadonlyArray<{ variable: string; piece: string; template: string }>> = {
+  aws: [
+    { variable: 'A', piece: 'aws', template: `arn:$(A):${AWS_REFS[0].slice('arn:aws:'.length)}` },
+    { variable: 'TOKEN', piece: 'parameter/app/token', template: 'arn:aws:ssm:us-east-1:123456789012:$(TOKEN)' },
+  ],
+  google: [{ variable: 'B', piece: `secretmanager:${GOOGLE_REFS[0].slice('gcp:secretmanager:'.length)}`, template: 'gcp:$(B)' }],
+  both: [],
+};
+ASSEMBLED.both = [...ASSEMBLED.aws, ...ASSEMBLED.google];
+
+/**
+ * Env entries where one value expands another into a reference, or nearly: the variable
+ * defined before with the piece that makes it one, or another value, or from an object
+ * (whose value the webhook does not know), or defined only after it.
+ */
+const assembledEnvArb = (flavour: Flavour): fc.Arbitrary<EnvVar[]> =>
+  fc
+    .record({
+      assembled: fc.constantFrom(...ASSEMBLED[flavour]),
+      piece: fc.oneof(
+        { arbitrary: fc.constant<'piece'>('piece'), weight: 4 },
+        { arbitrary: plainArb, weight: 1 },
+        { arbitrary: fc.constant<'object'>('object'), weight: 1 },
+      ),
+      after: fc.oneof({ arbitrary: fc.constant(false), weight: 4 }, { arbitrary: fc.constant(true), weight: 1 }),
+      name: fc.constantFrom('A', 'B', 'DB_URL', 'TOKEN', 'my.key-1'),
+    }, { noNullPrototype: true })
+    .map(({ assembled, piece, after, name }) => {
+      const definition: EnvVar =
+        piece === 'object'
+          ? { name: assembled.variable, valueFrom: { configMapKeyRef: { name: 'o0', key: 'K0', optional: true } } }
+          : { name: assembled.variable, value: piece === 'piece' ? assembled.piece : piece };
+      const use: EnvVar = { name, value: assembled.template };
+      return after ? [use, definition] : [definition, use];
+    });
+
 const envFromArb: fc.Arbitrary<EnvFromSource> = fc
   .tuple(fc.constantFrom('secretRef', 'configMapRef'), selectorFields, fc.option(fc.constantFrom('APP_', 'X_'), { nil: undefined }))
   .map(([ref, selector, prefix]) => {
@@ -183,7 +225,13 @@ function containerArb(name: string, volumes: readonly Volume[], caseFlavour: Cas
         );
   return itemFlavourArb(caseFlavour).chain((flavour) => fc
     .record({
-      env: fc.option(fc.array(envVarArb(flavour), { maxLength: 3 }), { nil: undefined }),
+      env: fc.option(
+        fc.oneof(
+          { arbitrary: fc.array(envVarArb(flavour), { maxLength: 3 }), weight: 4 },
+          { arbitrary: fc.tuple(fc.array(envVarArb(flavour), { maxLength: 1 }), assembledEnvArb(flavour)).map(([before, pair]) => [...before, ...pair]), weight: 1 },
+        ),
+        { nil: undefined },
+      ),
       envFrom: fc.option(fc.array(envFromArb, { maxLength: 2 }), { nil: undefined }),
       command: commandArb,
       args: wordsArb,
@@ -316,16 +364,24 @@ interface ContainerModel {
   providers: Set<Provider>;
   /** A required object or key is missing. */
   broken: boolean;
+  /** A value is a reference only once the kubelet has expanded it. */
+  assembled: boolean;
 }
+
+/** What the webhook is not given of a value (from a Secret, a ConfigMap or a field reference): no reference is made of it. */
+const OPAQUE = '\u27e8opaque\u27e9';
 
 /**
  * The kubelet's environment: envFrom entries, then env entries, a later definition of a
- * name replacing an earlier one; a value expanding `$(NAME)` of a variable that holds a
- * reference counts as holding it.
+ * name replacing an earlier one. A value holds a reference when its expansion (`$(NAME)`
+ * of the variables defined before it) is one, the values of objects and field
+ * references taken as opaque; or when it expands `$(NAME)` of a variable that holds a
+ * reference.
  */
 function modelContainer(container: Container, universe: Universe): ContainerModel {
-  const model: ContainerModel = { container, providers: new Set(), broken: false };
-  const environment = new Map<string, Provider | undefined>();
+  const model: ContainerModel = { container, providers: new Set(), broken: false, assembled: false };
+  /** Each variable's provider, and its value as the kubelet expands it (undefined: opaque). */
+  const environment = new Map<string, { provider: Provider | undefined; value?: string }>();
   for (const from of container.envFrom ?? []) {
     const [kind, selector] = from.secretRef ? (['Secret', from.secretRef] as const) : (['ConfigMap', from.configMapRef!] as const);
     const data = universe[universeKey(kind, selector.name!)];
@@ -333,20 +389,27 @@ function modelContainer(container: Container, universe: Universe): ContainerMode
       if (selector.optional !== true) model.broken = true;
       continue;
     }
-    for (const [key, value] of Object.entries(data)) environment.set(`${from.prefix ?? ''}${key}`, modelProvider(value));
+    for (const [key, value] of Object.entries(data)) environment.set(`${from.prefix ?? ''}${key}`, { provider: modelProvider(value) });
   }
   for (const variable of container.env ?? []) {
     const secret = variable.valueFrom?.secretKeyRef;
     const selector = secret ?? variable.valueFrom?.configMapKeyRef;
     if (selector === undefined) {
+      if (variable.valueFrom !== undefined && (variable.value ?? '') === '') {
+        environment.set(variable.name, { provider: undefined });
+        continue;
+      }
       const value = variable.value ?? '';
-      // Which variables holding references the kubelet expands into this value.
-      let expanded: Provider | undefined;
-      kubeletExpand(value, (name) => {
-        expanded ??= environment.get(name);
-        return '';
+      // The first variable holding a reference that the kubelet expands into this value.
+      let held: Provider | undefined;
+      const expanded = kubeletExpand(value, (name) => {
+        const defined = environment.get(name);
+        held ??= defined?.provider;
+        return defined === undefined ? undefined : (defined.value ?? OPAQUE);
       });
-      environment.set(variable.name, variable.valueFrom !== undefined ? undefined : (modelProvider(value) ?? expanded));
+      const provider = modelProvider(expanded);
+      if (provider !== undefined && modelProvider(value) === undefined) model.assembled = true;
+      environment.set(variable.name, { provider: provider ?? held, value: expanded });
       continue;
     }
     const data = universe[universeKey(secret ? 'Secret' : 'ConfigMap', selector.name!)];
@@ -354,9 +417,9 @@ function modelContainer(container: Container, universe: Universe): ContainerMode
       if (selector.optional !== true) model.broken = true;
       continue;
     }
-    environment.set(variable.name, modelProvider(data[selector.key]!));
+    environment.set(variable.name, { provider: modelProvider(data[selector.key]!) });
   }
-  for (const provider of environment.values()) if (provider) model.providers.add(provider);
+  for (const { provider } of environment.values()) if (provider) model.providers.add(provider);
   return model;
 }
 
@@ -530,13 +593,14 @@ function run(c: Case): Run {
   return { model, outcome, ops, result: applyOps(c.pod, ops) };
 }
 
-const stats = { mayRead: 0, denied: 0, allowedNoMutation: 0, mutated: 0, optedOut: 0, reinvokedMutated: 0, supervised: 0, handlersWrapped: 0 };
+const stats = { mayRead: 0, denied: 0, allowedNoMutation: 0, mutated: 0, optedOut: 0, reinvokedMutated: 0, supervised: 0, handlersWrapped: 0, assembled: 0 };
 
 t.test('(f) outcomes match the model; nothing throws', async (t) => {
   fc.assert(
     fc.property(caseArb, (c) => {
       const { model, outcome } = run(c);
       if (model.optedOut) stats.optedOut++;
+      if ([...model.holders.values()].some((holder) => holder.assembled)) stats.assembled++;
       if (!outcome.allowed) {
         stats.denied++;
         assert.ok(outcome.reason.length > 0, 'a denial says why');
@@ -559,6 +623,7 @@ t.test('(f) outcomes match the model; nothing throws', async (t) => {
   t.ok(stats.denied >= NUM_RUNS / 20, `denied in ${stats.denied} runs`);
   t.ok(stats.allowedNoMutation >= NUM_RUNS / 40, `allowed without mutation in ${stats.allowedNoMutation} runs`);
   t.ok(stats.optedOut >= 1, `opted out in ${stats.optedOut} runs`);
+  t.ok(stats.assembled >= NUM_RUNS / 40, `a reference made by the kubelet's expansion in ${stats.assembled} runs`);
   t.ok(stats.mayRead > NUM_RUNS / 10 && stats.mayRead < NUM_RUNS, `mayReadObjects said yes in ${stats.mayRead} runs, no in the others`);
 });
 
