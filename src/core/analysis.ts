@@ -3,10 +3,10 @@ import { containerSlots } from './pod.js';
 import type { Provider } from './provider.js';
 import { isProvider } from './provider.js';
 import type { ObjectFacts } from './object-facts.js';
-import { referenceProvider } from './secret-reference.js';
+import { mayStartReference, referenceProvider } from './secret-reference.js';
 import type { EnvSource } from './env-sources.js';
 import { envSources, objectKey } from './env-sources.js';
-import { expandedVariables } from './kubelet-expansion.js';
+import { expandedVariables, fixedStart } from './kubelet-expansion.js';
 import type { ExpandedText } from './expanded-text.js';
 import { UNKNOWN_TEXT, expandText, textReference } from './expanded-text.js';
 import { isWrapped } from './wrapping.js';
@@ -112,8 +112,13 @@ function analyzeContainer(slot: ContainerSlot, context: AnalysisContext, analysi
   const result: ContainerAnalysis = { slot, wrapped: isWrapped(slot.container, context.settings), references: [] };
   if (result.wrapped || budget.exceeded) return result;
   const environment = new Map<string, SecretReference | undefined>();
-  // The variables' values as the kubelet expands them, kept only where some value expands another.
-  const texts = expandsVariables(slot.container) ? new Map<string, ExpandedText>() : undefined;
+  // The values, as the kubelet expands them, of the variables that some value expands (none
+  // in most containers): all that expanding a later value needs.
+  const expanded = namesExpanded(slot.container);
+  const texts = new Map<string, ExpandedText>();
+  const keep = (variable: string, text: ExpandedText): void => {
+    if (expanded?.has(variable) === true) texts.set(variable, text);
+  };
   for (const source of envSources(slot.container)) {
     budget.left -= variablesDefined(source, context.objects);
     if (budget.left < 0) {
@@ -123,14 +128,14 @@ function analyzeContainer(slot: ContainerSlot, context: AnalysisContext, analysi
     }
     if (source.type === 'other') {
       environment.set(source.variable, undefined);
-      texts?.set(source.variable, UNKNOWN_TEXT);
+      keep(source.variable, UNKNOWN_TEXT);
       continue;
     }
     if (source.type === 'value') {
       let text: ExpandedText | undefined;
-      if (texts !== undefined) {
+      if (expanded !== undefined && (expanded.has(source.variable) || (source.value.includes('$(') && mayStartReference(fixedStart(source.value))))) {
         text = expandText(source.value, (name) => texts.get(name));
-        texts.set(source.variable, text);
+        keep(source.variable, text);
       }
       environment.set(source.variable, valueReference(source.variable, source.value, text, environment));
       continue;
@@ -151,7 +156,7 @@ function analyzeContainer(slot: ContainerSlot, context: AnalysisContext, analysi
       for (const [key, provider] of facts.keys) {
         const variable = `${source.prefix}${key}`;
         environment.set(variable, provider ? { variable, provider, origin: origin(key) } : undefined);
-        texts?.set(variable, UNKNOWN_TEXT);
+        keep(variable, UNKNOWN_TEXT);
       }
       continue;
     }
@@ -162,7 +167,7 @@ function analyzeContainer(slot: ContainerSlot, context: AnalysisContext, analysi
     }
     const provider = facts.keys.get(source.key);
     environment.set(source.variable, provider ? { variable: source.variable, provider, origin: origin(source.key) } : undefined);
-    texts?.set(source.variable, UNKNOWN_TEXT);
+    keep(source.variable, UNKNOWN_TEXT);
   }
   for (const reference of environment.values()) if (reference) result.references.push(reference);
   return result;
@@ -183,9 +188,33 @@ function variablesDefined(source: EnvSource, objects: ReadonlyMap<string, Object
   return facts?.exists === true ? facts.keys.size : 0;
 }
 
-/** Whether some env value of the container expands `$(NAME)`: only then do values need keeping. */
-function expandsVariables(container: Container): boolean {
-  return (container.env ?? []).some((variable) => variable.value?.includes('$(') === true);
+/**
+ * The variables whose expanded values deciding the container's references needs: those that
+ * values expand when their expansion could be a reference (its fixed start could start
+ * one), and, in turn, those that these variables' own values expand. Undefined when there
+ * are none (most containers): then no value is expanded at all.
+ */
+function namesExpanded(container: Container): ReadonlySet<string> | undefined {
+  let names: Set<string> | undefined;
+  let expandedBy: Map<string, string[]> | undefined;
+  for (const variable of container.env ?? []) {
+    const value = variable.value;
+    if (value === undefined || !value.includes('$(')) continue;
+    const expands = expandedVariables(value);
+    if (mayStartReference(fixedStart(value))) for (const name of expands) (names ??= new Set()).add(name);
+    expandedBy ??= new Map();
+    expandedBy.set(variable.name, [...(expandedBy.get(variable.name) ?? []), ...expands]);
+  }
+  if (names === undefined || expandedBy === undefined) return names;
+  const pending = [...names];
+  for (let name = pending.pop(); name !== undefined; name = pending.pop()) {
+    for (const next of expandedBy.get(name) ?? []) {
+      if (names.has(next)) continue;
+      names.add(next);
+      pending.push(next);
+    }
+  }
+  return names;
 }
 
 /**

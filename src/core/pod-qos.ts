@@ -19,7 +19,8 @@ function guaranteedContainer(container: Container): boolean {
   return QOS_RESOURCES.every((name) => {
     const limit = parseQuantity(limits?.[name]);
     if (limit === undefined || !isPositive(limit)) return false;
-    if (requests === undefined || !Object.hasOwn(requests, name)) return true;
+    // Not written, or written as the limit is: the same amount, without reading it again.
+    if (requests === undefined || !Object.hasOwn(requests, name) || requests[name] === limits?.[name]) return true;
     const request = parseQuantity(requests[name]);
     return request !== undefined && sameQuantity(request, limit);
   });

@@ -44,6 +44,12 @@ export function isPositive(quantity: Quantity): boolean {
 }
 
 export function sameQuantity(a: Quantity, b: Quantity): boolean {
+  // The same unit (`100m` and `500m`): the digits decide.
+  if (a.pow10 === b.pow10 && a.pow2 === b.pow2) return a.mantissa === b.mantissa;
+  // Amounts far apart (`1` and `250m`) differ whatever the rounding of floating point.
+  const x = approximately(a);
+  const y = approximately(b);
+  if (Number.isFinite(x) && Number.isFinite(y) && Math.abs(x - y) > 1e-9 * Math.max(Math.abs(x), Math.abs(y))) return false;
   const pow10 = Math.min(a.pow10, b.pow10);
   const pow2 = Math.min(a.pow2, b.pow2);
   return scaled(a, pow10, pow2) === scaled(b, pow10, pow2);
@@ -52,4 +58,8 @@ export function sameQuantity(a: Quantity, b: Quantity): boolean {
 /** The quantity as a whole multiple of `10^pow10 × 2^pow2` (both no larger than its own). */
 function scaled(quantity: Quantity, pow10: number, pow2: number): bigint {
   return quantity.mantissa * 10n ** BigInt(quantity.pow10 - pow10) * 2n ** BigInt(quantity.pow2 - pow2);
+}
+
+function approximately(quantity: Quantity): number {
+  return Number(quantity.mantissa) * 10 ** quantity.pow10 * 2 ** quantity.pow2;
 }

@@ -128,6 +128,13 @@ t.test('$(NAME) of earlier literal values is expanded, and the result tested as 
     ['an undefined name stays as written', [{ name: 'DB', value: `arn:$(NOWHERE)${DB_TAIL}` }], undefined],
     ['an empty value expands to nothing', [{ name: 'E', value: '' }, { name: 'DB', value: `$(E)arn:aws${DB_TAIL}` }], '--provider=aws'],
     ['text before the reference spoils it', [{ name: 'P', value: 'aws' }, { name: 'DB', value: `x-arn:$(P)${DB_TAIL}` }], undefined],
+    // A value that cannot be a reference itself (its start rules it out) may still be part of one.
+    [
+      ':parameter/ from a value that is no reference itself',
+      [{ name: 'X', value: 'parameter/app' }, { name: 'V', value: ':$(X)' }, { name: 'T', value: 'arn:aws:ssm:us-east-1:1$(V)' }],
+      '--provider=aws',
+    ],
+    ['a value that starts like no reference, expanded into one', [{ name: 'X', value: 'aws' }, { name: 'V', value: ':$(X)' }, { name: 'T', value: `arn$(V)${DB_TAIL}` }], '--provider=aws'],
   ];
   for (const [label, env, first] of cases) t.equal(wrappedWith(env), first, label);
 });
