@@ -4,17 +4,20 @@
  */
 import type { Pod } from '../core/pod.js';
 
-/** Path of the pod template in each workload kind (core and apps/batch groups). */
-const TEMPLATE_PATHS: Readonly<Record<string, readonly string[]>> = {
-  Pod: [],
-  Deployment: ['spec', 'template'],
-  StatefulSet: ['spec', 'template'],
-  DaemonSet: ['spec', 'template'],
-  ReplicaSet: ['spec', 'template'],
-  ReplicationController: ['spec', 'template'],
-  Job: ['spec', 'template'],
-  CronJob: ['spec', 'jobTemplate', 'spec', 'template'],
-};
+/**
+ * Path of the pod template in each workload kind (core and apps/batch groups). A Map, not
+ * an object: `kind` is the manifest's text, and `constructor` or `__proto__` name nothing.
+ */
+const TEMPLATE_PATHS: ReadonlyMap<string, readonly string[]> = new Map([
+  ['Pod', []],
+  ['Deployment', ['spec', 'template']],
+  ['StatefulSet', ['spec', 'template']],
+  ['DaemonSet', ['spec', 'template']],
+  ['ReplicaSet', ['spec', 'template']],
+  ['ReplicationController', ['spec', 'template']],
+  ['Job', ['spec', 'template']],
+  ['CronJob', ['spec', 'jobTemplate', 'spec', 'template']],
+]);
 
 export type PathSegment = string | number;
 
@@ -67,7 +70,7 @@ export function podSiteOf(object: ManifestObject): PodSite | undefined {
   const { value } = object;
   const kind = value['kind'];
   if (typeof kind !== 'string') return undefined;
-  const templatePath = TEMPLATE_PATHS[kind];
+  const templatePath = TEMPLATE_PATHS.get(kind);
   if (templatePath === undefined) return undefined;
   const template = valueAt(value, templatePath);
   if (!isRecord(template) || !isRecord(template['spec']) || !Array.isArray(template['spec']['containers'])) return undefined;
