@@ -89,8 +89,10 @@ export function sourceName(source: string): string {
 
 /** The documents of one source; empty documents (`---` alone, comments only) are left out. */
 export function splitDocuments(source: string, text: string): ManifestDocument[] {
-  // merge: YAML 1.1 merge keys (`<<: *base`), which kubectl accepts.
-  const parsed = parseAllDocuments(text, { prettyErrors: true, uniqueKeys: false, merge: true });
+  // merge: YAML 1.1 merge keys (`<<: *base`), which kubectl accepts. uniqueKeys: a key
+  // written twice in a mapping is an error, as kustomize says (readers differ on which one
+  // counts, so no output could be right).
+  const parsed = parseAllDocuments(text, { prettyErrors: true, uniqueKeys: true, merge: true });
   const all = Array.isArray(parsed) ? parsed : [];
   const documents: ManifestDocument[] = [];
   let previousEnd = 0;
