@@ -36,7 +36,8 @@ import type { Cluster } from './cluster.js';
 export interface CommandIo {
   stdout: { write(text: string): unknown };
   stderr: { write(text: string): unknown };
-  readStdin(): Promise<string>;
+  /** Stdin: its bytes (decoded as UTF-8 as files are), or text already decoded. */
+  readStdin(): Promise<string | Uint8Array>;
   env: Readonly<Record<string, string | undefined>>;
 }
 

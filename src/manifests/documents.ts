@@ -27,15 +27,20 @@ export interface ManifestDocument {
 
 const MANIFEST_EXTENSIONS = new Set(['.yaml', '.yml', '.json']);
 
-/** Every document of every path, in the order given (a directory's files sorted by name). */
-export async function readManifests(paths: readonly string[], readStdin: () => Promise<string>): Promise<ManifestDocument[]> {
+/**
+ * Every document of every path, in the order given (a directory's files sorted by name).
+ * Stdin given as bytes is decoded as files are (invalid UTF-8 refused); given as text, it is
+ * taken as it is.
+ */
+export async function readManifests(paths: readonly string[], readStdin: () => Promise<string | Uint8Array>): Promise<ManifestDocument[]> {
   const documents: ManifestDocument[] = [];
   let stdinRead = false;
   for (const path of paths) {
     if (path === '-') {
       if (stdinRead) throw new ManifestError('-f - (stdin) can be given once');
       stdinRead = true;
-      documents.push(...splitDocuments('-', await readStdin()));
+      const input = await readStdin();
+      documents.push(...splitDocuments('-', typeof input === 'string' ? input : utf8Text('stdin', input)));
       continue;
     }
     for (const file of await filesOf(path)) documents.push(...splitDocuments(file, await readText(file)));
@@ -67,10 +72,37 @@ async function filesOf(path: string): Promise<string[]> {
 }
 
 async function readText(file: string): Promise<string> {
+  let bytes: Uint8Array;
   try {
-    return await readFile(file, 'utf8');
+    bytes = await readFile(file);
   } catch (error) {
     throw new ManifestError(`cannot read ${file}: ${reason(error)}`);
+  }
+  return utf8Text(file, bytes);
+}
+
+/**
+ * The bytes as UTF-8 text, or a ManifestError naming the first line that is not: YAML and
+ * JSON manifests are UTF-8, and text decoded with replacement characters would be written
+ * back altered. A byte-order mark is kept, as it was read.
+ */
+function utf8Text(name: string, bytes: Uint8Array): string {
+  try {
+    return new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(bytes);
+  } catch {
+    // A newline byte is never part of a multi-byte sequence: the lines can be tried one by one.
+    let line = 1;
+    for (let start = 0; start < bytes.length; line++) {
+      const newline = bytes.indexOf(0x0a, start);
+      const end = newline === -1 ? bytes.length : newline;
+      try {
+        new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(bytes.subarray(start, end));
+      } catch {
+        break;
+      }
+      start = end + 1;
+    }
+    throw new ManifestError(`${name} is not UTF-8 text (line ${line}); manifests are read and written as UTF-8`);
   }
 }
 
@@ -126,13 +158,21 @@ export function splitDocuments(source: string, text: string): ManifestDocument[]
  * touch kept).
  */
 export function writeYamlStream(documents: readonly ManifestDocument[], changed: ReadonlySet<ManifestDocument>): string {
-  return documents
-    .map((document) => {
-      const body = withoutMarker(changed.has(document) ? changedText(document) : document.text);
-      return body.endsWith('\n') ? body : `${body}\n`;
-    })
-    .map((body, i) => (i === 0 ? body : `---\n${body}`))
-    .join('');
+  const bodies = documents.map((document) => {
+    const body = withoutMarker(changed.has(document) ? changedText(document) : document.text);
+    return body.endsWith('\n') ? body : `${body}\n`;
+  });
+  return bodies.map((body, i) => (i === 0 ? body : `${separator(bodies[i - 1] ?? '', body)}${body}`)).join('');
+}
+
+/**
+ * What goes between two documents: `---`, or, before one that starts with directives
+ * (`%YAML 1.2`, `%TAG`: it has its own `---` after them), the `...` that must end the
+ * previous document first.
+ */
+function separator(previous: string, body: string): string {
+  if (!/^(?:[ \t]*(?:#.*)?\r?\n)*%/.test(body)) return '---\n';
+  return /(?:^|\n)\.\.\.[ \t]*(?:#.*)?\r?\n$/.test(previous) ? '' : '...\n';
 }
 
 /**

@@ -10,7 +10,7 @@ import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import t from 'tap';
-import { parse } from 'yaml';
+import { parse, parseAllDocuments } from 'yaml';
 import { runInjectCli } from '../helpers/inject-cli.js';
 
 const GOLDEN = fileURLToPath(new URL('./golden/', import.meta.url));
@@ -28,6 +28,7 @@ for (const name of readdirSync(GOLDEN).sort()) {
       t.equal(text, existsSync(path) ? readFileSync(path, 'utf8') : '', `${file} as in ${name}/${file}`);
     }
     if (result.code === 2) t.equal(result.stdout, '', 'nothing written to stdout on an error');
+    if (result.stdout !== '') t.same(parseAllDocuments(result.stdout).flatMap((document) => document.errors.map((error) => error.message)), [], 'the output parses');
   });
 }
 
