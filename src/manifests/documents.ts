@@ -6,6 +6,7 @@
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { extname, join } from 'node:path';
 import { Document, isCollection, parseAllDocuments, stringify } from 'yaml';
+import { aliasSources, expandedSize } from './yaml-aliases.js';
 
 /** The input cannot be used (unreadable path, not YAML or JSON): exit 2, nothing written. */
 export class ManifestError extends Error {
@@ -142,7 +143,7 @@ export function splitDocuments(source: string, text: string): ManifestDocument[]
       const detail = error.message.split('\n')[0]?.replace(/ at line \d+, column \d+:?$/, '') ?? 'invalid';
       throw new ManifestError(`${where} is not valid YAML or JSON: ${detail}${at ? ` (line ${at.line}, column ${at.col})` : ''}`);
     }
-    const value: unknown = yaml.toJS({ maxAliasCount: 100 });
+    const value = documentValue(yaml, where);
     if (value === null || value === undefined) return;
     if (typeof value !== 'object' || Array.isArray(value)) {
       throw new ManifestError(`${where} is not a Kubernetes object (a YAML mapping or JSON object), but ${Array.isArray(value) ? 'a list' : `a ${typeof value}`}`);
@@ -150,6 +151,46 @@ export function splitDocuments(source: string, text: string): ManifestDocument[]
     documents.push({ source, position, text: text.slice(start, end), yaml, value: value as Record<string, unknown> });
   });
   return documents;
+}
+
+/**
+ * Aliases may expand a document to at most this many nodes, or ten times the nodes written
+ * if that is more: charts may use one anchor hundreds of times, while an alias bomb (each
+ * level aliasing the one before several times) grows exponentially past any such bound.
+ */
+export const MAX_EXPANDED_NODES = 100_000;
+const MAX_EXPANSION_RATIO = 10;
+
+/** A document's value as plain data: a tree, each alias expanded into its own copy. */
+function documentValue(yaml: Document, where: string): unknown {
+  const sources = aliasSources(yaml);
+  try {
+    if (sources.size === 0) return yaml.toJS({ maxAliasCount: -1 });
+    const written = expandedSize(yaml.contents, new Map(), Infinity) as number;
+    const limit = Math.max(MAX_EXPANDED_NODES, MAX_EXPANSION_RATIO * written);
+    const size = expandedSize(yaml.contents, sources, limit);
+    if (typeof size !== 'number') {
+      throw new ManifestError('tooLarge' in size
+        ? `${where}: its aliases expand it to more than ${limit} nodes (refused: an alias bomb could exhaust memory)`
+        : `${where}: alias *${size.cycle} is inside the node it refers to (its value would never end)`);
+    }
+    // Without the copy, every alias of an anchor would be the same object: editing one pod
+    // would edit the others.
+    return unshared(yaml.toJS({ maxAliasCount: -1 }));
+  } catch (error) {
+    if (error instanceof ManifestError) throw error;
+    // The library's message only (a RangeError: too deeply nested), never a stack trace.
+    throw new ManifestError(`${where} cannot be read: ${error instanceof Error ? error.message : String(error)}`);
+  }
+}
+
+function unshared(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(unshared);
+  // Scalars, and what a %YAML 1.1 document's tags make (Date, Map, Set, bytes) as they are.
+  if (typeof value !== 'object' || value === null || Object.getPrototypeOf(value) !== Object.prototype) return value;
+  const copy: Record<string, unknown> = {};
+  for (const [key, item] of Object.entries(value)) Object.defineProperty(copy, key, { value: unshared(item), enumerable: true, writable: true, configurable: true });
+  return copy;
 }
 
 /**

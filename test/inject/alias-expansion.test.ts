@@ -1,0 +1,39 @@
+/**
+ * Aliases are expanded up to a bound that grows with the document: a chart using one anchor
+ * hundreds of times is read, an alias bomb or an alias inside its own anchor is refused
+ * (exit 2, naming the document), quickly and without a stack trace.
+ */
+import t from 'tap';
+import { runInjectCli } from '../helpers/inject-cli.js';
+
+const configMap = 'apiVersion: v1\nkind: ConfigMap\nmetadata: {name: settings}\n';
+
+t.test('one anchor used 300 times is read, and comes out byte for byte', async (t) => {
+  const items = Array.from({ length: 300 }, (_, i) => `  - apiVersion: v1\n    kind: ConfigMap\n    metadata: {name: c${i}, labels: ${i === 0 ? '&labels {app: shop, tier: web}' : '*labels'}}\n`);
+  const input = `apiVersion: v1\nkind: List\nitems:\n${items.join('')}`;
+  const { code, stdout, stderr } = await runInjectCli(['-f', '-'], input);
+  t.equal(stderr, '');
+  t.equal(code, 0);
+  t.equal(stdout, input);
+  const json = await runInjectCli(['-f', '-', '-o', 'json'], input);
+  const value = JSON.parse(json.stdout) as { items: Array<{ metadata: { labels: unknown } }> };
+  t.same(value.items[299]?.metadata.labels, { app: 'shop', tier: 'web' }, 'every alias has its value');
+});
+
+t.test('a billion laughs is refused at once', async (t) => {
+  const levels = ['  a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]'];
+  for (const [i, name] of [...'bcdefghi'].entries()) levels.push(`  ${name}: &${name} [${Array(9).fill(`*${'abcdefghi'[i]}`).join(',')}]`);
+  const started = Date.now();
+  const { code, stdout, stderr } = await runInjectCli(['-f', '-'], `${configMap}---\n${configMap}data:\n${levels.join('\n')}\n`);
+  t.ok(Date.now() - started < 2000, 'within 2 s');
+  t.equal(code, 2);
+  t.equal(stdout, '');
+  t.equal(stderr, 'secrets-init-webhook inject: stdin, document 2: its aliases expand it to more than 100000 nodes (refused: an alias bomb could exhaust memory)\n');
+});
+
+t.test('an alias inside the node it refers to is refused', async (t) => {
+  const { code, stdout, stderr } = await runInjectCli(['-f', '-'], `${configMap}data: &d {x: *d}\n`);
+  t.equal(code, 2);
+  t.equal(stdout, '');
+  t.equal(stderr, 'secrets-init-webhook inject: stdin: alias *d is inside the node it refers to (its value would never end)\n');
+});
