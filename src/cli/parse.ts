@@ -219,6 +219,7 @@ function globalOptions(program: Command, env: Readonly<Record<string, string | u
 const DOCKER_CONFIG_KEY = /^[-._a-zA-Z0-9]+$/;
 const DNS1123_LABEL_RULE =
   'must be a DNS-1123 label: at most 63 lowercase letters, digits or "-", starting and ending with a letter or digit';
+const SERVICE_NAME_RULE = 'must be a Service name: at most 63 lowercase letters, digits or "-", starting with a letter and ending with a letter or digit';
 
 function serverOptions(command: Command, env: Readonly<Record<string, string | undefined>>): ServerOptions {
   const listenText = stringFlag(command, 'listen-address') ?? DEFAULTS.listenAddress;
@@ -279,13 +280,15 @@ function serverOptions(command: Command, env: Readonly<Record<string, string | u
     const names: Array<[string, string]> = [
       ['bootstrap-secret', DEFAULTS.bootstrapSecret],
       ['webhook-configuration', DEFAULTS.webhookConfiguration],
-      ['bootstrap-service', DEFAULTS.bootstrapService],
     ];
-    const [secret, webhookConfiguration, service] = names.map(([name, fallback]) => {
+    const [secret, webhookConfiguration] = names.map(([name, fallback]) => {
       const value = stringFlag(command, name) ?? fallback;
       if (!isDns1123Subdomain(value)) throw invalid(value, `--${name}`, 'must be a Kubernetes object name: a DNS-1123 subdomain');
       return value;
-    }) as [string, string, string];
+    }) as [string, string];
+    // A Service name is a DNS label (it is the first label of the certificate's DNS names), not a subdomain.
+    const service = stringFlag(command, 'bootstrap-service') ?? DEFAULTS.bootstrapService;
+    if (!isDns1035Label(service)) throw invalid(service, '--bootstrap-service', SERVICE_NAME_RULE);
     const namespace = optionalString(command, 'bootstrap-namespace');
     if (namespace !== undefined && !isDns1123Label(namespace)) throw invalid(namespace, '--bootstrap-namespace', 'must be a namespace name: a DNS-1123 label');
     selfBootstrap = { secret, webhookConfiguration, service, ...(namespace !== undefined ? { namespace } : {}) };
@@ -498,13 +501,7 @@ function parseSan(text: string): string | undefined {
 
 function certsOptions(command: Command): CertsOptions {
   const service = stringFlag(command, 'service') ?? DEFAULTS.service;
-  if (!isDns1035Label(service)) {
-    throw invalid(
-      service,
-      '--service',
-      'must be a Service name: at most 63 lowercase letters, digits or "-", starting with a letter and ending with a letter or digit',
-    );
-  }
+  if (!isDns1035Label(service)) throw invalid(service, '--service', SERVICE_NAME_RULE);
   const namespace = stringFlag(command, 'namespace') ?? DEFAULTS.namespace;
   if (!isDns1123Label(namespace)) throw invalid(namespace, '--namespace', DNS1123_LABEL_RULE);
 

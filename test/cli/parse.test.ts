@@ -746,6 +746,9 @@ t.test('self-bootstrap flags', async (tt) => {
   usageError(tt, ['server', '--self-bootstrap', '--tls-cert-file=c', '--tls-private-key-file=k'], ['--self-bootstrap', '--tls-cert-file']);
   usageError(tt, ['server', '--self-bootstrap', '--bootstrap-secret=Bad_Name'], ['--bootstrap-secret']);
   usageError(tt, ['server', '--self-bootstrap', '--bootstrap-namespace=a.b'], ['--bootstrap-namespace']);
+  // The certificate's DNS names start with the Service name: a label, not a dotted subdomain.
+  usageError(tt, ['server', '--self-bootstrap', '--bootstrap-service=a.b'], ['--bootstrap-service', 'a.b', 'Service name']);
+  usageError(tt, ['server', '--self-bootstrap', '--bootstrap-service=1svc'], ['--bootstrap-service']);
 });
 
 t.test('secrets-init runtime flags', async (tt) => {
