@@ -28,7 +28,11 @@ export const CLUSTER_FAILURES: ReadonlySet<LookupFailureCause> = new Set(['unrea
 /** Per API call of the offline commands (they have no admission deadline to keep). */
 export const OFFLINE_CALL_TIMEOUT_MS = 15_000;
 
-export async function openCluster(kube: KubeAccessOptions, env: Readonly<Record<string, string | undefined>>, command: string): Promise<Cluster | undefined> {
+/**
+ * The configured cluster, or undefined. A ClusterAccessError's message does not name the
+ * command: the caller's report does (`_command` is unused, still passed by audit).
+ */
+export async function openCluster(kube: KubeAccessOptions, env: Readonly<Record<string, string | undefined>>, _command?: string): Promise<Cluster | undefined> {
   try {
     const source = findKubeConfigSource(env, kube.kubeconfig !== undefined ? { kubeconfigPath: kube.kubeconfig } : {});
     if (source === undefined) {
@@ -47,7 +51,7 @@ export async function openCluster(kube: KubeAccessOptions, env: Readonly<Record<
     if (context?.namespace !== undefined && context.namespace !== '') cluster.namespace = context.namespace;
     return cluster;
   } catch (error) {
-    if (error instanceof KubeConfigError) throw new ClusterAccessError(`${command}: ${error.message}`);
+    if (error instanceof KubeConfigError) throw new ClusterAccessError(error.message);
     throw error;
   }
 }

@@ -66,7 +66,7 @@ export async function runInject(options: InjectOptions, io: CommandIo): Promise<
 
   let cluster: Cluster | undefined;
   try {
-    cluster = await openCluster(options.kube, io.env, 'inject');
+    cluster = await openCluster(options.kube, io.env);
   } catch (error) {
     if (error instanceof ClusterAccessError) return fail(error.message);
     throw error;
