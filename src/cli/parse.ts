@@ -30,7 +30,7 @@ import { parseCommandValue } from '../core/command-override.js';
 import type { ImageConfig } from '../core/original-command.js';
 import { normalizeArgv } from './argv.js';
 import { parseListenAddress, type ListenAddress } from './listen-address.js';
-import { PROGRAM_NAME, buildProgram, readFlag, type CapturedOutput } from './program.js';
+import { buildProgram, readFlag, shownProgramName, type CapturedOutput } from './program.js';
 import { parseByteSize } from './size.js';
 import { isDns1035Label, isDns1123Label, isDns1123Subdomain, isHostNameOrIPv4, isIPv6, parseBool, type Parsed } from './values.js';
 
@@ -152,7 +152,7 @@ function usage(message: string): UsageError {
 
 function usageExit(message: string): CommandLine {
   const line = message.replace(/\s*\r?\n\s*/g, ' ').trim();
-  return { kind: 'exit', code: USAGE_EXIT_CODE, stdout: '', stderr: `${PROGRAM_NAME}: ${line}; see --help\n` };
+  return { kind: 'exit', code: USAGE_EXIT_CODE, stdout: '', stderr: `${shownProgramName()}: ${line}; see --help\n` };
 }
 
 function invalid(value: string, where: string, reason: string): UsageError {

@@ -9,6 +9,18 @@ import { COMMAND_FLAGS, COMMAND_NAMES, GLOBAL_FLAGS, type CommandName, type Flag
 
 export const PROGRAM_NAME = 'secrets-init-webhook';
 
+/** The name help and usage errors show: PROGRAM_NAME, or the name it was run by (the kubectl plugin's). */
+let shownName = PROGRAM_NAME;
+
+/** Called before the command line is parsed, by an entry point whose users call it another name. */
+export function setShownName(name: string): void {
+  shownName = name;
+}
+
+export function shownProgramName(): string {
+  return shownName;
+}
+
 export interface CapturedOutput {
   out: string;
   err: string;
@@ -74,7 +86,7 @@ export function buildProgram(
   output: CapturedOutput,
   onCommand: (name: CommandName, command: Command) => void,
 ): Command {
-  const program = new Command(PROGRAM_NAME);
+  const program = new Command(shownName);
   program
     .description(SUMMARY)
     .usage('[global flags] <command> [command flags]')
@@ -118,7 +130,7 @@ export function buildProgram(
       `  ${PROGRAM_NAME} --log-level=debug server \\`,
       '    --tls-cert-file=/etc/webhook/certs/cert.pem --tls-private-key-file=/etc/webhook/certs/key.pem',
       '',
-      `Run '${PROGRAM_NAME} <command> --help' for the flags of a command.`,
+      `Run '${shownName} <command> --help' for the flags of a command.`,
     ].join('\n'),
   );
 

@@ -28,6 +28,20 @@ t.test('kubectl plugin list finds it', async (t) => {
   t.match(stdout, join(dir, 'kubectl-secrets_init'));
 });
 
+t.test('help and usage errors name it kubectl secrets-init', async (t) => {
+  const { stdout } = await run('kubectl', ['secrets-init', '--help'], { env, timeout: 20_000 });
+  t.match(stdout, /^Usage: kubectl secrets-init \[global flags\] <command>/);
+  t.match(stdout, "Run 'kubectl secrets-init <command> --help'");
+  const inject = await run('kubectl', ['secrets-init', 'inject', '--help'], { env, timeout: 20_000 });
+  t.match(inject.stdout, /^Usage: kubectl secrets-init inject \[flags\]/);
+  const error = await run('kubectl', ['secrets-init', 'inject', '--bogus'], { env, timeout: 20_000 }).then(
+    () => ({ code: 0, stderr: '' }),
+    (failure: { code?: number; stderr?: string }) => ({ code: failure.code, stderr: failure.stderr ?? '' }),
+  );
+  t.equal(error.code, 2);
+  t.match(error.stderr, /^kubectl secrets-init: unknown flag "--bogus"/);
+});
+
 t.test('kubectl secrets-init inject -f FILE', async (t) => {
   const file = join(dir, 'pod.yaml');
   await writeFile(file, 'apiVersion: v1\nkind: Pod\nmetadata:\n  name: p\nspec:\n  containers:\n    - name: app\n      image: registry.example.com/app:1\n      command: [/app]\n      env: [{name: KEY, value: "arn:aws:secretsmanager:us-east-1:123456789012:secret:k"}]\n');
