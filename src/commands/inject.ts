@@ -27,7 +27,8 @@ import type { DataObjectRef, KubeObjectReader, ObjectLookup } from '../kubernete
 import { ManifestError, readManifests, sourceName, writeJson, writeYamlStream } from '../manifests/documents.js';
 import type { ManifestDocument } from '../manifests/documents.js';
 import { InputObjects, manifestReader } from '../manifests/manifest-reader.js';
-import { objectsOf, podSiteOf } from '../manifests/workloads.js';
+import { objectsOf, podSiteOf, sameValue } from '../manifests/workloads.js';
+import { YamlPatcher } from '../manifests/yaml-patch.js';
 import type { PathSegment, PodSite } from '../manifests/workloads.js';
 import { explainPod } from './explain.js';
 import { CLUSTER_FAILURES, ClusterAccessError, openCluster } from './cluster.js';
@@ -87,19 +88,27 @@ export async function runInject(options: InjectOptions, io: CommandIo): Promise<
   const workloads: Workload[] = [];
   const documentsPerSource = new Map<string, number>();
   for (const document of documents) documentsPerSource.set(document.source, (documentsPerSource.get(document.source) ?? 0) + 1);
+  const placeOf = (document: ManifestDocument): string => {
+    const source = sourceName(document.source);
+    return (documentsPerSource.get(document.source) ?? 0) > 1 ? `${source}, document ${document.position}` : source;
+  };
   for (const document of documents) {
     for (const object of objectsOf(document.value)) {
       input.add(object, defaultNamespace);
       const site = podSiteOf(object);
       if (site === undefined) continue;
       const namespace = site.namespace ?? defaultNamespace;
-      const source = sourceName(document.source);
-      const where = (documentsPerSource.get(document.source) ?? 0) > 1 ? `${source}, document ${document.position}` : source;
-      workloads.push({ document, site, namespace, label: `${site.kind} ${namespace}/${site.name} (${where})` });
+      workloads.push({ document, site, namespace, label: `${site.kind} ${namespace}/${site.name} (${placeOf(document)})` });
     }
   }
 
   const reader = manifestReader(input, cluster?.reader);
+  const patchers = new Map<ManifestDocument, YamlPatcher>();
+  const patcherOf = (document: ManifestDocument): YamlPatcher => {
+    const made = patchers.get(document) ?? new YamlPatcher(document.yaml);
+    patchers.set(document, made);
+    return made;
+  };
   const changed = new Set<ManifestDocument>();
   const changes: string[] = [];
   let problems = 0;
@@ -163,7 +172,7 @@ export async function runInject(options: InjectOptions, io: CommandIo): Promise<
     changes.push(`${label}: secrets-init would wrap ${containers.length === 1 ? 'container' : 'containers'} ${containers.map((name) => `"${name}"`).join(', ')}`);
     if (options.check) continue;
     try {
-      writeBack(workload, pod, toJsonPatch(pod, outcome.mutation));
+      writeBack(workload, pod, toJsonPatch(pod, outcome.mutation), patcherOf(workload.document));
     } catch (error) {
       // Never the library's message: it quotes the whole object.
       io.stderr.write(`error: ${label}: internal error: the webhook's patch does not apply to this pod (${error instanceof Error ? error.name : 'error'})\n`);
@@ -171,6 +180,12 @@ export async function runInject(options: InjectOptions, io: CommandIo): Promise<
       continue;
     }
     changed.add(workload.document);
+  }
+
+  for (const document of changed) {
+    if (writtenRight(document)) continue;
+    io.stderr.write(`error: ${placeOf(document)}: internal error: the document as it would be written does not read back as the injected pods\n`);
+    problems++;
   }
 
   if (options.check) {
@@ -187,18 +202,26 @@ export async function runInject(options: InjectOptions, io: CommandIo): Promise<
 }
 
 
-/** The pod patched as the webhook's JSON Patch says, written into the document (its data and its YAML). */
-function writeBack(workload: Workload, pod: Pod, patch: Operation[]): void {
+/**
+ * The pod patched as the webhook's JSON Patch says, written into the document: its data
+ * (the pod's spec and annotations as the patch leaves them), and its YAML, where each
+ * operation edits only the nodes it names.
+ */
+function writeBack(workload: Workload, pod: Pod, patch: Operation[], yaml: YamlPatcher): void {
   const { site, document } = workload;
   const patched = jsonPatch.applyPatch(structuredClone(pod), patch, true, false).newDocument;
   const annotations = patched.metadata?.annotations;
-  const updates: Array<[PathSegment[], unknown]> = [[[...site.path, 'spec'], patched.spec]];
-  if (annotations !== undefined && JSON.stringify(annotations) !== JSON.stringify(pod.metadata?.annotations)) updates.push([[...site.path, 'metadata', 'annotations'], annotations]);
-  for (const [path, value] of updates) {
-    setIn(document.value, path, value);
-    // Values the webhook's core shares between pods (the init container, the volume) are
-    // written out in full each time, never as YAML anchors and aliases.
-    document.yaml.setIn(path, document.yaml.createNode(value, { aliasDuplicateObjects: false }));
+  setIn(document.value, [...site.path, 'spec'], patched.spec);
+  if (annotations !== undefined && JSON.stringify(annotations) !== JSON.stringify(pod.metadata?.annotations)) setIn(document.value, [...site.path, 'metadata', 'annotations'], annotations);
+  yaml.apply(site.path, patch);
+}
+
+/** Whether the document's YAML reads as its data: what the webhook's patch made of the pods, written right. */
+function writtenRight(document: ManifestDocument): boolean {
+  try {
+    return sameValue(document.yaml.toJS({ maxAliasCount: -1 }), document.value);
+  } catch {
+    return false;
   }
 }
 

@@ -6,7 +6,7 @@
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { extname, join } from 'node:path';
 import { Document, isCollection, parseAllDocuments, stringify } from 'yaml';
-import { aliasSources, expandedSize } from './yaml-aliases.js';
+import { aliasUses, expandedSize } from './yaml-aliases.js';
 
 /** The input cannot be used (unreadable path, not YAML or JSON): exit 2, nothing written. */
 export class ManifestError extends Error {
@@ -163,12 +163,12 @@ const MAX_EXPANSION_RATIO = 10;
 
 /** A document's value as plain data: a tree, each alias expanded into its own copy. */
 function documentValue(yaml: Document, where: string): unknown {
-  const sources = aliasSources(yaml);
+  const aliases = aliasUses(yaml);
   try {
-    if (sources.size === 0) return yaml.toJS({ maxAliasCount: -1 });
+    if (aliases.size === 0) return yaml.toJS({ maxAliasCount: -1 });
     const written = expandedSize(yaml.contents, new Map(), Infinity) as number;
     const limit = Math.max(MAX_EXPANDED_NODES, MAX_EXPANSION_RATIO * written);
-    const size = expandedSize(yaml.contents, sources, limit);
+    const size = expandedSize(yaml.contents, aliases, limit);
     if (typeof size !== 'number') {
       throw new ManifestError('tooLarge' in size
         ? `${where}: its aliases expand it to more than ${limit} nodes (refused: an alias bomb could exhaust memory)`

@@ -97,3 +97,14 @@ export function withoutNulls(value: unknown): unknown {
   for (const [key, item] of Object.entries(value)) if (item !== null) Object.defineProperty(copy, key, { value: withoutNulls(item), enumerable: true, writable: true, configurable: true });
   return copy;
 }
+
+/** Whether two values are the same object to the API server: key order and null fields aside. */
+export function sameValue(a: unknown, b: unknown): boolean {
+  if (Array.isArray(a) || Array.isArray(b)) {
+    return Array.isArray(a) && Array.isArray(b) && a.length === b.length && a.every((item, i) => sameValue(item, b[i]));
+  }
+  if (!isRecord(a) || !isRecord(b)) return Object.is(a, b);
+  const keys = (record: Record<string, unknown>): string[] => Object.keys(record).filter((key) => record[key] !== null).sort();
+  const [keysA, keysB] = [keys(a), keys(b)];
+  return keysA.length === keysB.length && keysA.every((key, i) => key === keysB[i] && sameValue(a[key], b[key]));
+}

@@ -1,26 +1,50 @@
 /**
- * YAML anchors and aliases in manifests: what each alias stands for, and how large a
- * document becomes once its aliases are expanded (what an alias bomb makes huge).
+ * YAML anchors and aliases in manifests: what each alias stands for and where it stands,
+ * and how large a document becomes once its aliases are expanded (what an alias bomb makes
+ * huge).
  */
-import { isAlias, isCollection, isPair, visit } from 'yaml';
-import type { Alias, Document, Node } from 'yaml';
+import { isAlias, isCollection, isMap, isPair, isScalar, isSeq } from 'yaml';
+import type { Alias, Document, Node, Pair, YAMLMap, YAMLSeq } from 'yaml';
 
-/**
- * The node each alias of the document stands for: the last node before it with that
- * anchor, as YAML defines it. Empty when the document has no aliases.
- */
-export function aliasSources(document: Document): Map<Alias, Node> {
+export interface AliasUse {
+  /** The node the alias stands for: the last node before it with that anchor, as YAML defines it. */
+  source: Node;
+  /** What holds the alias: a mapping's pair (as its key or value) or a sequence. */
+  parent: Pair | YAMLSeq;
+  /** The mapping whose merge key (`<<: *base`, `<<: [*a, *b]`) the alias is a source of. */
+  mergeInto?: YAMLMap;
+}
+
+/** A merge key (`<<`), as the parser marks it in a document read with merge keys on. */
+export function isMergePair(pair: Pair): boolean {
+  const key = pair.key;
+  if (!isScalar(key)) return false;
+  if (typeof key.value === 'symbol') return key.value.description === '<<';
+  return key.value === '<<' && (key.type === undefined || key.type === 'PLAIN');
+}
+
+/** Every alias of the document, in document order. Empty when it has none. */
+export function aliasUses(document: Document): Map<Alias, AliasUse> {
   const anchored = new Map<string, Node>();
-  const sources = new Map<Alias, Node>();
-  visit(document, {
-    Node(_key, node) {
-      if (isAlias(node)) {
-        const source = anchored.get(node.source);
-        if (source !== undefined) sources.set(node, source);
-      } else if (node.anchor !== undefined) anchored.set(node.anchor, node);
-    },
-  });
-  return sources;
+  const uses = new Map<Alias, AliasUse>();
+  const walk = (node: unknown, parent: Pair | YAMLSeq | undefined, mergeInto: YAMLMap | undefined): void => {
+    if (isAlias(node)) {
+      const source = anchored.get(node.source);
+      if (source !== undefined && parent !== undefined) uses.set(node, { source, parent, ...(mergeInto !== undefined ? { mergeInto } : {}) });
+      return;
+    }
+    if (!isScalar(node) && !isCollection(node)) return;
+    if (node.anchor !== undefined) anchored.set(node.anchor, node);
+    if (isSeq(node)) for (const item of node.items) walk(item, node, mergeInto);
+    if (isMap(node)) {
+      for (const pair of node.items) {
+        walk(pair.key, pair, undefined);
+        walk(pair.value, pair, isMergePair(pair) ? node : undefined);
+      }
+    }
+  };
+  walk(document.contents, undefined, undefined);
+  return uses;
 }
 
 /** Why a document's aliases cannot be expanded. */
@@ -31,13 +55,13 @@ export type ExpansionProblem = { tooLarge: true } | { cycle: string };
  * anchored node once), or the problem: more than `limit`, or an alias inside the node it
  * refers to (an endless value).
  */
-export function expandedSize(root: unknown, sources: ReadonlyMap<Alias, Node>, limit: number): number | ExpansionProblem {
+export function expandedSize(root: unknown, uses: ReadonlyMap<Alias, AliasUse>, limit: number): number | ExpansionProblem {
   const sizes = new Map<unknown, number>();
   const open = new Set<unknown>();
   let cycle: string | undefined;
   const size = (node: unknown): number => {
     if (isAlias(node)) {
-      const source = sources.get(node);
+      const source = uses.get(node)?.source;
       if (source === undefined) return 1;
       if (open.has(source)) {
         cycle ??= node.source;

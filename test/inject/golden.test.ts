@@ -29,7 +29,21 @@ for (const name of readdirSync(GOLDEN).sort()) {
     }
     if (result.code === 2) t.equal(result.stdout, '', 'nothing written to stdout on an error');
     if (result.stdout !== '') t.same(parseAllDocuments(result.stdout).flatMap((document) => document.errors.map((error) => error.message)), [], 'the output parses');
+    if (result.code === 0 && result.stdout !== '' && !args.includes('json') && !args.includes('--check')) {
+      // The YAML written holds what -o json gives: the webhook's patch applied to the input's objects.
+      const json = await runInjectCli([...args, '-o', 'json']);
+      const expected = JSON.parse(json.stdout) as { kind?: string; items?: unknown[] };
+      const written = parseAllDocuments(result.stdout, { merge: true }).map((document) => document.toJS({ maxAliasCount: -1 }) as unknown).filter((value) => value != null);
+      t.same(withoutNulls(written), withoutNulls(written.length === 1 ? [expected] : expected.items), 'the YAML reads back as the -o json output');
+    }
   });
+}
+
+/** As the API server stores an object: without null fields. */
+function withoutNulls(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(withoutNulls);
+  if (typeof value !== 'object' || value === null) return value;
+  return Object.fromEntries(Object.entries(value).filter(([, item]) => item !== null).map(([key, item]) => [key, withoutNulls(item)]));
 }
 
 t.test('documents nothing changes come out byte for byte; the output parses and is stable', async (t) => {
