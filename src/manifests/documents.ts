@@ -5,8 +5,9 @@
  */
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { extname, join } from 'node:path';
-import { Document, isCollection, parseAllDocuments, stringify } from 'yaml';
+import { Document, isCollection, parseAllDocuments } from 'yaml';
 import { aliasUses, expandedSize } from './yaml-aliases.js';
+import { quoteForYaml11 } from './yaml-strings.js';
 
 /** The input cannot be used (unreadable path, not YAML or JSON): exit 2, nothing written. */
 export class ManifestError extends Error {
@@ -222,7 +223,11 @@ function separator(previous: string, body: string): string {
  */
 function changedText(document: ManifestDocument): string {
   const root = document.yaml.contents;
-  if (isCollection(root) && root.flow === true) return stringify(document.value, { lineWidth: 0 });
+  if (isCollection(root) && root.flow === true) {
+    const written = new Document(document.value, { aliasDuplicateObjects: false });
+    quoteForYaml11(written.contents);
+    return written.toString({ lineWidth: 0 });
+  }
   return document.yaml.toString({ lineWidth: 0 });
 }
 

@@ -15,6 +15,7 @@ import type { Alias, Document, Node, YAMLSeq } from 'yaml';
 import { aliasUses, isMergePair } from './yaml-aliases.js';
 import type { AliasUse } from './yaml-aliases.js';
 import { Copier, YamlEditError, keepComments, keyText } from './yaml-copies.js';
+import { quoteForYaml11 } from './yaml-strings.js';
 import type { PathSegment } from './workloads.js';
 
 export { YamlEditError } from './yaml-copies.js';
@@ -49,7 +50,7 @@ export class YamlPatcher {
     switch (op.op) {
       case 'add':
       case 'replace':
-        this.#put(this.#target(path, op.op), this.#document.createNode(op.value, { aliasDuplicateObjects: false }), op.op);
+        this.#put(this.#target(path, op.op), this.#newNode(op.value), op.op);
         return;
       case 'remove':
         this.#take(this.#target(path, 'replace'));
@@ -101,7 +102,7 @@ export class YamlPatcher {
       if (!isMap(current)) throw new YamlEditError(`/${path.join('/')}: no list item ${segment}`);
       const made = new YAMLMap();
       const pair = current.items.find((item) => !isMergePair(item) && keyText(item.key) === segment);
-      if (pair === undefined) current.items.push(new Pair(this.#document.createNode(segment), made));
+      if (pair === undefined) current.items.push(new Pair(this.#newNode(segment), made));
       else {
         keepComments(pair.value, made);
         pair.value = made;
@@ -136,6 +137,13 @@ export class YamlPatcher {
     return pair.value;
   }
 
+  /** A node for a value the patch brings: written in full (no aliases), its strings as every YAML reader reads them. */
+  #newNode(value: unknown): Node {
+    const node = this.#document.createNode(value, { aliasDuplicateObjects: false });
+    quoteForYaml11(node);
+    return node;
+  }
+
   /** An alias to a node about to change: from now on a copy of that node as it is. */
   #expand(alias: Alias, use: AliasUse): void {
     if (use.mergeInto !== undefined) {
@@ -162,7 +170,7 @@ export class YamlPatcher {
     }
     const pair = ownPair(parent, key);
     if (pair === undefined) {
-      parent.items.push(new Pair(this.#document.createNode(key), node));
+      parent.items.push(new Pair(this.#newNode(key), node));
       return;
     }
     keepComments(pair.value, node);

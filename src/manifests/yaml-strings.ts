@@ -1,0 +1,39 @@
+/**
+ * Strings inject writes, written so that every reader reads them back as strings. This
+ * program reads YAML 1.2, but kubectl reads YAML 1.1, where a plain `on`, `yes`, `y`, `0777`,
+ * `1_000`, `1:20` or `2001-12-14` is a boolean, a number or a timestamp: written plain, an
+ * argument `on` would reach the API server as `true`, and the pod would be refused.
+ */
+import { Scalar, isNode, isScalar, stringify, visit } from 'yaml';
+
+/**
+ * Plain scalars YAML 1.1 resolves to something other than a string (yaml.org/type: bool,
+ * null, int, float, timestamp, merge, value). Written out rather than taken from the `yaml`
+ * package's 1.1 schema, whose tags can be changed at run time by other code.
+ */
+const YAML_11_NOT_STRING = new RegExp(
+  '^(?:' +
+    [
+      'y|Y|yes|Yes|YES|n|N|no|No|NO|true|True|TRUE|false|False|FALSE|on|On|ON|off|Off|OFF',
+      '~|null|Null|NULL',
+      '[-+]?0b[0-1_]+|[-+]?0[0-7_]+|[-+]?(?:0|[1-9][0-9_]*)|[-+]?0x[0-9a-fA-F_]+|[-+]?[1-9][0-9_]*(?::[0-5]?[0-9])+',
+      '[-+]?(?:[0-9][0-9_]*)?\\.[0-9.]*(?:[eE][-+][0-9]+)?|[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+\\.[0-9_]*|[-+]?\\.(?:inf|Inf|INF)|\\.(?:nan|NaN|NAN)',
+      '[0-9]{4}-[0-9]{2}-[0-9]{2}|[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}(?:[Tt]|[ \\t]+)[0-9]{1,2}:[0-9]{2}:[0-9]{2}(?:\\.[0-9]*)?(?:[ \\t]*(?:Z|[-+][0-9]{1,2}(?::[0-9]{2})?))?',
+      '<<|=',
+    ].join('|') +
+    ')$',
+);
+
+/** Gives double quotes to the strings under `node` (or `node` itself) that would be written plain and that YAML 1.1 reads as something else. */
+export function quoteForYaml11(node: unknown): void {
+  const quote = (scalar: Scalar): void => {
+    if (typeof scalar.value === 'string' && scalar.type === undefined && misreadIn11(scalar.value)) scalar.type = Scalar.QUOTE_DOUBLE;
+  };
+  if (isScalar(node)) quote(node);
+  else if (isNode(node)) visit(node, { Scalar: (_key, scalar) => quote(scalar) });
+}
+
+function misreadIn11(text: string): boolean {
+  // Only what the writer would leave plain: what it quotes or folds reads back as written.
+  return YAML_11_NOT_STRING.test(text) && stringify(text, { lineWidth: 0 }) === `${text}\n`;
+}
