@@ -93,8 +93,9 @@ export class YamlPatcher {
     // Then the aliases that would see the edit, while the nodes they refer to are unchanged.
     if (this.#aliases.size > 0) {
       const changed = new Set<unknown>(onPath);
-      // What is replaced or removed: a mapping's value, a list item unless one is inserted before it.
-      if (missing === path.length - 1 && (mode === 'replace' || isMap(current))) for (const node of subtree(childOf(current, last))) changed.add(node);
+      // What is replaced or removed: a null on the way, a mapping's value, a list item unless one is inserted before it.
+      const replaced = missing < path.length - 1 ? childOf(current, path[missing] ?? '') : mode === 'replace' || isMap(current) ? childOf(current, last) : undefined;
+      for (const node of subtree(replaced)) changed.add(node);
       for (const [alias, use] of [...this.#aliases]) if (changed.has(use.source)) this.#expand(alias, use);
     }
     // Last what changes values: mappings made where the path has none.

@@ -48,6 +48,15 @@ t.test('each operation gives the value fast-json-patch gives, the rest of the do
   }
 });
 
+t.test('a null mapping filled in keeps its anchor\'s aliases null', async (t) => {
+  const document = parseDocument('pod:\n  metadata: &none  # nothing yet\n  spec: {}\nother: *none\n', { merge: true });
+  new YamlPatcher(document).apply(['pod'], [{ op: 'add', path: '/metadata/annotations', value: { k: 'v' } }]);
+  const text = document.toString();
+  t.same(parseDocument(text).errors, []);
+  t.same(parseDocument(text).toJS(), { pod: { metadata: { annotations: { k: 'v' } }, spec: {} }, other: null });
+  t.match(text, '# nothing yet');
+});
+
 t.test('what the patch cannot apply is a YamlEditError', async (t) => {
   const document = parseDocument('spec: {containers: [{name: a}]}\n');
   const patcher = new YamlPatcher(document);
