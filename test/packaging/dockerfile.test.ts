@@ -12,7 +12,7 @@
  */
 import { spawn, execFile } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
-import { cp, mkdir, mkdtemp, readdir, readFile, rename, rm, stat, symlink } from 'node:fs/promises';
+import { cp, mkdir, mkdtemp, readdir, readFile, rename, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import t from 'tap';
@@ -52,6 +52,7 @@ const pkg = JSON.parse(await readFile(join(REPO_ROOT, 'package.json'), 'utf8')) 
 const finalStage = dockerfile.stages[dockerfile.stages.length - 1] as Stage;
 const NODE_MAJOR = dockerfile.globalArgs['NODE_MAJOR'] ?? '';
 /** Build args as a release would pass them. */
+const AWS_REFERENCE = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:db-Xy12Ab';
 const BUILD_ARGS: Readonly<Record<string, string>> = { VERSION: '9.8.7-test', REVISION: '0123456789abcdef0123456789abcdef01234567', BUILD_DATE: '2026-11-22T00:00:00Z' };
 
 function of(stage: Stage, keyword: string) {
@@ -336,6 +337,19 @@ t.test('a copy of exactly the files the Dockerfile copies, with production depen
   t.same(Object.keys(pkg.dependencies).filter((name) => !installed.has(name.split('/')[0] as string)), [], 'every production dependency is there');
   t.same(Object.keys(pkg.devDependencies).filter((name) => installed.has(name) && !(name in pkg.dependencies)), [], 'no development dependency (typescript, tap, …)');
   t.notOk(installed.has('.bin') && (await readdir(join(app, 'node_modules', '.bin'))).includes('tsc'), 'no TypeScript compiler');
+  // Whatever node_modules folders the host has above the image tree, the image has only its own.
+  const imported = new Set<string>();
+  for (const file of (await files(join(app, 'dist'))).filter((path) => path.endsWith('.js'))) {
+    for (const [, specifier] of (await readFile(file, 'utf8')).matchAll(/(?:from\s*|import\s*\(\s*)'([^'.\/][^']*)'/g)) {
+      if (specifier === undefined || specifier.startsWith('node:')) continue;
+      const parts = specifier.split('/');
+      imported.add(specifier.startsWith('@') ? parts.slice(0, 2).join('/') : (parts[0] as string));
+    }
+  }
+  t.ok(imported.has('fastify') && imported.has('yaml'), `the imports of dist/ were read (${[...imported].sort().join(', ')})`);
+  const missing: string[] = [];
+  for (const name of imported) if (!(await stat(join(app, 'node_modules', name)).then(() => true, () => false))) missing.push(name);
+  t.same(missing, [], 'every package dist/ imports is installed in the image');
 
   const certs = await makeTestCertificates('ec-pkcs8');
   t.teardown(certs.cleanup);
@@ -382,6 +396,14 @@ t.test('a copy of exactly the files the Dockerfile copies, with production depen
       const { file, argv, cwd } = command(image, node, ['--version']);
       const version = await exec(file, argv, { cwd, env: { ...image.env, PATH: process.env['PATH'] ?? '' }, timeoutMs: 20_000 });
       t.match(version.stdout, BUILD_ARGS['VERSION'] as string, '--version prints the VERSION build arg');
+
+      // The offline command reads and writes YAML with the image's production dependencies only.
+      const manifest = join(base, 'pod.yaml');
+      await writeFile(manifest, `apiVersion: v1\nkind: Pod\nmetadata:\n  name: api\nspec:\n  containers:\n    - name: api\n      image: shop/api:1\n      command: [/app]\n      env:\n        - name: DB_PASSWORD\n          value: ${AWS_REFERENCE}\n`);
+      const inject = command(image, node, ['inject', '-f', manifest]);
+      const injected = await exec(inject.file, inject.argv, { cwd: inject.cwd, env: { ...image.env, PATH: process.env['PATH'] ?? '' }, timeoutMs: 20_000 });
+      t.match(injected.stdout, /name: copy-secrets-init/, 'inject writes the pod with the init container');
+      t.match(injected.stdout, /- --provider=aws\n\s+- \/app/, 'and its command wrapped');
     });
   }
 });
