@@ -80,10 +80,11 @@ function commandIo() {
     stdout: process.stdout,
     stderr: process.stderr,
     env: process.env,
-    readStdin: async (): Promise<string> => {
+    // The bytes as they came: inject decodes them itself, refusing what is not UTF-8.
+    readStdin: async (): Promise<Uint8Array> => {
       const chunks: Buffer[] = [];
       for await (const chunk of process.stdin) chunks.push(typeof chunk === 'string' ? Buffer.from(chunk) : (chunk as Buffer));
-      return Buffer.concat(chunks).toString('utf8');
+      return Buffer.concat(chunks);
     },
   };
 }

@@ -2,6 +2,7 @@
  * The command line at process level: exit codes, one-line errors, --version/--help,
  * `certs`, graceful SIGTERM, and the separate telemetry listener.
  */
+import { spawn } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
 import { createRequire } from 'node:module';
 import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
@@ -10,7 +11,7 @@ import { join } from 'node:path';
 import t from 'tap';
 import type { Test } from 'tap';
 import { makeTestCertificates } from '../helpers/certs.js';
-import { SERVING_MESSAGE, runCli, startWebhook } from '../helpers/webhook-process.js';
+import { MAIN_JS, REPO_ROOT, SERVING_MESSAGE, runCli, startWebhook } from '../helpers/webhook-process.js';
 import type { CliResult } from '../helpers/webhook-process.js';
 import { startStubApiServer } from '../helpers/stub-apiserver.js';
 import { exampleReview, metricValue, parseAnswer, postReview, reviewOf, send } from './fixtures/support.js';
@@ -194,4 +195,18 @@ t.test('--telemetry-listen-address moves /metrics to its own plain-HTTP listener
   t.equal((await send(`${telemetryUrl}/readyz`)).status, 200);
   t.equal((await send(`${hook.url}/healthz`, { ca: certs.caPem })).status, 200, 'health stays on the main listener too');
   t.same(await hook.stop(), { code: 0, signal: null });
+});
+
+t.test('inject -f - reads stdin as bytes: input that is not UTF-8 is refused (exit 2), not written back altered', async (t) => {
+  const latin1 = Buffer.from('apiVersion: v1\nkind: ConfigMap\nmetadata: {name: menu}\ndata: {dish: "caf\xe9"}\n', 'latin1');
+  const child = spawn(process.execPath, [MAIN_JS, 'inject', '-f', '-'], { cwd: REPO_ROOT, env: { PATH: process.env['PATH'] ?? '', HOME: '/nonexistent-home' }, stdio: ['pipe', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  child.stdin.end(latin1);
+  const code = await new Promise<number | null>((resolve) => child.once('exit', (exitCode) => resolve(exitCode)));
+  t.equal(code, 2);
+  t.equal(stdout, '');
+  t.match(stderr, /stdin is not UTF-8 text \(line 4\)/);
 });
