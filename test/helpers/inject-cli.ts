@@ -2,7 +2,7 @@
 import { parseCommandLine } from '../../src/cli/parse.js';
 import { runInject } from '../../src/commands/inject.js';
 
-export async function runInjectCli(args: string[], stdin = '', env: Record<string, string> = { HOME: '/nonexistent-home' }): Promise<{ code: number; stdout: string; stderr: string }> {
+export async function runInjectCli(args: string[], stdin: string | Uint8Array = '', env: Record<string, string> = { HOME: '/nonexistent-home' }): Promise<{ code: number; stdout: string; stderr: string }> {
   const parsed = parseCommandLine(['inject', ...args], {}, 'test');
   if (parsed.kind === 'exit') return { code: parsed.code, stdout: parsed.stdout, stderr: parsed.stderr };
   if (parsed.kind !== 'inject') throw new Error(`parsed as ${parsed.kind}`);

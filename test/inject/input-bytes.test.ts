@@ -1,21 +1,8 @@
 /** Manifests are UTF-8: what is not is refused (exit 2, naming the input and line), never written back altered. */
 import t from 'tap';
-import { parseCommandLine } from '../../src/cli/parse.js';
-import { runInject } from '../../src/commands/inject.js';
+import { runInjectCli } from '../helpers/inject-cli.js';
 
-async function injectStdin(bytes: Uint8Array): Promise<{ code: number; stdout: string; stderr: string }> {
-  const parsed = parseCommandLine(['inject', '-f', '-'], {}, 'test');
-  if (parsed.kind !== 'inject') throw new Error(`parsed as ${parsed.kind}`);
-  let stdout = '';
-  let stderr = '';
-  const code = await runInject(parsed.inject, {
-    stdout: { write: (text: string) => (stdout += text) },
-    stderr: { write: (text: string) => (stderr += text) },
-    readStdin: async () => bytes,
-    env: { HOME: '/nonexistent-home' },
-  });
-  return { code, stdout, stderr };
-}
+const injectStdin = (bytes: Uint8Array) => runInjectCli(['-f', '-'], bytes);
 
 t.test('stdin that is not UTF-8 is refused, naming the line', async (t) => {
   const latin1 = Buffer.from('apiVersion: v1\nkind: ConfigMap\nmetadata: {name: menu}\ndata: {dish: "caf\xe9"}\n', 'latin1');
