@@ -203,7 +203,9 @@ function namesExpanded(container: Container): ReadonlySet<string> | undefined {
     const expands = expandedVariables(value);
     if (mayStartReference(fixedStart(value))) for (const name of expands) (names ??= new Set()).add(name);
     expandedBy ??= new Map();
-    expandedBy.set(variable.name, [...(expandedBy.get(variable.name) ?? []), ...expands]);
+    let list = expandedBy.get(variable.name);
+    if (list === undefined) expandedBy.set(variable.name, (list = []));
+    for (const name of expands) list.push(name);
   }
   if (names === undefined || expandedBy === undefined) return names;
   const pending = [...names];
