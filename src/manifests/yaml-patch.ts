@@ -33,11 +33,47 @@ export class YamlPatcher {
   readonly #document: Document;
   readonly #aliases: Map<Alias, AliasUse>;
   readonly #copier: Copier;
+  /** The aliases of each node, and each alias's place in the document: an edit looks up only the nodes it changes. */
+  readonly #bySource = new Map<Node, Alias[]>();
+  readonly #order = new Map<Alias, number>();
 
   constructor(document: Document) {
     this.#document = document;
     this.#aliases = aliasUses(document);
     this.#copier = new Copier(this.#aliases);
+    for (const [alias, use] of this.#aliases) {
+      this.#order.set(alias, this.#order.size);
+      const list = this.#bySource.get(use.source);
+      if (list === undefined) this.#bySource.set(use.source, [alias]);
+      else list.push(alias);
+    }
+  }
+
+  /** Expands, in document order, the aliases still standing whose source is one of `nodes` (but those merged into `except`). */
+  #expandAliasesOf(nodes: Iterable<unknown>, except?: YAMLMap): void {
+    const found: Alias[] = [];
+    for (const node of nodes) {
+      for (const alias of this.#bySource.get(node as Node) ?? []) {
+        const use = this.#aliases.get(alias);
+        if (use !== undefined && (except === undefined || use.mergeInto !== except)) found.push(alias);
+      }
+    }
+    found.sort((a, b) => (this.#order.get(a) ?? 0) - (this.#order.get(b) ?? 0));
+    for (const alias of found) {
+      const use = this.#aliases.get(alias);
+      if (use !== undefined) this.#expand(alias, use);
+    }
+  }
+
+  /**
+   * The mapping's merge keys replaced by the pairs they merge in. A merge key's value may hold
+   * anchors other places use (`<<: &base {…}`): those aliases become copies first, since the
+   * value leaves the document.
+   */
+  #flatten(map: YAMLMap): void {
+    // (The merge's own sources go with it.)
+    if (this.#aliases.size > 0) this.#expandAliasesOf(map.items.filter(isMergePair).flatMap((pair) => subtree(pair.value)), map);
+    this.#copier.flatten(map);
   }
 
   /** Applies `ops`, whose paths start at `base` (the pod's place in the document). */
@@ -96,7 +132,7 @@ export class YamlPatcher {
       // What is replaced or removed: a null on the way, a mapping's value, a list item unless one is inserted before it.
       const replaced = missing < path.length - 1 ? childOf(current, path[missing] ?? '') : mode === 'replace' || isMap(current) ? childOf(current, last) : undefined;
       for (const node of subtree(replaced)) changed.add(node);
-      for (const [alias, use] of [...this.#aliases]) if (changed.has(use.source)) this.#expand(alias, use);
+      this.#expandAliasesOf(changed);
     }
     // Last what changes values: mappings made where the path has none.
     for (const segment of path.slice(missing, -1)) {
@@ -127,7 +163,7 @@ export class YamlPatcher {
     }
     let pair = ownPair(collection, segment);
     if (pair === undefined && collection.items.some(isMergePair)) {
-      this.#copier.flatten(collection);
+      this.#flatten(collection);
       pair = ownPair(collection, segment);
     }
     if (pair === undefined || !isAlias(pair.value)) return pair?.value;
@@ -148,7 +184,7 @@ export class YamlPatcher {
   /** An alias to a node about to change: from now on a copy of that node as it is. */
   #expand(alias: Alias, use: AliasUse): void {
     if (use.mergeInto !== undefined) {
-      this.#copier.flatten(use.mergeInto);
+      this.#flatten(use.mergeInto);
       return;
     }
     const copy = this.#copier.copy(use.source);

@@ -37,3 +37,30 @@ t.test('an alias inside the node it refers to is refused', async (t) => {
   t.equal(stdout, '');
   t.equal(stderr, 'secrets-init-webhook inject: stdin: alias *d is inside the node it refers to (its value would never end)\n');
 });
+
+t.test('a merge key whose value is anchored and used elsewhere: the other use keeps the value as it was', async (t) => {
+  const input = [
+    'apiVersion: v1',
+    'kind: List',
+    'items:',
+    '- apiVersion: v1',
+    '  kind: Pod',
+    '  metadata: {name: a}',
+    '  spec:',
+    '    <<: &common {containers: [{name: c, image: r/app:1, command: [/app], env: [{name: DB, value: "arn:aws:secretsmanager:us-east-1:1:secret:db"}]}]}',
+    '    hostname: a',
+    '- apiVersion: example.com/v1',
+    '  kind: PodPreset',
+    '  metadata: {name: b}',
+    '  template: *common',
+    '',
+  ].join('\n');
+  const { code, stdout, stderr } = await runInjectCli(['-f', '-', '-o', 'json'], input);
+  t.equal(stderr, '');
+  t.equal(code, 0);
+  const items = (JSON.parse(stdout) as { items: Array<{ spec?: { containers: Array<{ command: string[] }> }; template?: { containers: Array<{ command: string[] }> } }> }).items;
+  t.same(items[0]?.spec?.containers[0]?.command, ['/helper/bin/secrets-init'], 'the pod is injected');
+  t.same(items[1]?.template?.containers[0]?.command, ['/app'], 'the other use of the anchor is not');
+  const yaml = await runInjectCli(['-f', '-'], input);
+  t.equal(yaml.code, 0, 'written as YAML too');
+});
