@@ -52,7 +52,7 @@ export const DEFAULTS = {
   bootstrapSecret: 'secrets-init-webhook-tls',
   webhookConfiguration: 'secrets-init-webhook',
   bootstrapService: 'secrets-init-webhook',
-  maxRequestBytes: '4Mi',
+  maxRequestBytes: '2Mi',
   /**
    * Far above what API servers open (one connection per admission in flight; each API server
    * lets ~200 writes run at once), low enough that 1,024 idle TLS connections (~46 MiB) and
@@ -382,7 +382,7 @@ const SERVER_FLAGS: readonly FlagSpec[] = [
     name: 'max-request-bytes',
     kind: 'string',
     placeholder: 'size',
-    description: `largest accepted admission request body: bytes, or with suffix Ki, Mi, K, M; ${MAX_REQUEST_BYTES_MIN} to ${MAX_REQUEST_BYTES_MAX}, and at most 1/64 of V8's heap limit (parsing JSON may take 32 bytes of heap per byte; request bodies may hold half the heap)`,
+    description: `largest accepted admission request body: bytes, or with suffix Ki, Mi, K, M; ${MAX_REQUEST_BYTES_MIN} to ${MAX_REQUEST_BYTES_MAX}, and at most 1/128 of V8's heap limit (parsing JSON may take 32 bytes of heap per byte; request bodies may hold half the heap, which must have room for two such parses)`,
     defaultText: DEFAULTS.maxRequestBytes,
   },
   {

@@ -85,12 +85,22 @@ export class RequestMemory {
   }
 }
 
-/** Why a body of `maxRequestBytes` could never be parsed within `capacity`, or undefined when it can. */
+/**
+ * How many of the largest bodies' parses `capacity` must have room for: the one being parsed,
+ * and the one before it. A body's charge is given back when its answer is ready, but V8 may
+ * not reclaim its parse at the next collection: one that was still in use when an
+ * incremental marking began (or was made during it) stays until the marking after. Two
+ * 4 MiB bodies of nested arrays parsed one after the other, each answered at once, ran the
+ * Deployment's heap out that way (while the budget held only one of them).
+ */
+const LARGEST_PARSES_IN_HEAP = 2;
+
+/** Why bodies of `maxRequestBytes` could not be parsed within `capacity` one after another, or undefined when they can. */
 export function bodyLimitBeyondCapacity(maxRequestBytes: number, capacity: number): string | undefined {
   const needed = maxRequestBytes * HEAP_BYTES_PER_BODY_BYTE;
-  if (needed <= capacity) return undefined;
+  if (needed * LARGEST_PARSES_IN_HEAP <= capacity) return undefined;
   return (
-    `--max-request-bytes=${mib(maxRequestBytes)} MiB: parsing a body that large may take up to ${mib(needed)} MiB of heap, ` +
+    `--max-request-bytes=${mib(maxRequestBytes)} MiB: parsing a body that large may take up to ${mib(needed)} MiB of heap, and V8 may still hold the previous one's, ` +
     `more than the ${mib(capacity)} MiB requests may hold (half of V8's heap limit); lower --max-request-bytes or raise --max-old-space-size in NODE_OPTIONS`
   );
 }

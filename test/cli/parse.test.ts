@@ -89,7 +89,7 @@ const SERVER_DEFAULTS: ServerOptions = {
   admissionTimeoutMs: 8000,
   objectCacheTtlMs: 3000,
   lookupTimeoutMs: 2000,
-  maxRequestBytes: 4 * 1024 * 1024,
+  maxRequestBytes: 2 * 1024 * 1024,
   maxConnections: 1024,
   insecureRegistries: [],
   registryTimeoutMs: 3000,
@@ -568,7 +568,7 @@ const SERVER_DEFAULT_TEXTS = [
   '/helper/bin',
   '(default: aws)',
   '(default: 2s)',
-  '(default: 4Mi)',
+  '(default: 2Mi)',
   '(default: 5s in a Kubernetes pod (KUBERNETES_SERVICE_HOST set), 0 elsewhere)',
   '(default: 10s)',
 ];
