@@ -56,7 +56,7 @@ export async function runAudit(options: AuditOptions, io: CommandIo): Promise<Ex
   };
   let cluster: Cluster | undefined;
   try {
-    cluster = await openCluster(options.kube, io.env, 'audit');
+    cluster = await openCluster(options.kube, io.env);
   } catch (error) {
     if (error instanceof ClusterAccessError) return fail(error.message);
     throw error;

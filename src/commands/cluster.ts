@@ -30,9 +30,9 @@ export const OFFLINE_CALL_TIMEOUT_MS = 15_000;
 
 /**
  * The configured cluster, or undefined. A ClusterAccessError's message does not name the
- * command: the caller's report does (`_command` is unused, still passed by audit).
+ * command: the caller's report does.
  */
-export async function openCluster(kube: KubeAccessOptions, env: Readonly<Record<string, string | undefined>>, _command?: string): Promise<Cluster | undefined> {
+export async function openCluster(kube: KubeAccessOptions, env: Readonly<Record<string, string | undefined>>): Promise<Cluster | undefined> {
   try {
     const source = findKubeConfigSource(env, kube.kubeconfig !== undefined ? { kubeconfigPath: kube.kubeconfig } : {});
     if (source === undefined) {
