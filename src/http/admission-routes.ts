@@ -20,8 +20,11 @@ export const admissionRoutes: FastifyPluginAsync<AdmissionRoutesOptions> = async
     // Probes and /metrics stay open; admissions need the API server's client certificate.
     app.addHook('onRequest', async (req) => {
       const socket = req.raw.socket as Partial<TLSSocket>;
-      if (socket.authorized === true) return;
-      const error = socket.authorizationError as (Error & { code?: string }) | string | undefined;
+      // node:tls also reports `authorized` for a TLS 1.3 session resumed from a handshake that
+      // had no client certificate (it takes the resumption for PSK authentication): only a
+      // verified certificate the connection actually holds counts.
+      if (socket.authorized === true && socket.getPeerX509Certificate?.() !== undefined) return;
+      const error = socket.authorized === true ? undefined : (socket.authorizationError as (Error & { code?: string }) | string | undefined);
       const reason = error === undefined ? 'none presented' : typeof error === 'string' ? error : (error.code ?? error.message);
       throw Object.assign(new Error(`a client certificate signed by a CA of --client-ca-file is required (${reason})`), { statusCode: 401 });
     });

@@ -4,6 +4,7 @@
  * AdmissionConfiguration); probes do not; the CA file is reloaded without a restart.
  */
 import { mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
+import { request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
@@ -39,6 +40,39 @@ t.test('POST /pods needs a client certificate from a listed CA; probes do not', 
   t.equal(good.status, 200);
   t.equal(parseAnswer(good).response.uid, review.request.uid);
   for (const path of ['/healthz', '/readyz']) t.equal((await send(`${hook.url}${path}`, tls)).status, 200, `${path} without a certificate`);
+});
+
+/** One request on a new connection offering TLS session `session` (TLS 1.3); resolves the status, whether the session was resumed, and the session ticket it got. */
+function requestWithSession(url: string, options: { method?: string; body?: string; session?: Buffer; cert?: string; key?: string }): Promise<{ status: number; resumed: boolean; session?: Buffer }> {
+  return new Promise((resolve, reject) => {
+    let ticket: Buffer | undefined;
+    const headers = options.body === undefined ? {} : { 'content-type': 'application/json', 'content-length': Buffer.byteLength(options.body) };
+    const req = request(url, { method: options.method ?? 'GET', headers, agent: false, ca: serving.caPem, minVersion: 'TLSv1.3', timeout: 10_000, ...(options.session !== undefined ? { session: options.session } : {}), ...(options.cert !== undefined ? { cert: options.cert, key: options.key } : {}) }, (res) => {
+      res.resume();
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, resumed: (res.socket as import('node:tls').TLSSocket).isSessionReused(), ...(ticket !== undefined ? { session: ticket } : {}) }));
+    });
+    req.on('socket', (socket) => socket.on('session', (session: Buffer) => (ticket = session)));
+    req.on('timeout', () => req.destroy(new Error('timed out')));
+    req.on('error', reject);
+    req.end(options.body);
+  });
+}
+
+t.test('a TLS session resumed without a client certificate is not taken for an authorized one', async (t) => {
+  // A probe needs no certificate: it ends with a session ticket of a handshake that had none.
+  const probe = await requestWithSession(`${hook.url}/healthz`, {});
+  t.equal(probe.status, 200);
+  t.ok(probe.session, 'the server issued a session ticket');
+  const resumed = await requestWithSession(`${hook.url}/pods`, { method: 'POST', body: JSON.stringify(exampleReview()), ...(probe.session !== undefined ? { session: probe.session } : {}) });
+  t.ok(resumed.resumed, 'the session was resumed');
+  t.equal(resumed.status, 401, 'still no client certificate: refused');
+
+  // A session that began with the API server's certificate still counts when resumed.
+  const first = await requestWithSession(`${hook.url}/pods`, { method: 'POST', body: JSON.stringify(exampleReview()), ...apiServerA });
+  t.equal(first.status, 200);
+  const again = await requestWithSession(`${hook.url}/pods`, { method: 'POST', body: JSON.stringify(exampleReview()), ...(first.session !== undefined ? { session: first.session } : {}) });
+  t.ok(again.resumed, 'resumed without sending the certificate again');
+  t.equal(again.status, 200, 'the certificate verified in the first handshake still counts');
 });
 
 t.test('the CA file is reloaded: a new CA is trusted on new connections, the old one no longer', async (t) => {
