@@ -493,7 +493,8 @@ function durationFlag(command: Command, name: string, fallback: string, zeroAllo
 
 function parseSan(text: string): string | undefined {
   const unbracketed = text.startsWith('[') && text.endsWith(']') ? text.slice(1, -1) : text;
-  if (isIPv6(unbracketed)) return unbracketed;
+  // An IP SAN is the bare address: a zone index (`fe80::1%eth0`) cannot be in a certificate.
+  if (isIPv6(unbracketed)) return unbracketed.includes('%') ? undefined : unbracketed;
   if (isHostNameOrIPv4(text)) return text;
   if (text.startsWith('*.') && isHostNameOrIPv4(text.slice(2)) && !/^[0-9.]+$/.test(text.slice(2))) return text;
   return undefined;

@@ -676,6 +676,9 @@ t.test('certs defaults and flags', async (tt) => {
   usageError(tt, ['certs', '--host=a,'], ['--host']);
   usageError(tt, ['certs', '--host=a,,b'], ['--host']);
   usageError(tt, ['certs', '--host=bad host'], ['--host', '"bad host"']);
+  // A zone index names an interface of one machine: no certificate can hold it (it used to end in "Invalid URL", exit 1).
+  usageError(tt, ['certs', '--host=fe80::1%eth0'], ['--host', '"fe80::1%eth0"']);
+  usageError(tt, ['certs', '--host=[fe80::1%25eth0]'], ['--host']);
   usageError(tt, ['certs', '--service=1webhook'], ['--service']);
   usageError(tt, ['certs', '--service=Webhook'], ['--service']);
   usageError(tt, ['certs', '--namespace=kube_system'], ['--namespace']);
