@@ -18,8 +18,10 @@
  *    - Unusable (corrupt, wrong Service names, key mismatch): replaced the same way, re-using its
  *      CA when that is possible.
  * 2. Make sure every webhook of the MutatingWebhookConfiguration that points at our Service has
- *    all of our CAs in its `caBundle`: a JSON patch with a `test` of `metadata.resourceVersion`,
- *    retried with a fresh read when someone else changed the object in between.
+ *    all of our CAs in its `caBundle`, keeping the unexpired CAs it already has (another replica
+ *    may still serve a certificate of one of them): a JSON patch with a `test` of
+ *    `metadata.resourceVersion`, retried with a fresh read when someone else changed the object
+ *    in between.
  * 3. Switch to the new certificate (listeners of `onChange` get it) only after the caBundle is
  *    published, so the API server already trusts a new CA when it meets it.
  *
@@ -47,6 +49,7 @@ import {
   canRenewWithSameCa,
   compareFreshness,
   issueSet,
+  mergedCaBundle,
   parseCertificates,
   toTlsMaterial,
 } from './certificates.js';
@@ -417,7 +420,7 @@ class Bootstrap implements CertificateBootstrap {
   private async ensureCaBundle(set: ParsedSet): Promise<void> {
     const { webhookConfigurationName: name, namespace, service, logger } = this.settings;
     const label = `MutatingWebhookConfiguration ${name}`;
-    const bundle = caBundleOf(set);
+    const now = this.settings.now();
     /** The last patch rejected as invalid, and the resourceVersion it tested. */
     let rejected: { resourceVersion: string | undefined; error: BootstrapError } | undefined;
     for (let attempt = 1; attempt <= MAX_ATTEMPTS; attempt++) {
@@ -446,10 +449,11 @@ class Bootstrap implements CertificateBootstrap {
       for (const { webhook, index } of ours) {
         const present = caBundleFingerprints(webhook.clientConfig.caBundle);
         if (set.caFingerprints.every((f) => present.has(f))) continue;
+        // The CAs already there stay: another replica may still serve a certificate of one of them.
         operations.push({
           op: webhook.clientConfig.caBundle === undefined ? 'add' : 'replace',
           path: `/webhooks/${index}/clientConfig/caBundle`,
-          value: bundle,
+          value: mergedCaBundle(set, webhook.clientConfig.caBundle, now),
         });
         updated.push(webhook.name);
       }

@@ -271,18 +271,33 @@ export function caBundleOf(set: CertificateSet): string {
   return Buffer.from(set.caCerts.join(''), 'utf8').toString('base64');
 }
 
-/** SHA-256 fingerprints of the certificates in a base64 `caBundle` (none when it is empty or not a bundle). */
-export function caBundleFingerprints(caBundle: string | undefined): Set<string> {
-  if (caBundle === undefined || caBundle === '') return new Set();
+/** The certificates in a base64 `caBundle` that parse (none when it is empty or not a bundle). */
+function caBundleCertificates(caBundle: string | undefined): X509Certificate[] {
+  if (caBundle === undefined || caBundle === '') return [];
   const pem = Buffer.from(caBundle, 'base64').toString('utf8');
   const blocks = pem.match(CERT_BLOCK) ?? [];
-  const out = new Set<string>();
+  const out: X509Certificate[] = [];
   for (const block of blocks) {
     try {
-      out.add(new X509Certificate(block).fingerprint256);
+      out.push(new X509Certificate(block));
     } catch {
       // Not a certificate: it cannot be one of ours.
     }
   }
   return out;
+}
+
+/** SHA-256 fingerprints of the certificates in a base64 `caBundle` (none when it is empty or not a bundle). */
+export function caBundleFingerprints(caBundle: string | undefined): Set<string> {
+  return new Set(caBundleCertificates(caBundle).map((cert) => cert.fingerprint256));
+}
+
+/**
+ * The caBundle to write in place of `present` so that it trusts every CA of `set`: those first,
+ * then the unexpired CAs `present` already trusts (a replica that has not yet seen `set` may be
+ * serving a certificate of one of them), within the bundle's bound.
+ */
+export function mergedCaBundle(set: CertificateSet, present: string | undefined, now: Date): string {
+  const ours = parseCertificates(set.caCerts.join('')) ?? [];
+  return Buffer.from(trimBundle([...ours, ...caBundleCertificates(present)], now).map(pemOf).join(''), 'utf8').toString('base64');
 }

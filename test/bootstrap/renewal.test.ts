@@ -237,6 +237,26 @@ t.test('the Secret deleted while running: recreated with the certificate being s
   t.equal(source.current().cert, cert, 'nothing changes for clients');
 });
 
+t.test('the Secret deleted, and a replica starting before the next check: the caBundle keeps the CA the running replica serves', async (t) => {
+  const c = await cluster(t);
+  const clock = fakeClock();
+  const a = await replica(t, c, { now: clock.now });
+  const servedByA = a.current().cert;
+  clock.advanceDays(1);
+  c.stub.remove('Secret', NS, SECRET);
+  // e.g. `kubectl delete secret` then `rollout restart`, or a pod rescheduled meanwhile: a new CA.
+  const b = await replica(t, c, { now: clock.now });
+  t.not(b.caBundle(), a.caBundle(), 'the new replica made a new CA');
+  for (const w of storedWebhooks(c.stub).slice(0, 1)) {
+    const cas = bundleCerts(w.clientConfig.caBundle);
+    t.ok(issuerOf(b.current().cert, cas), "the new replica's certificate is trusted");
+    t.ok(issuerOf(servedByA, cas), 'the certificate the running replica still serves stays trusted');
+  }
+  await a.refresh();
+  t.equal(a.current().cert, b.current().cert, 'at its next check the running replica takes the stored certificate');
+  t.ok(issuerOf(a.current().cert, bundleCerts(storedWebhooks(c.stub)[0]?.clientConfig.caBundle)), 'which the caBundle trusts');
+});
+
 t.test('an unusable Secret is replaced: garbage gets a new CA; a certificate for another Service keeps its CA', async (t) => {
   const c = await cluster(t);
   c.stub.addSecret(NS, SECRET, { 'tls.crt': 'garbage', 'tls.key': 'garbage' }, 'kubernetes.io/tls');
