@@ -17,11 +17,11 @@
 import { createHash } from 'node:crypto';
 import { watch } from 'node:fs';
 import type { FSWatcher } from 'node:fs';
-import { readFile, realpath, stat } from 'node:fs/promises';
+import { realpath, stat } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import type { Logger } from 'pino';
-import { loadTlsMaterial, TlsMaterialError } from './material.js';
-import type { TlsMaterial } from './material.js';
+import { loadTlsMaterial, readTlsFiles, tlsMaterialFrom, TlsMaterialError } from './material.js';
+import type { TlsFileTexts, TlsMaterial } from './material.js';
 import { describeCertificate } from './server-tls.js';
 import type { TlsSource } from './source.js';
 
@@ -49,7 +49,7 @@ export async function watchTlsFiles(certFile: string, keyFile: string, options: 
   return source;
 }
 
-function contentHash(cert: string | Buffer, key: string | Buffer, clientCa: string | Buffer | undefined): string {
+function contentHash(cert: string, key: string, clientCa: string | undefined): string {
   const hash = createHash('sha256');
   hash.update(cert);
   hash.update('\0');
@@ -182,40 +182,33 @@ class FileTlsSource implements TlsSource {
 
   private async checkOnce(): Promise<void> {
     await this.syncWatchers();
-    let snapshot: string | undefined;
+    let texts: TlsFileTexts;
     try {
-      const [cert, key, clientCa] = await Promise.all([
-        readFile(this.certFile),
-        readFile(this.keyFile),
-        this.clientCaFile === undefined ? undefined : readFile(this.clientCaFile),
-      ]);
-      snapshot = contentHash(cert, key, clientCa);
-    } catch {
-      // Missing or unreadable (e.g. in the middle of a swap): loadTlsMaterial below says why.
+      texts = await readTlsFiles(this.certFile, this.keyFile, this.clientCaFile);
+    } catch (error) {
+      // Missing or unreadable (e.g. in the middle of a swap).
+      if (!this.closed) this.rejected(undefined, error);
+      return;
     }
     if (this.closed) return;
-    if (snapshot !== undefined && snapshot === this.materialHash) {
+    const snapshot = contentHash(texts.cert, texts.key, texts.clientCa);
+    if (snapshot === this.materialHash) {
       this.recovered();
       return;
     }
-    if (snapshot !== undefined && snapshot === this.rejectedHash) return;
+    if (snapshot === this.rejectedHash) return;
 
+    // The texts just hashed, not a second read: a pair rewritten in place and caught half-way
+    // by a second read would be remembered as rejected under the hash of its good content.
     let material: TlsMaterial;
     try {
-      material = await loadTlsMaterial(this.certFile, this.keyFile, this.clientCaFile);
+      material = tlsMaterialFrom({ certFile: this.certFile, keyFile: this.keyFile, clientCaFile: this.clientCaFile }, texts);
     } catch (error) {
-      if (this.closed) return;
       this.rejected(snapshot, error);
       return;
     }
-    if (this.closed) return;
-    const hash = contentHash(material.cert, material.key, material.clientCa);
-    if (hash === this.materialHash) {
-      this.recovered();
-      return;
-    }
     this.material = material;
-    this.materialHash = hash;
+    this.materialHash = snapshot;
     this.rejectedHash = undefined;
     this.lastFailure = undefined;
     const description = describeCertificate(material);

@@ -31,11 +31,34 @@ const ENCRYPTED_KEY = /-----BEGIN ENCRYPTED PRIVATE KEY-----|^Proc-Type:\s*4,\s*
  * belong together, and are accepted by node:tls. Throws {@link TlsMaterialError}.
  */
 export async function loadTlsMaterial(certFile: string, keyFile: string, clientCaFile?: string): Promise<TlsMaterial> {
-  const [certText, keyText, clientCa] = await Promise.all([
+  return tlsMaterialFrom({ certFile, keyFile, clientCaFile }, await readTlsFiles(certFile, keyFile, clientCaFile));
+}
+
+/** The texts of a certificate file, a key file and (when given) a client CA file, as read now. */
+export interface TlsFileTexts {
+  cert: string;
+  key: string;
+  clientCa: string | undefined;
+}
+
+/** Reads the files of a pair (and the client CA file); rejects with {@link TlsMaterialError} naming what cannot be read. */
+export async function readTlsFiles(certFile: string, keyFile: string, clientCaFile?: string): Promise<TlsFileTexts> {
+  const [cert, key, clientCa] = await Promise.all([
     readText(certFile, 'TLS certificate file'),
     readText(keyFile, 'TLS private key file'),
     clientCaFile === undefined ? undefined : readText(clientCaFile, 'client CA file'),
   ]);
+  return { cert, key, clientCa };
+}
+
+/**
+ * The material in texts already read from the files named (the names are for messages):
+ * a watcher validates exactly the bytes it compared, not a second read that may have caught a
+ * rewrite half-way. Throws {@link TlsMaterialError} when the pair is unusable.
+ */
+export function tlsMaterialFrom(files: { certFile: string; keyFile: string; clientCaFile?: string | undefined }, texts: TlsFileTexts): TlsMaterial {
+  const { certFile, keyFile, clientCaFile } = files;
+  const { cert: certText, key: keyText, clientCa } = texts;
   if (clientCaFile !== undefined && clientCa !== undefined) {
     parseCertificates(clientCaFile, clientCa, 'client CA file');
     try {

@@ -6,7 +6,8 @@
  * pairs are rejected with an error log while the previous certificate stays in use.
  */
 import { X509Certificate } from 'node:crypto';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { execFileSync } from 'node:child_process';
+import { mkdtemp, readdir, readFile, readlink, rm, writeFile } from 'node:fs/promises';
 import { request } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -432,4 +433,52 @@ t.test('watchTlsFiles: startup errors, unsubscribe, close', async (t) => {
   await sleep(400);
   t.equal(source.current().cert, B.cert, 'after close() nothing changes any more');
   t.same(kept, [B.cert]);
+});
+
+/**
+ * Files that give each reader the next text of a sequence (named pipes): the pair as a check
+ * reads it first, then different bytes to any second read. A watcher that compared one read
+ * and validated another remembered the good pair as rejected and never loaded it.
+ */
+t.test('the pair validated is the pair compared: a second read caught mid-rewrite cannot make a good pair "rejected"', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'tls-reload-fifo-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const certFile = join(dir, 'cert.pem');
+  const keyFile = join(dir, 'key.pem');
+  execFileSync('mkfifo', [certFile, keyFile]);
+  let stopped = false;
+  /** Whether this process still has `file` open (a reader not yet at its end). */
+  const open = async (file: string) => {
+    for (const fd of await readdir('/proc/self/fd')) {
+      if ((await readlink(`/proc/self/fd/${fd}`).catch(() => '')) === file) return true;
+    }
+    return false;
+  };
+  /**
+   * Serves texts[i] to the i-th reader, the last one to every reader after. A writer that
+   * opened the pipe while the previous reader still had it open would write into that read.
+   */
+  const serve = async (file: string, texts: string[]) => {
+    for (let i = 0; !stopped && i < 10_000; i++) {
+      await writeFile(file, texts[Math.min(i, texts.length - 1)] as string);
+      for (let wait = 0; wait < 1_000 && (await open(file)); wait++) await sleep(1);
+    }
+  };
+  const writers = [
+    serve(certFile, [A.cert, B.cert, B.cert.slice(0, Math.floor(B.cert.length / 2)), B.cert]),
+    serve(keyFile, [A.key, B.key]),
+  ];
+  t.teardown(async () => {
+    stopped = true;
+    // Each writer waits for a reader: one more read of each lets them see `stopped`.
+    await Promise.all([readFile(certFile), readFile(keyFile)]);
+    await Promise.all(writers);
+  });
+  const logs = captureLogs();
+  const source = await watchTlsFiles(certFile, keyFile, { logger: logs.logger, debounceMs: 50, pollMs: 100 });
+  t.teardown(() => source.close());
+  t.equal(source.current().cert, A.cert, 'the first read is the initial pair');
+  const deadline = Date.now() + VISIBLE_WITHIN_MS;
+  while (source.current().cert !== B.cert && Date.now() < deadline) await sleep(20);
+  t.equal(source.current().cert, B.cert, 'the new pair, read whole, is loaded');
 });
