@@ -43,6 +43,16 @@ export interface AdmissionDependencies {
   objectFacts?: AsyncCache<ObjectFacts>;
 }
 
+/**
+ * How long the API server waits for this call: the `timeout` query parameter of the webhook's
+ * URL (the configuration's timeoutSeconds, or less when the API request that caused it has
+ * less time left), as written (`text`) and in milliseconds.
+ */
+export interface CallerTimeout { ms: number; text: string }
+
+/** Of the caller's time, what the webhook keeps for answering after its deadline: a fifth of it, at most 1 s. */
+const CALLER_MARGIN_MS = 1_000;
+
 /** How an admission ended, for logs and metrics. */
 export type AdmissionResult = 'injected' | 'unchanged' | 'skipped' | 'denied';
 
@@ -52,7 +62,7 @@ export interface AdmissionDecision { response: AdmissionResponse; result: Admiss
  * Decides one admission request: allowed with a patch, allowed as is, or denied with a
  * reason. Never throws: a denial is an answer (HTTP 200, allowed: false), not an error.
  */
-export async function decideAdmission(request: AdmissionRequest, deps: AdmissionDependencies, log?: Pick<BaseLogger, 'error'>): Promise<AdmissionDecision> {
+export async function decideAdmission(request: AdmissionRequest, deps: AdmissionDependencies, log?: Pick<BaseLogger, 'error'>, callerTimeout?: CallerTimeout): Promise<AdmissionDecision> {
   const uid = request.uid;
   if (request.kind?.kind !== 'Pod' || (request.kind.group ?? '') !== '' || request.operation !== 'CREATE' || (request.subResource ?? '') !== '') {
     return { response: { uid, allowed: true }, result: 'skipped' };
@@ -66,7 +76,7 @@ export async function decideAdmission(request: AdmissionRequest, deps: Admission
   try {
     // Most pods: nothing of ours in them, decided without a plan.
     if (leftAsIs(pod, deps.settings)) return { response: { uid, allowed: true }, result: 'unchanged', pod: name };
-    const outcome = await podOutcome(pod, namespace, deps);
+    const outcome = await podOutcome(pod, namespace, deps, callerTimeout);
     warnings = outcome.warnings;
     if (!outcome.allowed) throw new Denial(outcome.reason, 403);
     if (outcome.mutation === undefined) return { response: withWarnings({ uid, allowed: true }, warnings), result: 'unchanged', pod: name };
@@ -100,22 +110,33 @@ const NO_IMAGE_CONFIGS: ReadonlyMap<string, ImageConfig> = new Map();
  * The pod's outcome. A pod that reads no Secret or ConfigMap is planned at once, and when it
  * needs no image config either (the common case: references inline, or none at all) decided
  * at once: nothing to wait for, so no deadline to keep. Everything else waits within
- * --admission-timeout.
+ * --admission-timeout, or within the caller's timeout less a margin when that is sooner: an
+ * answer the API server no longer waits for is lost (it reports a timeout instead of the
+ * reason, or admits the pod unwrapped under failurePolicy Ignore).
  */
-async function podOutcome(pod: Pod, namespace: string, deps: AdmissionDependencies): Promise<MutationOutcome> {
+async function podOutcome(pod: Pod, namespace: string, deps: AdmissionDependencies, callerTimeout: CallerTimeout | undefined): Promise<MutationOutcome> {
   let plan: PodPlan | undefined;
   if (!mayReadObjects(pod) || referencedObjects(pod, deps.settings).length === 0) {
     plan = planPod(pod, { namespace, objects: NO_OBJECTS }, deps.settings);
     if (imageConfigsNeeded(plan).length === 0) return mutationOf(plan, NO_IMAGE_CONFIGS);
   }
   const planned = plan;
-  const timed = await withinDeadline(deps.admissionTimeoutMs, (deadline) => {
+  let timeoutMs = deps.admissionTimeoutMs;
+  let bound = '--admission-timeout';
+  if (callerTimeout !== undefined) {
+    const callerMs = Math.max(1, Math.floor(callerTimeout.ms - Math.min(CALLER_MARGIN_MS, callerTimeout.ms / 5)));
+    if (callerMs < timeoutMs) {
+      timeoutMs = callerMs;
+      bound = `the API server's timeout=${callerTimeout.text}`;
+    }
+  }
+  const timed = await withinDeadline(timeoutMs, (deadline) => {
     const lookups = podLookups(pod, namespace, deps, deadline);
     return planned !== undefined ? outcomeOfPlan(planned, lookups) : decidePod(pod, namespace, deps.settings, lookups, deps.maxConcurrentReads).then((decided) => decided.outcome);
   });
   if (timed.ok) return timed.value;
   const waiting = timed.pending.length > 0 ? `; still waiting for ${timed.pending.join(', ')}` : '';
-  throw new Denial(`no answer within ${deps.admissionTimeoutMs}ms (--admission-timeout)${waiting}`, 500);
+  throw new Denial(`no answer within ${timeoutMs}ms (${bound})${waiting}`, 500);
 }
 
 /**

@@ -1,11 +1,12 @@
 import type { FastifyPluginAsync } from 'fastify';
 import { performance } from 'node:perf_hooks';
 import type { TLSSocket } from 'node:tls';
-import type { AdmissionDependencies } from '../admission/handler.js';
+import type { AdmissionDependencies, CallerTimeout } from '../admission/handler.js';
 import { decideAdmission } from '../admission/handler.js';
 import type { AdmissionReview } from '../admission/review.js';
 import { admissionReviewSchema, reviewInconsistency, reviewResponseJson } from '../admission/review.js';
 import type { WebhookMetrics } from '../telemetry/metrics.js';
+import { parseDurationMs } from '../cli/duration.js';
 
 export interface AdmissionRoutesOptions {
   admission: AdmissionDependencies;
@@ -34,7 +35,7 @@ export const admissionRoutes: FastifyPluginAsync<AdmissionRoutesOptions> = async
     const review = req.body;
     const inconsistency = reviewInconsistency(review.request);
     if (inconsistency !== undefined) throw Object.assign(new Error(inconsistency), { statusCode: 400 });
-    const decision = await decideAdmission(review.request, admission, req.log);
+    const decision = await decideAdmission(review.request, admission, req.log, callerTimeoutOf(req.query));
     const seconds = (performance.now() - started) / 1000;
     metrics.observeAdmission(decision.result, seconds, review.request.dryRun === true);
     const fields = {
@@ -53,3 +54,22 @@ export const admissionRoutes: FastifyPluginAsync<AdmissionRoutesOptions> = async
     return reply.type('application/json; charset=utf-8').send(reviewResponseJson(review.apiVersion, decision.response));
   });
 };
+
+let lastTimeoutText = '';
+let lastTimeout: CallerTimeout | undefined;
+
+/**
+ * The API server's `?timeout=` (a Go duration, `10s`), or undefined when absent or not a
+ * positive duration (then --admission-timeout alone applies). The last one parsed is kept:
+ * the API server sends the same text on nearly every call.
+ */
+function callerTimeoutOf(query: unknown): CallerTimeout | undefined {
+  const text = typeof query === 'object' && query !== null ? (query as Record<string, unknown>)['timeout'] : undefined;
+  if (typeof text !== 'string') return undefined;
+  if (text !== lastTimeoutText) {
+    const parsed = parseDurationMs(text);
+    lastTimeoutText = text;
+    lastTimeout = parsed.ok && parsed.value > 0 ? { ms: parsed.value, text: text.slice(0, 32) } : undefined;
+  }
+  return lastTimeout;
+}

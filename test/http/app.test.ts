@@ -8,11 +8,12 @@ import { readinessFlag } from '../../src/http/health-routes.js';
 import { createMetrics } from '../../src/telemetry/metrics.js';
 import { staticImageConfigs } from '../../src/images/image-config-source.js';
 import { SETTINGS } from '../helpers/pods.js';
-import { unconfiguredReader } from '../../src/kubernetes/object-reader.js';
+import { LookupError, unconfiguredReader } from '../../src/kubernetes/object-reader.js';
+import type { KubeObjectReader } from '../../src/kubernetes/object-reader.js';
 
 const ARN = 'arn:aws:ssm:us-east-1:111122223333:parameter/app/token';
 
-async function makeApp(t: Test, overrides: { maxRequestBytes?: number; serveMetrics?: boolean } = {}) {
+async function makeApp(t: Test, overrides: { maxRequestBytes?: number; serveMetrics?: boolean; objects?: KubeObjectReader; admissionTimeoutMs?: number } = {}) {
   const lines: string[] = [];
   const logger = pino({ level: 'debug' }, new Writable({ write(chunk, _enc, done) { lines.push(String(chunk)); done(); } }));
   const metrics = createMetrics({ processMetrics: false });
@@ -22,8 +23,8 @@ async function makeApp(t: Test, overrides: { maxRequestBytes?: number; serveMetr
     admission: {
       settings: SETTINGS,
       maxConcurrentReads: 8,
-      admissionTimeoutMs: 8_000,
-      objects: unconfiguredReader(),
+      admissionTimeoutMs: overrides.admissionTimeoutMs ?? 8_000,
+      objects: overrides.objects ?? unconfiguredReader(),
       images: staticImageConfigs({}),
     },
     metrics,
@@ -73,6 +74,38 @@ t.test('a denial is HTTP 200 with allowed:false and the reason', async (t) => {
   const { response } = res.json();
   t.equal(response.allowed, false);
   t.match(response.status.message, 'pod ns/p: cannot read Secret ns/db: no Kubernetes API access configured');
+});
+
+t.test("the API server's timeout query parameter bounds the admission: the denial arrives before it gives up", async (t) => {
+  // A Secret read that never ends (until the admission's deadline aborts it).
+  const hanging: KubeObjectReader = {
+    read: (ref, options) => new Promise((_resolve, reject) => options?.signal?.addEventListener('abort', () => reject(new LookupError(ref, 'timeout', 'abandoned')))),
+    readServiceAccount: async () => ({ found: false }),
+  };
+  const withRef = { metadata: { name: 'p' }, spec: { containers: [{ name: 'c', command: ['/a'], env: [{ name: 'X', valueFrom: { secretKeyRef: { name: 'db', key: 'k' } } }] }] } };
+  const { app } = await makeApp(t, { objects: hanging, admissionTimeoutMs: 8_000 });
+  // As the API server calls a webhook whose timeoutSeconds is 2 (or whose request has 2 s left).
+  let started = Date.now();
+  let res = await app.inject({ method: 'POST', url: '/pods?timeout=2s', payload: review('admission.k8s.io/v1', withRef) });
+  let elapsed = Date.now() - started;
+  t.ok(elapsed < 2_000, `answered within the caller's 2 s (after ${elapsed} ms), not after --admission-timeout (8 s)`);
+  t.ok(elapsed >= 1_000, `but not much before it (after ${elapsed} ms)`);
+  let { response } = res.json();
+  t.equal(response.allowed, false);
+  t.equal(response.status.code, 500);
+  t.match(response.status.message, /^pod ns\/p: no answer within 1600ms \(the API server's timeout=2s\); still waiting for Secret ns\/db$/);
+
+  // A timeout longer than --admission-timeout does not extend it.
+  const { app: quick } = await makeApp(t, { objects: hanging, admissionTimeoutMs: 200 });
+  started = Date.now();
+  res = await quick.inject({ method: 'POST', url: '/pods?timeout=30s', payload: review('admission.k8s.io/v1', withRef) });
+  elapsed = Date.now() - started;
+  t.ok(elapsed < 1_500, `--admission-timeout still applies (after ${elapsed} ms)`);
+  ({ response } = res.json());
+  t.match(response.status.message, 'no answer within 200ms (--admission-timeout)');
+  // Nor does a timeout that is not a duration: it is ignored.
+  res = await quick.inject({ method: 'POST', url: '/pods?timeout=soon', payload: review('admission.k8s.io/v1', withRef) });
+  t.match(res.json().response.status.message, 'no answer within 200ms (--admission-timeout)');
 });
 
 t.test('bad requests get a 4xx with a message that says what is wrong', async (t) => {
