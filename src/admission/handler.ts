@@ -159,15 +159,25 @@ function podLookups(pod: Pod, namespace: string, deps: AdmissionDependencies, de
 }
 
 /**
+ * Longest name of a Secret or ConfigMap (a DNS subdomain) and of a namespace (a DNS label):
+ * the facts cache weighs an entry as if its key were no longer (object-facts-cache.ts). A
+ * longer one, which only a hand-made review can hold, is read by the admission itself and
+ * never kept: in the cache, 300 admissions naming Secrets of 200,000 characters kept 58 MiB
+ * past its bound (expired entries stay until evicted, and 10,000 fit).
+ */
+const MAX_CACHED_NAME_CHARS = 253;
+const MAX_CACHED_NAMESPACE_CHARS = 63;
+
+/**
  * How this admission learns an object's facts: through the shared cache (a read that
  * other admissions may join, so it is not aborted with this admission: it keeps its own
  * --lookup-timeout; this admission stops waiting at its deadline), or by its own read.
  */
 function factsLoader(deps: AdmissionDependencies, namespace: string, reader: KubeObjectReader, deadline: AdmissionDeadline): (object: EnvObject) => Promise<ObjectFacts> {
   const cache = deps.objectFacts;
-  if (cache === undefined) return (object) => readObjectFacts(reader, namespace, object);
+  if (cache === undefined || namespace.length > MAX_CACHED_NAMESPACE_CHARS) return (object) => readObjectFacts(reader, namespace, object);
   return (object) =>
-    deadline.track(
+    object.name.length > MAX_CACHED_NAME_CHARS ? readObjectFacts(reader, namespace, object) : deadline.track(
       `${object.kind} ${namespace}/${object.name}`,
       cache.get(objectFactsKey(object.kind, namespace, object.name), () => readObjectFacts(deps.objects, namespace, object)),
     );

@@ -8,6 +8,10 @@ import { runInNewContext } from 'node:vm';
 import { MAX_FACTS_BYTES, createObjectFactsCache, factsWeight, objectFactsKey } from '../../src/admission/object-facts-cache.js';
 import type { ObjectFacts } from '../../src/core/object-facts.js';
 import { deriveObjectFacts } from '../../src/core/object-facts.js';
+import { decideAdmission } from '../../src/admission/handler.js';
+import { staticImageConfigs } from '../../src/images/image-config-source.js';
+import type { KubeObjectReader } from '../../src/kubernetes/object-reader.js';
+import { SETTINGS } from '../helpers/pods.js';
 
 setFlagsFromString('--expose-gc');
 const gc = runInNewContext('gc') as () => void;
@@ -60,4 +64,26 @@ t.test('an object is weighed by the length of its keys; a missing one still weig
   const long = factsWeight({ exists: true, keys: new Map([['k'.repeat(253), undefined]]) });
   t.equal(long - short, 2 * 252, 'two bytes a character');
   t.ok(factsWeight({ exists: false }) > 0);
+});
+
+t.test('hand-made pods naming objects longer than any Kubernetes name: what admissions leave in the cache stays within MAX_FACTS_BYTES', async (t) => {
+  // As the API reader answers a name that cannot be stored (with `/` or `%`): not found, without asking.
+  const reader: KubeObjectReader = {
+    read: async () => ({ found: false }),
+    readServiceAccount: async () => ({ found: false }),
+  };
+  const before = heapUsed();
+  const cache = createObjectFactsCache(3_000);
+  const deps = { settings: SETTINGS, objects: reader, images: staticImageConfigs({}), maxConcurrentReads: 8, admissionTimeoutMs: 8_000, objectFacts: cache };
+  for (let i = 0; i < 300; i++) {
+    // One admission's body (each well under --max-request-bytes): one optional Secret of a
+    // 200,000-character name, or in a namespace of that length.
+    const long = `x/${i}-`.padEnd(200_000, 'n');
+    const [name, namespace] = i % 2 === 0 ? [long, 'ns'] : ['db', long];
+    const pod = { metadata: { name: 'p' }, spec: { containers: [{ name: 'c', command: ['/a'], env: [{ name: 'X', valueFrom: { secretKeyRef: { name, key: 'k', optional: true } } }] }] } };
+    const decision = await decideAdmission({ uid: `u-${i}`, kind: { group: '', version: 'v1', kind: 'Pod' }, operation: 'CREATE', namespace, object: JSON.parse(JSON.stringify(pod)) }, deps);
+    t.equal(decision.response.allowed, true);
+  }
+  const bytes = heapUsed() - before;
+  t.ok(bytes <= MAX_FACTS_BYTES, `heap kept after 300 admissions: ${(bytes / 1048576).toFixed(1)} MiB <= ${MAX_FACTS_BYTES / 1048576} MiB`);
 });
