@@ -58,8 +58,10 @@ export const admissionReviewSchema = {
         },
         subResource: { type: 'string' },
         name: { type: 'string' },
-        namespace: { type: 'string' },
-        operation: { type: 'string' },
+        // Both are in every admission's log line: bounded as the API server bounds them (a
+        // namespace is a DNS label; operations are CREATE, UPDATE, DELETE, CONNECT).
+        namespace: { type: 'string', maxLength: 63 },
+        operation: { type: 'string', maxLength: 32 },
         dryRun: { type: 'boolean' },
       },
     },

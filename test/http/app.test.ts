@@ -136,6 +136,26 @@ t.test('bad requests get a 4xx with a message that says what is wrong', async (t
   t.notMatch(lines.join(''), /"level":50/, 'no request was logged as a server error');
 });
 
+t.test('what a hand-made review makes the log echo is bounded: a namespace or operation no API server sends is a 400', async (t) => {
+  const { app, lines } = await makeApp(t);
+  const long = 'n'.repeat(100_000);
+  for (const [field, extra] of [
+    ['namespace', { namespace: long }],
+    ['operation', { operation: `CREATE${long}` }],
+  ] as const) {
+    lines.length = 0;
+    const res = await app.inject({ method: 'POST', url: '/pods', payload: review('admission.k8s.io/v1', pod, extra) });
+    t.equal(res.statusCode, 400, field);
+    t.match(res.json().message, `invalid AdmissionReview: body/request/${field} must NOT have more than`, field);
+    t.notMatch(res.body, 'n'.repeat(1_000), `${field}: the answer does not echo it`);
+    t.ok(lines.length > 0 && lines.every((line) => line.length < 4_096), `${field}: no log line echoes it (longest: ${Math.max(...lines.map((line) => line.length))} characters)`);
+  }
+  // The longest a namespace can be (a DNS label) is answered as before.
+  const res = await app.inject({ method: 'POST', url: '/pods', payload: review('admission.k8s.io/v1', pod, { namespace: 'n'.repeat(63) }) });
+  t.equal(res.statusCode, 200);
+  t.equal(res.json().response.allowed, true);
+});
+
 t.test('__proto__ and constructor are ordinary keys: such a pod is answered, and nothing is polluted', async (t) => {
   const { app } = await makeApp(t);
   // Written as JSON text: in a JavaScript literal `__proto__` would set the prototype instead.
