@@ -68,7 +68,7 @@ export async function decideAdmission(request: AdmissionRequest, deps: Admission
     return { response: { uid, allowed: true }, result: 'skipped' };
   }
   const checked = checkPod(request.object);
-  if ('problem' in checked) return deny(uid, new Denial(checked.problem, 403), undefined, []);
+  if ('problem' in checked) return deny(uid, new Denial(checked.problem, 403), malformedPodName(request), []);
   const pod = checked.pod;
   const namespace = request.namespace || pod.metadata?.namespace || 'default';
   const name = clip(`${namespace}/${podDisplayName(pod)}`, 320);
@@ -181,6 +181,17 @@ function factsLoader(deps: AdmissionDependencies, namespace: string, reader: Kub
       `${object.kind} ${namespace}/${object.name}`,
       cache.get(objectFactsKey(object.kind, namespace, object.name), () => readObjectFacts(deps.objects, namespace, object)),
     );
+}
+
+/** `namespace/name` of a pod that failed its shape check, from what of its metadata can be read. */
+function malformedPodName(request: AdmissionRequest): string {
+  const object = request.object;
+  const metadata = typeof object === 'object' && object !== null ? (object as Record<string, unknown>)['metadata'] : undefined;
+  const meta = typeof metadata === 'object' && metadata !== null ? (metadata as Record<string, unknown>) : {};
+  const text = (value: unknown) => (typeof value === 'string' && value !== '' ? value : undefined);
+  const generateName = text(meta['generateName']);
+  const name = text(meta['name']) ?? (generateName !== undefined ? `${generateName}<generated>` : '<unnamed>');
+  return clip(`${request.namespace || text(meta['namespace']) || 'default'}/${name}`, 320);
 }
 
 function withWarnings(response: AdmissionResponse, warnings: string[]): AdmissionResponse {

@@ -105,6 +105,21 @@ t.test('a pod of the wrong shape is denied with the reason, not a crash', async 
   }
 });
 
+t.test('a malformed pod is denied naming the pod, as far as its metadata tells, like every other denial', async (t) => {
+  const { reader } = memoryReader({});
+  for (const [object, pod] of [
+    [{ metadata: { name: 'web' }, spec: { containers: [{ name: 'a', env: [{ name: 'X', value: 3 }] }] } }, 'prod/web'],
+    [{ metadata: { generateName: 'web-7d9f-' }, spec: {} }, 'prod/web-7d9f-<generated>'],
+    [{ metadata: { name: 5 }, spec: {} }, 'prod/<unnamed>'],
+    [null, 'prod/<unnamed>'],
+  ] as const) {
+    const decision = await decideAdmission(podRequest(object as unknown as Pod), deps(reader));
+    t.equal(decision.response.status?.code, 403);
+    t.ok((decision.response.status?.message ?? '').startsWith(`pod ${pod}: the pod is malformed: /`), `${JSON.stringify(object)}: ${decision.response.status?.message}`);
+    t.equal(decision.pod, pod, 'and the log line names it');
+  }
+});
+
 t.test('a failed lookup denies with code 500, naming the object and the cause', async (t) => {
   const failure = new LookupError({ kind: 'Secret', namespace: 'prod', name: 'db' }, 'forbidden', 'forbidden (HTTP 403): nope', 403);
   const { reader } = memoryReader({}, { 'Secret/prod/db': failure });
