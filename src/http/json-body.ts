@@ -127,7 +127,13 @@ function readBody(req: FastifyRequest, payload: Readable, limit: number, memory:
   }
   // NaN (no Content-Length: chunked) is counted too.
   const counted = !(declared <= UNCOUNTED_ARRIVING_BYTES);
-  const chunks: Buffer[] = [];
+  // The bytes so far: the first chunk as it came (most bodies come in one), and once another
+  // comes, all of them copied into one buffer (of the declared length, or grown by doubling).
+  // Never a list of the chunks: each is a Buffer object of its own, ~100 bytes of heap however
+  // few bytes it holds, and a caller sending a byte per chunk (chunked encoding, or a TLS
+  // record per byte) made a 2 MiB body take the Deployment's whole heap.
+  let first: Buffer | undefined;
+  let gathered: Buffer | undefined;
   let received = 0;
   let arriving = 0;
   const end = (error: Error | undefined) => {
@@ -142,10 +148,11 @@ function readBody(req: FastifyRequest, payload: Readable, limit: number, memory:
     } else if (!Number.isNaN(declared) && received !== declared) {
       finish(new errorCodes.FST_ERR_CTP_INVALID_CONTENT_LENGTH(), '');
     } else {
-      finish(undefined, chunks.length === 1 ? chunks[0]!.toString('utf8') : Buffer.concat(chunks, received).toString('utf8'));
+      finish(undefined, gathered !== undefined ? gathered.toString('utf8', 0, received) : (first?.toString('utf8') ?? ''));
     }
   };
   const onData = (chunk: Buffer) => {
+    const at = received;
     received += chunk.length;
     if (received > limit) {
       end(new errorCodes.FST_ERR_CTP_BODY_TOO_LARGE());
@@ -159,7 +166,17 @@ function readBody(req: FastifyRequest, payload: Readable, limit: number, memory:
       arriving += chunk.length;
       req.requestMemoryHeld += chunk.length;
     }
-    chunks.push(chunk);
+    if (at === 0) {
+      first = chunk;
+      return;
+    }
+    if (gathered === undefined || gathered.length < received) {
+      const next = Buffer.allocUnsafe(Math.max(received, Number.isNaN(declared) ? Math.min(limit, 2 * received) : declared));
+      (gathered ?? first)?.copy(next, 0, 0, at);
+      first = undefined;
+      gathered = next;
+    }
+    chunk.copy(gathered, at);
   };
   const onEnd = () => end(undefined);
   // As Fastify's own reader: an error without a 4xx/5xx status is the request's fault.

@@ -114,3 +114,38 @@ t.test('with the Deployment\'s heap, a body limit whose parse could not fit is r
   );
   t.notMatch(result.stdout + result.stderr, /secrets-init-webhook is serving/, 'it never served');
 });
+
+t.test('a 2 MiB body that arrives one byte per HTTP chunk: the server stays up and answers it', async (t) => {
+  // Each byte its own chunk of a chunked body (6 bytes on the wire): node:http hands the body
+  // over one chunk at a time, each a Buffer of its own. Kept one by one until the body was
+  // complete, 2 million of them took the Deployment's heap in a few seconds (V8 out of heap).
+  const size = 2 * 1024 * 1024 - 1024;
+  const review = exampleReview();
+  review.request.uid = 'one-byte-chunks';
+  const pod = review.request.object;
+  if (pod === undefined) throw new Error('the example has no pod');
+  pod.metadata = { ...pod.metadata, annotations: { ...pod.metadata?.annotations, pad: '' } };
+  const empty = JSON.stringify(review);
+  pod.metadata.annotations = { ...pod.metadata.annotations, pad: 'x'.repeat(size - empty.length) };
+  const body = JSON.stringify(review);
+  const caller = await rawConnection(t, Number(new URL(hook.url).port), certs.caPem);
+  caller.socket.write('POST /pods HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n');
+  const closed = new Promise<void>((resolve) => caller.socket.once('close', resolve));
+  for (let at = 0; at < body.length && !caller.socket.destroyed; at += 4096) {
+    let piece = '';
+    for (const byte of body.slice(at, at + 4096)) piece += `1\r\n${byte}\r\n`;
+    if (!caller.socket.write(piece)) await Promise.race([new Promise((resolve) => caller.socket.once('drain', resolve)), closed]);
+  }
+  caller.socket.write('0\r\n\r\n');
+  const started = Date.now();
+  while (!/HTTP\/1\.1 \d+ [^]*\r\n\r\n\{/.test(caller.received()) && !caller.socket.destroyed && Date.now() - started < 30_000) await new Promise((resolve) => setTimeout(resolve, 50));
+  // The log comes through a pipe: give a crash's lines a moment to arrive.
+  await new Promise((resolve) => setTimeout(resolve, 200));
+  t.ok(hook.running(), 'the server is still running');
+  t.notMatch(hook.logs(), /heap out of memory|Reached heap limit/, 'V8 did not run out of heap');
+  t.match(caller.received(), /^HTTP\/1\.1 200 /, 'the body was read and answered');
+  if (hook.running()) {
+    const after = parseAnswer(await postReview(hook.url, exampleReview(), tls));
+    t.equal(after.response.allowed, true, 'an ordinary admission is answered afterwards');
+  }
+});
