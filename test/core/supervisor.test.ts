@@ -21,6 +21,19 @@ t.test('supervisorOf: the longest supervisor the line starts with, word for word
   t.equal(supervisorOf(['tini'], WRAP.supervisors), undefined, 'shorter than the supervisor');
 });
 
+t.test("supervisorOf: Argo's executor with its options before --, as Argo 3.5 and later write it", async (t) => {
+  const argo = ['/var/run/argo/argoexec', 'emissary'];
+  const options = ['--loglevel', 'info', '--log-format', 'text', '--gloglevel', '0'];
+  t.strictSame(supervisorOf([...argo, ...options, '--', 'python', 'x.py'], WRAP.supervisors), [...argo, ...options, '--']);
+  t.strictSame(supervisorOf([...argo, '--loglevel=info', '-v', '--', 'x'], WRAP.supervisors), [...argo, '--loglevel=info', '-v', '--']);
+  t.strictSame(supervisorOf([...argo, ...options, '--', 'app', '--', 'y'], WRAP.supervisors), [...argo, ...options, '--'], 'the first -- ends it');
+  t.equal(supervisorOf([...argo, ...options, 'python', 'x.py'], WRAP.supervisors), undefined, 'no "--": no match');
+  t.equal(supervisorOf([...argo, 'python', '--', 'x'], WRAP.supervisors), undefined, 'a word that is no option before "--"');
+  t.equal(supervisorOf([...argo, '--loglevel', 'info', 'python', '--', 'x'], WRAP.supervisors), undefined, 'two words after an option');
+  t.equal(supervisorOf(['tini', '-s', '--', 'app'], WRAP.supervisors), undefined, 'other supervisors match word for word');
+  t.equal(isWrapped({ name: 'c', command: [...argo, ...options, '--', WRAPPER], args: ['--provider=aws', 'x'] }, WRAP), true, 'recognised when wrapped');
+});
+
 t.test('wrapCommandLine: secrets-init after the supervisor, its options before the rest', async (t) => {
   const args = ['--provider=aws', '--exit-early'];
   t.strictSame(wrapCommandLine(['/app', '-v'], args, WRAP), { command: [WRAPPER], args: ['--provider=aws', '--exit-early', '/app', '-v'] });

@@ -218,6 +218,23 @@ t.test('supervisor commands', async (t) => {
     t.strictSame(outcome.warnings, []);
     t.strictSame(settled(result), { allowed: true, warnings: [] }, 'reinvocation changes nothing');
   });
+  t.test("Argo 3.5 and later: the executor's log options stand between emissary and --", async (t) => {
+    // What Argo's controller writes since 3.5: argoexec emissary <executor log options> -- <step>.
+    const executor = ['/var/run/argo/argoexec', 'emissary', '--loglevel', 'info', '--log-format', 'text', '--gloglevel', '0', '--'];
+    const input = argoPod({ command: [...executor, 'python', 'main.py'], args: ['--date', '$(DATE)'], env: [DB] });
+    const { result } = mutateAndApply(input);
+    validatePod(result);
+    const main = findContainer(result, 'main')!;
+    t.strictSame(main.command, [...executor, WRAPPER], 'secrets-init under the executor, not around it');
+    t.strictSame(main.args, ['--provider=aws', 'python', 'main.py', '--date', '$(DATE)']);
+    t.strictSame(settled(result), { allowed: true, warnings: [] }, 'reinvocation changes nothing');
+    const split = argoPod({ command: ['/var/run/argo/argoexec', 'emissary', '--loglevel=debug'], args: ['--', 'python', 'main.py'], env: [DB] });
+    const splitMain = findContainer(mutateAndApply(split).result, 'main')!;
+    t.strictSame(splitMain.command, ['/var/run/argo/argoexec', 'emissary', '--loglevel=debug', '--', WRAPPER], 'options written with "=", the line split between command and args');
+    t.strictSame(splitMain.args, ['--provider=aws', 'python', 'main.py']);
+    const bare = denied(computePodMutation(argoPod({ command: executor, env: [DB] }), facts(), SETTINGS));
+    t.match(bare, /container "main" runs the supervisor "\/var\/run\/argo\/argoexec emissary --loglevel info --log-format text --gloglevel 0 --" with no command after it/);
+  });
   t.test('the options come after the supervisor too', async (t) => {
     const input = argoPod({ command: [...ARGO_EMISSARY, 'sh'], stdin: true, tty: true, env: [DB] });
     const { result } = mutateAndApply(input, facts(), { ...SETTINGS, runtime: { exitEarly: true } });
