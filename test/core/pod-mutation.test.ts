@@ -72,7 +72,7 @@ t.test('a direct env reference wraps the container and adds the init container a
  * quantities these tests use: a table of amounts, not the webhook's parser. Requests not
  * written default to the limits, as the API server defaults them.
  */
-const AMOUNTS: Record<string, number> = { '0': 0, '10m': 10, '500m': 500, '0.5': 500, '1': 1000, '2': 2000, '2000m': 2000, '10Mi': 10 * 2 ** 20, '50Mi': 50 * 2 ** 20, '512Mi': 2 ** 29, '1Gi': 2 ** 30, '1024Mi': 2 ** 30 };
+const AMOUNTS: Record<string, number> = { '0': 0, '1500u': 1.5, '1500000n': 1.5, '10m': 10, '500m': 500, '0.5': 500, '1': 1000, '2': 2000, '2000m': 2000, '10Mi': 10 * 2 ** 20, '50Mi': 50 * 2 ** 20, '512Mi': 2 ** 29, '1Gi': 2 ** 30, '1024Mi': 2 ** 30 };
 function qosClass(target: Pod): 'Guaranteed' | 'Burstable' | 'BestEffort' {
   const requested: Record<string, number> = {};
   const limited: Record<string, number> = {};
@@ -99,6 +99,8 @@ t.test('a Guaranteed pod stays Guaranteed: the init container then requests what
   const guaranteed: Array<[string, Pod]> = [
     ['requests equal to limits', pod({ containers: [container('app', { command: ['/app'], env: [DB], resources: exact('2', '1Gi') })] })],
     ['limits alone (requests default to them)', pod({ containers: [container('app', { command: ['/app'], env: [DB], resources: { limits: { cpu: '500m', memory: '512Mi' } } })] })],
+    // The API server writes quantities finer than 1m with n and u (0.0015 becomes "1500u").
+    ['a CPU amount finer than a millicore', pod({ containers: [container('app', { command: ['/app'], env: [DB], resources: { requests: { cpu: '1500000n', memory: '1Gi' }, limits: { cpu: '1500u', memory: '1Gi' } } })] })],
     ['the same amounts spelled differently', pod({ containers: [container('app', { command: ['/app'], env: [DB], resources: { requests: { cpu: '0.5', memory: '1024Mi' }, limits: { cpu: '500m', memory: '1Gi' } } })] })],
     [
       'init containers and sidecars too, wrapped or not',

@@ -19,6 +19,10 @@ t.test('spellings of one amount are the same quantity; others are not', async (t
     ['1M', '1000k'],
     ['1G', '1e9'],
     ['1E', '1e18'],
+    ['1500u', '1.5m'],
+    ['1500000n', '1500u'],
+    ['1n', '1e-9'],
+    ['1000000u', '1'],
     ['+1', '1'],
     ['1.', '1'],
     ['0', '0m'],
@@ -31,7 +35,7 @@ t.test('spellings of one amount are the same quantity; others are not', async (t
     const qb = parseQuantity(b);
     t.ok(qa !== undefined && qb !== undefined && sameQuantity(qa, qb), `${a} = ${b}`);
   }
-  for (const [a, b] of [['1Gi', '1G'], ['1', '1001m'], ['1k', '1Ki'], ['50Mi', '50M'], ['1', '-1'], ['10Mi', '50Mi']] as const) {
+  for (const [a, b] of [['1u', '1n'], ['1u', '1m'], ['1Gi', '1G'], ['1', '1001m'], ['1k', '1Ki'], ['50Mi', '50M'], ['1', '-1'], ['10Mi', '50Mi']] as const) {
     t.notOk(sameQuantity(parseQuantity(a)!, parseQuantity(b)!), `${a} != ${b}`);
   }
 });
