@@ -299,10 +299,26 @@ function reservedNameClash(pod: Pod, initIndex: number, settings: InjectionSetti
 
 function mountProblem(container: Container, settings: InjectionSettings): 'present' | 'missing' | string {
   const mounts = container.volumeMounts ?? [];
-  const atPath = mounts.find((m) => m.mountPath === settings.volumePath);
+  const atPath = mounts.find((m) => sameDirectory(m.mountPath, settings.volumePath));
   if (atPath === undefined) return 'missing';
   if (atPath.name === settings.volumeName) return 'present';
   return `container "${container.name}" already mounts volume "${atPath.name}" at ${settings.volumePath}, where secrets-init must be mounted`;
+}
+
+/**
+ * Whether a mount path names the directory `path` (a clean absolute path) as the container
+ * runtime resolves it: `/helper/bin/`, `/helper//bin` and `/helper/./bin` are `/helper/bin`.
+ * Paths written plainly are compared as they stand, without cleaning them.
+ */
+function sameDirectory(mountPath: string, path: string): boolean {
+  if (mountPath === path) return true;
+  if (!mountPath.endsWith('/') && !mountPath.includes('//') && !mountPath.includes('/.')) return false;
+  const parts: string[] = [];
+  for (const part of mountPath.split('/')) {
+    if (part === '..') parts.pop();
+    else if (part !== '' && part !== '.') parts.push(part);
+  }
+  return `/${parts.join('/')}` === path;
 }
 
 /** Records which containers carry secrets-init, as `{"containers":[…],"initContainers":[…]}`. */

@@ -622,6 +622,21 @@ t.test('volume and mount conflicts', async (t) => {
     t.match(reason, /"tools"/);
     t.match(reason, /\/helper\/bin/);
   });
+  t.test('the path written otherwise is the same directory to the container runtime: denied too', async (t) => {
+    for (const mountPath of ['/helper/bin/', '/helper//bin', '/helper/./bin/']) {
+      const input = pod({
+        containers: [container('app', { command: ['/app'], env: refEnv, volumeMounts: [{ name: 'tools', mountPath }] })],
+        volumes: [{ name: 'tools', emptyDir: {} }],
+      });
+      t.match(denied(computePodMutation(input, facts(), SETTINGS)), /container "app" already mounts volume "tools" at \/helper\/bin/, mountPath);
+    }
+    const ours = pod({
+      containers: [container('app', { command: ['/app'], env: refEnv, volumeMounts: [{ name: 'secrets-init-bin', mountPath: '/helper/bin/' }] })],
+      volumes: [{ name: 'secrets-init-bin', emptyDir: { medium: 'Memory' } }],
+    });
+    const { result } = mutateAndApply(ours);
+    t.strictSame(result.spec.containers[0]!.volumeMounts, [{ name: 'secrets-init-bin', mountPath: '/helper/bin/' }], 'our volume there already: no second mount of it');
+  });
   t.test('a container without references may use the path', async (t) => {
     const input = pod({
       containers: [
