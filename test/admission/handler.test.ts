@@ -313,6 +313,10 @@ t.test('dryRun requests get the same mutation as real ones', async (t) => {
   const dry = await decideAdmission(podRequest(podWithSecretRef, { dryRun: true }), deps(reader));
   t.ok(real.response.patch);
   t.equal(dry.response.patch, real.response.patch);
+  // The reference's dry runs rewrote the containers without the init container and volume.
+  const dryPod = applied(podWithSecretRef, dry.response.patch);
+  t.same(dryPod.spec.initContainers?.map((c) => c.name), ['copy-secrets-init'], 'the dry run adds the init container');
+  t.same(dryPod.spec.volumes?.map((v) => v.name), ['secrets-init-bin'], 'and the volume its containers mount');
 });
 
 t.test('an unexpected reader error becomes a denial naming the object, not the error text', async (t) => {
