@@ -19,6 +19,9 @@ declare module 'fastify' {
  */
 const UNCOUNTED_ANSWER_CHARS = 16 * 1024;
 
+/** The first buffer a body arriving in several chunks is gathered into. */
+const MIN_GATHERED_BYTES = 16 * 1024;
+
 /**
  * JSON request bodies read and parsed within `memory` (see request-memory.ts). A body over
  * UNCOUNTED_ARRIVING_BYTES (or of unknown length: chunked) is charged as its bytes arrive
@@ -128,7 +131,7 @@ function readBody(req: FastifyRequest, payload: Readable, limit: number, memory:
   // NaN (no Content-Length: chunked) is counted too.
   const counted = !(declared <= UNCOUNTED_ARRIVING_BYTES);
   // The bytes so far: the first chunk as it came (most bodies come in one), and once another
-  // comes, all of them copied into one buffer (of the declared length, or grown by doubling).
+  // comes, all of them copied into one buffer, grown by doubling.
   // Never a list of the chunks: each is a Buffer object of its own, ~100 bytes of heap however
   // few bytes it holds, and a caller sending a byte per chunk (chunked encoding, or a TLS
   // record per byte) made a 2 MiB body take the Deployment's whole heap.
@@ -171,7 +174,10 @@ function readBody(req: FastifyRequest, payload: Readable, limit: number, memory:
       return;
     }
     if (gathered === undefined || gathered.length < received) {
-      const next = Buffer.allocUnsafe(Math.max(received, Number.isNaN(declared) ? Math.min(limit, 2 * received) : declared));
+      // Grown by doubling, never to the declared length at once: a caller that declares 2 MiB
+      // and trickles bytes would otherwise make each of its connections hold 2 MiB it has not
+      // sent (and not been charged for).
+      const next = Buffer.allocUnsafe(Math.min(Number.isNaN(declared) ? limit : declared, Math.max(received, 2 * received, MIN_GATHERED_BYTES)));
       (gathered ?? first)?.copy(next, 0, 0, at);
       first = undefined;
       gathered = next;

@@ -410,3 +410,19 @@ t.test('bodies still arriving may hold half the memory: slow senders cannot take
   first.socket.destroy();
   await until(() => webhook.memory.held === 0 && webhook.memory.arriving === 0, 'all given back once the slow senders are gone');
 });
+
+t.test('a body that declares much and sends little holds about what it sent, not what it declared', async (t) => {
+  const webhook = await startWebhook(t, 256 * 1024);
+  const senders = 40;
+  const before = process.memoryUsage().arrayBuffers;
+  const connections = await Promise.all(Array.from({ length: senders }, () => rawConnection(t, webhook.port, CA)));
+  // Each declares 1 MiB and sends its body in two pieces: the second makes the server gather them.
+  for (const connection of connections) connection.post('{"pad":"', { declaredLength: 1024 * 1024 });
+  await until(() => webhook.memory.held >= senders * 8, 'the first pieces arrived');
+  for (const connection of connections) connection.socket.write('xxxxxxxx');
+  await until(() => webhook.memory.held >= senders * 16, 'the second pieces arrived');
+  const grown = process.memoryUsage().arrayBuffers - before;
+  t.ok(grown < (senders * 1024 * 1024) / 4, `${senders} bodies of 16 bytes declaring 1 MiB each hold ${Math.round(grown / 1024)} KiB of buffers, not ${senders} MiB`);
+  for (const connection of connections) connection.socket.destroy();
+  await until(() => webhook.memory.held === 0, 'all given back once they are gone');
+});
