@@ -46,7 +46,7 @@ const BASE_KINDS = [
 ];
 
 /** Overlays that need files you generate first; built in their own test below. */
-const NEEDS_GENERATED_FILES = new Set(['manual']);
+const NEEDS_GENERATED_FILES = new Set(['manual', 'manual-opt-in']);
 
 /**
  * The namespaces each overlay keeps from every one of its webhooks by name. The cert-manager
@@ -57,6 +57,7 @@ const EXCLUDED_NAMESPACES: Readonly<Record<string, readonly string[]>> = {
   'cert-manager': [...BASE_EXCLUDED_NAMESPACES, CERT_MANAGER_NAMESPACE],
   'cert-manager-opt-in': [...BASE_EXCLUDED_NAMESPACES, CERT_MANAGER_NAMESPACE],
   manual: BASE_EXCLUDED_NAMESPACES,
+  'manual-opt-in': BASE_EXCLUDED_NAMESPACES,
   'self-signed': BASE_EXCLUDED_NAMESPACES,
 };
 
@@ -68,7 +69,7 @@ function excludedNamespaces(overlay: string): readonly string[] {
 
 t.test('every overlay builds, is schema-valid and keeps the base guarantees', async (t) => {
   const overlays = (await readdir(join(MANIFESTS, 'overlays'), { withFileTypes: true })).filter((d) => d.isDirectory()).map((d) => d.name).sort();
-  t.same(overlays, ['cert-manager', 'cert-manager-opt-in', 'manual', 'self-signed'], 'the overlays');
+  t.same(overlays, ['cert-manager', 'cert-manager-opt-in', 'manual', 'manual-opt-in', 'self-signed'], 'the overlays');
   t.same(Object.keys(EXCLUDED_NAMESPACES).sort(), overlays, 'the namespace exclusions of every overlay are listed');
   for (const overlay of overlays.filter((o) => !NEEDS_GENERATED_FILES.has(o))) {
     await t.test(overlay, async (t) => {
@@ -268,6 +269,30 @@ t.test('manual: certificates from the certs command, caBundle from the same CA',
   t.match(ignore, /^\*$/m, 'the generated files (and the private key) are git-ignored');
 });
 
+t.test('manual-opt-in: the manual overlay with the opt-in component, the CA in both webhooks', async (t) => {
+  const manifests = await copyManifests(t);
+  const certs = join(manifests, 'overlays', 'manual', 'certs');
+  const result = await runCli(['certs', '--out', certs], {}, { t });
+  t.equal(result.code, 0, `certs succeeds (${result.stderr.trim()})`);
+  const bundle = result.stdout.trim();
+  const objects = await kustomize(join(manifests, 'overlays', 'manual-opt-in'));
+  const plain = await kustomize(join(manifests, 'overlays', 'manual'));
+  checkObjects(t, objects);
+  t.same(kinds(objects), kinds(plain), 'the same objects as manual');
+  const webhooks = webhookConfiguration(objects).webhooks ?? [];
+  t.equal(webhooks.length, 2, 'two webhooks (namespace opt-in OR pod opt-in)');
+  for (const webhook of webhooks) {
+    // Without it the API server cannot verify the webhook for these pods, and failurePolicy Fail refuses them.
+    t.equal((webhook.clientConfig.caBundle ?? '').replace(/\s/g, ''), bundle, `${webhook.name}: caBundle is the bundle the certs command printed`);
+    checkNamespaceExclusions(t, webhook, excludedNamespaces('manual-opt-in'));
+  }
+  t.same(
+    objects.filter((o) => o.kind !== 'MutatingWebhookConfiguration'),
+    plain.filter((o) => o.kind !== 'MutatingWebhookConfiguration'),
+    'only the webhook configuration differs',
+  );
+});
+
 t.test('every kustomization under manifests/ is exercised', async (t) => {
   const files = (await listFiles(MANIFESTS)).filter((f) => f.endsWith('/kustomization.yaml')).map((f) => f.slice(MANIFESTS.length + 1)).sort();
   t.same(files, [
@@ -278,6 +303,7 @@ t.test('every kustomization under manifests/ is exercised', async (t) => {
     'components/opt-in/kustomization.yaml',
     'overlays/cert-manager-opt-in/kustomization.yaml',
     'overlays/cert-manager/kustomization.yaml',
+    'overlays/manual-opt-in/kustomization.yaml',
     'overlays/manual/kustomization.yaml',
     'overlays/self-signed/kustomization.yaml',
   ], 'the kustomizations these tests build (add a test with a new one)');
