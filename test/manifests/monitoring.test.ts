@@ -282,6 +282,22 @@ t.test('the alerts: names, severities, for, summary and description', async (t) 
   t.same(pairs.filter((p, i) => pairs.indexOf(p) !== i), [], 'no alert twice with the same severity');
 });
 
+t.test("the commands an alert's annotations give name the webhook's namespace", async (t) => {
+  // Run from an operator's shell, whose context namespace is rarely the webhook's: a kubectl or
+  // cmctl command for a namespaced object without -n finds nothing.
+  const objects = await buildOverlay(t, { resources: ['base'], components: [COMPONENT] });
+  let commands = 0;
+  for (const r of rulesOf(objects)) {
+    for (const [key, text] of Object.entries(r.annotations ?? {})) {
+      for (const match of text.matchAll(/\b(?:kubectl|cmctl)\s[^;,()]*/g)) {
+        commands++;
+        t.match(match[0], /\s(-n|--namespace)[\s=]+\{\{ \$labels\.namespace \}\}/, `${r.alert ?? ''} (${r.labels?.['severity'] ?? ''}) ${key}: "${match[0].trim()}" names the namespace`);
+      }
+    }
+  }
+  t.ok(commands >= 3, `${commands} commands checked`);
+});
+
 t.test('every alert expression is valid PromQL over series the webhook exports, up, or kube-state-metrics', async (t) => {
   const objects = await buildOverlay(t, { resources: ['overlays/cert-manager'], components: [COMPONENT] });
   const target = checkScrapeTarget(t, objects);
