@@ -4,8 +4,10 @@ import t from 'tap';
 import { COMMAND_FLAGS, GLOBAL_FLAGS } from '../../src/cli/flags.js';
 import * as annotations from '../../src/core/annotations.js';
 import { COMMAND_ANNOTATION_PREFIX } from '../../src/core/command-override.js';
+import { runInjectCli } from '../helpers/inject-cli.js';
 
 const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+const install = readFileSync(new URL('../../docs/install.md', import.meta.url), 'utf8');
 
 t.test('every visible flag is in the README', async (t) => {
   for (const spec of [...GLOBAL_FLAGS, ...Object.values(COMMAND_FLAGS).flat()]) {
@@ -20,4 +22,25 @@ t.test('every annotation is in the README', async (t) => {
     .map(([, value]) => value as string);
   t.ok(names.length >= 7, `${names.length} annotations`);
   for (const name of [...names, `${COMMAND_ANNOTATION_PREFIX}<container>`]) t.ok(readme.includes(`\`${name}`), name);
+});
+
+t.test('--provider has no effect, and the docs do not tell admins to set it', async (t) => {
+  const pod = [
+    'apiVersion: v1',
+    'kind: Pod',
+    'metadata: {name: p, namespace: shop}',
+    'spec:',
+    '  containers:',
+    '    - {name: aws, image: app, command: [/app], env: [{name: A, value: "arn:aws:secretsmanager:us-east-1:123456789012:secret:a"}]}',
+    '    - {name: gcp, image: app, command: [/app], env: [{name: G, value: "gcp:secretmanager:projects/p/secrets/g"}]}',
+    '',
+  ].join('\n');
+  const outputs = await Promise.all(['aws', 'google'].map((provider) => runInjectCli(['-f', '-', `--provider=${provider}`], pod)));
+  t.same(outputs.map((o) => o.code), [0, 0], 'inject succeeds with either value');
+  t.equal(outputs[0]?.stdout, outputs[1]?.stdout, 'the same mutation with --provider=aws and --provider=google');
+  t.match(readme, /`--provider`, `-p` \| `aws` \| accepted for compatibility[^|]*has no effect/, "the README's flag table says so");
+  t.notMatch(readme, /`--provider` stands where nothing else decides/, 'the README does not give it a role elsewhere');
+  const overlaySettings = /Other things to change in your overlay[^]*?The flags are in/.exec(install)?.[0] ?? '';
+  t.ok(overlaySettings !== '', 'docs/install.md lists the settings to change in an overlay');
+  t.notMatch(overlaySettings, /--provider=/, 'and a --provider value is not one of them');
 });
