@@ -23,7 +23,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { SERVER_NODE, bareArgs, loadRun, makeCertificates, median, pinning, postOnce, rssBytes, startServer, webhookArgs } from './lib.mjs';
+import { MEMORY_REQUEST, SERVER_NODE, bareArgs, loadRun, makeCertificates, median, pinning, postOnce, rssBytes, startServer, webhookArgs } from './lib.mjs';
 
 const DURATION_S = Number(process.env.BENCH_DURATION ?? 5);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
@@ -186,6 +186,9 @@ for (const [index, scenario] of SCENARIOS.entries()) {
   if (target?.rps !== undefined) goals.push([`${scenario.variant} c=16 req/s, webhook/bare >= ${target.rps}x`, rpsRatio, verdict(rpsRatio, target.rps, true)]);
   if (target?.p99 !== undefined) goals.push([`${scenario.variant} c=16 p99, webhook/bare <= ${target.p99}x`, p99Ratio, verdict(p99Ratio, target.p99, false)]);
   goals.push([`${scenario.variant} c=${scenario.connections} RSS, webhook/bare <= ${TARGETS.rss}x`, rssRatio, verdict(rssRatio, TARGETS.rss, false)]);
+  // Not a ratio: the Deployment's memory request must cover the webhook's peak use.
+  const requestShare = (s.json.rss * 1048576) / MEMORY_REQUEST.bytes;
+  goals.push([`${scenario.variant} c=${scenario.connections} peak RSS / memory request (${MEMORY_REQUEST.text}) <= 1`, requestShare, verdict(requestShare, 1, false)]);
   if (s.text !== undefined) {
     const textRps = ratio('text', 'json', 'rps');
     const textP99 = ratio('text', 'json', 'p99');

