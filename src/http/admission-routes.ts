@@ -48,9 +48,9 @@ export const admissionRoutes: FastifyPluginAsync<AdmissionRoutesOptions> = async
       containers: decision.containers,
       durationMs: Math.round(seconds * 1e5) / 100,
     };
+    // One line per admission: info, but a denial, which operators must see, at warn.
     if (decision.result === 'denied') req.log.warn({ ...fields, reason: decision.response.status?.message }, 'admission denied');
-    else if (decision.result === 'skipped') req.log.debug(fields, 'admission skipped');
-    else req.log.info(fields, 'admission decided');
+    else req.log.info(fields, decision.result === 'skipped' ? 'admission skipped' : 'admission decided');
     return reply.type('application/json; charset=utf-8').send(reviewResponseJson(review.apiVersion, decision.response));
   });
 };
