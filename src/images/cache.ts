@@ -67,6 +67,15 @@ function frozenConfig(config: ImageConfigValue): ImageConfigValue {
  */
 export interface Fetched<T> { value: T; anonymous: boolean }
 
+/**
+ * Longest access scope whose lookups are kept (and coalesced). Real ones are a namespace, a few
+ * pull secret names and a ServiceAccount name: a few hundred characters. Every entry holds its
+ * scope in its key, entries are bounded by count, and failures are kept too, so a hand-made
+ * review naming thousands of pull secrets, or very long ones, could otherwise make 1,000
+ * entries hold as much memory as its bodies.
+ */
+const MAX_CACHED_SCOPE_CHARS = 2048;
+
 /** The access scope of what was read anonymously (a scope the caller builds never equals it). */
 const ANYONE = 'anyone';
 
@@ -113,6 +122,12 @@ export class ImageConfigCache {
     served?: (how: ServedFrom) => void,
   ): Promise<ImageConfigValue> {
     const { registry, repository, platform } = image;
+    if (scope.length > MAX_CACHED_SCOPE_CHARS) {
+      // Looked up for this caller alone, and nothing kept (see MAX_CACHED_SCOPE_CHARS).
+      served?.('loaded');
+      const digest = image.digest ?? (await resolveTag()).value;
+      return frozenConfig((await fetchConfig(digest)).value);
+    }
     const digest = image.digest ?? (await scoped(this.#tags, `${registry}/${repository}:${image.tag ?? DEFAULT_TAG}`, scope, resolveTag));
     const fetchFrozen = async (): Promise<Fetched<ImageConfigValue>> => {
       const fetched = await fetchConfig(digest);

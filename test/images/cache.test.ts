@@ -465,6 +465,29 @@ t.test('ImageConfigCache', async (t) => {
     t.strictSame(served, ['hit']);
   });
 
+  t.test('scopes too long for any real pod are looked up for their caller alone and never kept', async (t) => {
+    const images = new ImageConfigCache(options(new FakeClock()));
+    const long = JSON.stringify(['ns', Array.from({ length: 100 }, (_, i) => ({ name: `pull-secret-${i}` })), 'default']);
+    t.ok(long.length > 2048);
+    const reg = registry({ v1: DIGEST_A });
+    const image = { ...NGINX, tag: 'v1' };
+    const served: string[] = [];
+    for (let i = 0; i < 3; i++) {
+      const resolveTag = reg.resolveTag('v1');
+      const fetchConfig = reg.fetchConfig('linux/amd64');
+      const found = await images.resolve(image, long, async () => ({ value: await resolveTag(), anonymous: true }), async (digest) => ({ value: await fetchConfig(digest), anonymous: true }), (how) => served.push(how));
+      t.strictSame(found, config(DIGEST_A, 'aaa-linux/amd64'));
+    }
+    t.equal(reg.calls.fetchConfig.length, 3, 'each lookup fetched its own, even what it read anonymously');
+    t.strictSame(served, ['loaded', 'loaded', 'loaded']);
+    const stats = images.stats();
+    t.equal(stats.tags.misses + stats.configs.misses, 0, 'the caches were never consulted');
+    // A real scope still shares them.
+    await resolveIn(images, image, reg.resolveTag('v1'), reg.fetchConfig('linux/amd64'));
+    await resolveIn(images, image, reg.resolveTag('v1'), reg.fetchConfig('linux/amd64'));
+    t.equal(reg.calls.fetchConfig.length, 4);
+  });
+
   t.test('scopes: loads are coalesced within a scope, and one scope\'s failure never reaches another', async (t) => {
     const images = new ImageConfigCache(options(new FakeClock()));
     const image = { ...NGINX, tag: 'v1' };
