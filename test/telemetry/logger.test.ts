@@ -55,7 +55,8 @@ t.test('textLine: a line that is not JSON passes through', async (t) => {
  * other objects and arrays as their JSON, quoted.
  */
 function expectedLine(record: Record<string, unknown>): string {
-  const levels: Record<string, string> = { 10: 'TRACE', 20: 'DEBUG', 30: 'INFO', 40: 'WARN', 50: 'ERROR', 60: 'FATAL' };
+  // A Map: a record's own "level" field may be any text, "toString" included.
+  const levels = new Map([[10, 'TRACE'], [20, 'DEBUG'], [30, 'INFO'], [40, 'WARN'], [50, 'ERROR'], [60, 'FATAL']]);
   const control = (c: string) => c.charCodeAt(0) < 0x20;
   const plain = (text: string) => (text !== '' && ![...text].some((c) => /\s/.test(c) || c === '"' || c === '=' || c === '\\' || control(c)) ? text : JSON.stringify(text));
   // The head's parts stay as they are unless they would break the line.
@@ -67,7 +68,7 @@ function expectedLine(record: Record<string, unknown>): string {
     if (typeof error['type'] === 'string' && typeof error['message'] === 'string') return plain(`${error['type']}: ${error['message']}`);
     return plain(JSON.stringify(value));
   };
-  const first = `${head(String(record['time'] ?? ''))} ${head(levels[String(record['level'])] ?? String(record['level']))} ${head(String(record['msg'] ?? ''))}`;
+  const first = `${head(String(record['time'] ?? ''))} ${head(levels.get(Number(record['level'])) ?? String(record['level']))} ${head(String(record['msg'] ?? ''))}`;
   const fields = Object.keys(record)
     .filter((key) => !['level', 'time', 'msg', 'pid', 'hostname', 'app'].includes(key))
     .map((key) => ` ${key}=${show(record[key])}`);
@@ -86,8 +87,10 @@ t.test('textLine: every field of any JSON record, as the plain model writes it',
     fc.jsonValue({ maxDepth: 2 }),
   );
   const key = fc.oneof(fc.string({ minLength: 1, maxLength: 12 }), fc.constantFrom('level', 'time', 'msg', 'pid', 'hostname', 'app', 'err', '__proto__', 'constructor', '0', '7'));
+  // A record's own level field: any value above, or the texts that name an Object method or a level.
+  const levelField = fc.record({ level: fc.constantFrom('toString', 'constructor', '__proto__', 'valueOf', '30', ' 40', 'INFO') });
   fc.assert(
-    fc.property(fc.dictionary(key, value, { maxKeys: 8 }), fc.constantFrom(10, 20, 30, 40, 50, 60, 35), fc.oneof(fc.constant('admission decided'), text), (fields, level, msg) => {
+    fc.property(fc.oneof(fc.dictionary(key, value, { maxKeys: 8 }), levelField), fc.constantFrom(10, 20, 30, 40, 50, 60, 35), fc.oneof(fc.constant('admission decided'), text), (fields, level, msg) => {
       const json = JSON.stringify({ level, time: '2026-11-27T07:41:00.123Z', ...fields, msg });
       const record = JSON.parse(json) as Record<string, unknown>;
       const line = textLine(json);
