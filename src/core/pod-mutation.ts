@@ -301,7 +301,12 @@ function mountProblem(container: Container, settings: InjectionSettings): 'prese
   const mounts = container.volumeMounts ?? [];
   const atPath = mounts.find((m) => sameDirectory(m.mountPath, settings.volumePath));
   if (atPath === undefined) return 'missing';
-  if (atPath.name === settings.volumeName) return 'present';
+  if (atPath.name === settings.volumeName) {
+    // A sub-directory of our volume there hides the binary the init container copies to its root.
+    const sub = typeof atPath['subPath'] === 'string' && atPath['subPath'] !== '' ? atPath['subPath'] : typeof atPath['subPathExpr'] === 'string' && atPath['subPathExpr'] !== '' ? atPath['subPathExpr'] : undefined;
+    if (sub === undefined) return 'present';
+    return `container "${container.name}" mounts only ${JSON.stringify(sub.slice(0, 64))} of volume "${settings.volumeName}" at ${settings.volumePath}, where secrets-init must find the whole volume; drop the subPath`;
+  }
   return `container "${container.name}" already mounts volume "${atPath.name}" at ${settings.volumePath}, where secrets-init must be mounted`;
 }
 

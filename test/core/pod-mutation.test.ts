@@ -637,6 +637,20 @@ t.test('volume and mount conflicts', async (t) => {
     const { result } = mutateAndApply(ours);
     t.strictSame(result.spec.containers[0]!.volumeMounts, [{ name: 'secrets-init-bin', mountPath: '/helper/bin/' }], 'our volume there already: no second mount of it');
   });
+  t.test('our volume mounted there with a subPath hides the binary: denied, and nothing added', async (t) => {
+    for (const field of ['subPath', 'subPathExpr']) {
+      const input = pod({
+        containers: [container('app', { command: ['/app'], env: refEnv, volumeMounts: [{ name: 'secrets-init-bin', mountPath: '/helper/bin', [field]: 'bin' }] })],
+        volumes: [{ name: 'secrets-init-bin', emptyDir: { medium: 'Memory' } }],
+      });
+      t.match(denied(computePodMutation(input, facts(), SETTINGS)), /container "app" mounts only "bin" of volume "secrets-init-bin" at \/helper\/bin/, field);
+    }
+    const empty = pod({
+      containers: [container('app', { command: ['/app'], env: refEnv, volumeMounts: [{ name: 'secrets-init-bin', mountPath: '/helper/bin', subPath: '' }] })],
+      volumes: [{ name: 'secrets-init-bin', emptyDir: { medium: 'Memory' } }],
+    });
+    t.equal(computePodMutation(empty, facts(), SETTINGS).allowed, true, 'an empty subPath is the whole volume');
+  });
   t.test('a container without references may use the path', async (t) => {
     const input = pod({
       containers: [
