@@ -10,14 +10,16 @@ export interface ExecHandler {
   label: string;
   /** Where its `command` is in the container. */
   path: readonly string[];
+  /** A probe: the kubelet expands `$(NAME)` in its command from the container's env (hooks it does not). */
+  probe: boolean;
 }
 
 export const EXEC_HANDLERS: readonly ExecHandler[] = [
-  { label: 'livenessProbe', path: ['livenessProbe', 'exec', 'command'] },
-  { label: 'readinessProbe', path: ['readinessProbe', 'exec', 'command'] },
-  { label: 'startupProbe', path: ['startupProbe', 'exec', 'command'] },
-  { label: 'postStart hook', path: ['lifecycle', 'postStart', 'exec', 'command'] },
-  { label: 'preStop hook', path: ['lifecycle', 'preStop', 'exec', 'command'] },
+  { label: 'livenessProbe', path: ['livenessProbe', 'exec', 'command'], probe: true },
+  { label: 'readinessProbe', path: ['readinessProbe', 'exec', 'command'], probe: true },
+  { label: 'startupProbe', path: ['startupProbe', 'exec', 'command'], probe: true },
+  { label: 'postStart hook', path: ['lifecycle', 'postStart', 'exec', 'command'], probe: false },
+  { label: 'preStop hook', path: ['lifecycle', 'preStop', 'exec', 'command'], probe: false },
 ];
 
 /** Every exec handler of the container that has a command, with that command. */

@@ -200,7 +200,7 @@ function wrapContainer(
   const wrapped = wrapCommandLine(original, runtimeArgs(provider, analysis.options, interactive(slot.container, settings, warnings)), settings);
   if ('problem' in wrapped) return { denial: `container "${name}" ${wrapped.problem}` };
   warnings.push(...argumentWarnings(container));
-  if (!analysis.wrapExec) warnings.push(...handlerWarnings(container));
+  warnings.push(...(analysis.wrapExec ? probeExpansionWarnings(container) : handlerWarnings(container)));
   const handlers = analysis.wrapExec ? wrapHandlers(slot.container, provider, analysis, settings) : [];
   if ('denial' in handlers) return handlers;
   return { role: slot.role, index: slot.index, name, provider, ...wrapped, handlers };
@@ -283,6 +283,27 @@ function handlerWarnings(container: ContainerAnalysis): string[] {
     return [
       `container "${container.slot.container.name}": the ${handler.label} uses ${used.join(', ')}, which hold${used.length === 1 ? 's' : ''} a secret reference; ` +
         `probes and hooks do not run under secrets-init and see the reference itself (annotation ${ANNOTATION_WRAP_EXEC}: "true" wraps them)`,
+    ];
+  });
+}
+
+/**
+ * Under wrap-exec, one warning for each exec probe whose command uses `$(NAME)` of a variable
+ * holding a reference: the kubelet expands a probe's `$(NAME)` itself from the container's env
+ * as written (the reference, or nothing for a value from a Secret or ConfigMap) before
+ * secrets-init runs the probe, so that word never holds the secret. Hooks are not expanded.
+ */
+function probeExpansionWarnings(container: ContainerAnalysis): string[] {
+  const handlers = execCommands(container.slot.container);
+  if (handlers.length === 0) return [];
+  const holding = new Set(container.references.map((r) => r.variable));
+  return handlers.flatMap(({ handler, command }) => {
+    if (!handler.probe || !command.some(expands)) return [];
+    const used = [...new Set(command.flatMap(expandedVariables))].filter((name) => holding.has(name));
+    if (used.length === 0) return [];
+    return [
+      `container "${container.slot.container.name}": its ${handler.label} uses ${used.map((name) => `$(${name})`).join(', ')}, which the kubelet replaces before the probe runs, ` +
+        'never with the secret; read the variable in a shell (sh -c \'… $NAME …\'), where secrets-init has resolved it',
     ];
   });
 }

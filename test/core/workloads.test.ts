@@ -362,6 +362,19 @@ t.test('exec probes and lifecycle hooks', async (t) => {
   });
 });
 
+t.test('under wrap-exec, $(NAME) of a variable holding a reference in an exec probe gets a warning; hooks and the shell form do not', async (t) => {
+  const probes = (command: string[]) => ({
+    livenessProbe: { exec: { command } },
+    lifecycle: { preStop: { exec: { command: ['sh', '-c', 'drain $(DB_PASSWORD)'] } } },
+  });
+  const wrapped = (command: string[]) => mutateAndApply(pod({ containers: [container('app', { command: ['/app'], env: [DB], ...probes(command) })] }, { 'secrets-init/wrap-exec': 'true' })).outcome.warnings;
+  const warnings = wrapped(['sh', '-c', 'check --password=$(DB_PASSWORD)']);
+  t.equal(warnings.length, 1, 'the probe, not the hook');
+  t.match(warnings[0], /^container "app": its livenessProbe uses \$\(DB_PASSWORD\), which the kubelet replaces before the probe runs, never with the secret/);
+  t.strictSame(wrapped(['sh', '-c', 'check --password="$DB_PASSWORD"']), [], 'the shell form reads the resolved variable');
+  t.strictSame(wrapped(['sh', '-c', 'check $$(DB_PASSWORD)']), [], '$$( is not expanded');
+});
+
 t.test('$(NAME) of a variable holding a reference in the container\'s own command or args gets a warning', async (t) => {
   const input = pod({ containers: [container('app', { command: ['/app', '--password=$(DB_PASSWORD)'], args: ['$$(DB_PASSWORD)', '$(PLAIN)', '$(DB_PASSWORD)'], env: [DB, { name: 'PLAIN', value: 'x' }] })] });
   const { outcome } = mutateAndApply(input);

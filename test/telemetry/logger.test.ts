@@ -91,7 +91,7 @@ t.test('textLine: every field of any JSON record, as the plain model writes it',
   const levelField = fc.record({ level: fc.constantFrom('toString', 'constructor', '__proto__', 'valueOf', '30', ' 40', 'INFO') });
   fc.assert(
     fc.property(fc.oneof(fc.dictionary(key, value, { maxKeys: 8 }), levelField), fc.constantFrom(10, 20, 30, 40, 50, 60, 35), fc.oneof(fc.constant('admission decided'), text), (fields, level, msg) => {
-      const json = JSON.stringify({ level, time: '2026-11-27T07:41:00.123Z', ...fields, msg });
+      const json = JSON.stringify({ level, time: '2026-11-27T07:41:00.123Z', ...(fields as Record<string, unknown>), msg });
       const record = JSON.parse(json) as Record<string, unknown>;
       const line = textLine(json);
       if (line !== expectedLine(record)) throw new Error(`${json}\n  gave ${line}  not  ${expectedLine(record)}`);
