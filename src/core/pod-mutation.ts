@@ -314,7 +314,7 @@ function reservedNameClash(pod: Pod, initIndex: number, settings: InjectionSetti
   if (pod.spec.containers.some((c) => c.name === INIT_CONTAINER_NAME)) return reserved;
   const existing = initIndex >= 0 ? pod.spec.initContainers?.[initIndex] : undefined;
   if (existing === undefined) return undefined;
-  const mountsOurs = (existing.volumeMounts ?? []).some((m) => m.name === settings.volumeName && m.mountPath === settings.volumePath);
+  const mountsOurs = (existing.volumeMounts ?? []).some((m) => m.name === settings.volumeName && sameDirectory(m.mountPath, settings.volumePath));
   return mountsOurs ? undefined : reserved;
 }
 
@@ -333,12 +333,13 @@ function mountProblem(container: Container, settings: InjectionSettings): 'prese
 
 /**
  * Whether a mount path names the directory `path` (a clean absolute path) as the container
- * runtime resolves it: `/helper/bin/`, `/helper//bin` and `/helper/./bin` are `/helper/bin`.
- * Paths written plainly are compared as they stand, without cleaning them.
+ * runtime resolves it: `/helper/bin/`, `/helper//bin` and `/helper/./bin` are `/helper/bin`,
+ * and so is the relative `helper/bin` (the kubelet puts `/` before a path that is not absolute).
+ * Absolute paths written plainly are compared as they stand, without cleaning them.
  */
 function sameDirectory(mountPath: string, path: string): boolean {
   if (mountPath === path) return true;
-  if (!mountPath.endsWith('/') && !mountPath.includes('//') && !mountPath.includes('/.')) return false;
+  if (mountPath.startsWith('/') && !mountPath.endsWith('/') && !mountPath.includes('//') && !mountPath.includes('/.')) return false;
   const parts: string[] = [];
   for (const part of mountPath.split('/')) {
     if (part === '..') parts.pop();

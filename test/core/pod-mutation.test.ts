@@ -423,6 +423,14 @@ t.test('a pod carrying wrapped containers but no init container or volume gets t
   t.strictSame(result.spec.volumes, [{ name: 'secrets-init-bin', emptyDir: { medium: 'Memory' } }]);
 });
 
+t.test('our init container mounting our volume at the path written otherwise is still ours, not a name clash', async (t) => {
+  const input = pod({ containers: [container('app', { command: ['/app'], env: [{ name: 'A', value: AWS_REFS[0] }] })] });
+  const first = mutateAndApply(input).result;
+  const rewritten = deepClone(first) as Pod;
+  rewritten.spec.initContainers![0]!.volumeMounts = [{ name: 'secrets-init-bin', mountPath: '/helper/bin/' }];
+  t.strictSame(computePodMutation(rewritten, facts(), SETTINGS), { allowed: true, warnings: [] }, 'nothing to add, nothing denied');
+});
+
 t.test('our init container standing after a wrapped init container is moved to the front', async (t) => {
   const { input, resolved } = richPod();
   const first = mutateAndApply(input, resolved).result;
@@ -650,6 +658,22 @@ t.test('volume and mount conflicts', async (t) => {
       volumes: [{ name: 'secrets-init-bin', emptyDir: { medium: 'Memory' } }],
     });
     t.equal(computePodMutation(empty, facts(), SETTINGS).allowed, true, 'an empty subPath is the whole volume');
+  });
+  t.test('a relative mount path is the same directory too: the kubelet puts "/" before it', async (t) => {
+    for (const mountPath of ['helper/bin', './helper/bin', 'helper/bin/', 'x/../helper/bin']) {
+      const input = pod({
+        containers: [container('app', { command: ['/app'], env: refEnv, volumeMounts: [{ name: 'tools', mountPath }] })],
+        volumes: [{ name: 'tools', emptyDir: {} }],
+      });
+      t.match(denied(computePodMutation(input, facts(), SETTINGS)), /container "app" already mounts volume "tools" at \/helper\/bin/, mountPath);
+    }
+    for (const mountPath of ['helper/binaries', 'helper', '/helper/bin/..', 'bin']) {
+      const input = pod({
+        containers: [container('app', { command: ['/app'], env: refEnv, volumeMounts: [{ name: 'tools', mountPath }] })],
+        volumes: [{ name: 'tools', emptyDir: {} }],
+      });
+      t.ok(mutateAndApply(input).result.spec.initContainers?.length, `${mountPath}: another directory, injected`);
+    }
   });
   t.test('a container without references may use the path', async (t) => {
     const input = pod({
