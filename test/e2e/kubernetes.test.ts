@@ -210,7 +210,8 @@ t.test('with a reachable API server', async (t) => {
   });
 
   await t.test('Secret values appear in no answer and no log line, even at debug level', async (t) => {
-    // A skipped review logs at debug level only: proves the debug level is on.
+    // A skipped review is logged too (at info, as every admission); the debug level is on
+    // (the TLS watcher's start line is at debug).
     const skip = reviewOf(podOf('skip', [{ name: 'c', image: 'x:1', command: ['/c'] }]), NS);
     skip.request['operation'] = 'DELETE';
     bodies.push((await postReview(hook.url, skip, tls)).text);

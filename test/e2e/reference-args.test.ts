@@ -9,7 +9,7 @@ import { SERVING_MESSAGE, startWebhook } from '../helpers/webhook-process.js';
 import { exampleReview, parseAnswer, patchedPod, postReview, send, containerNamed } from './fixtures/support.js';
 import type { Review } from './fixtures/support.js';
 
-/** A review the webhook does not act on (not a pod CREATE): decided as "skipped", logged at debug level only. */
+/** A review the webhook does not act on (not a pod CREATE): decided as "skipped", logged at info like every admission. */
 function updateReview(): Review {
   const review = exampleReview();
   review.request.uid = 'c0ffee00-0000-4000-8000-00000000d00d';
