@@ -19,8 +19,13 @@ declare module 'fastify' {
  */
 const UNCOUNTED_ANSWER_CHARS = 16 * 1024;
 
-/** The first buffer a body arriving in several chunks is gathered into. */
+/**
+ * The blocks a body arriving in several chunks is gathered into: the first of 16 KiB, each
+ * next one as large as all before it, up to 64 KiB (never past the declared length). A body
+ * holds what it sent and at most one block it has not yet filled, whatever its chunks.
+ */
 const MIN_GATHERED_BYTES = 16 * 1024;
+const MAX_GATHERED_BYTES = 64 * 1024;
 
 /**
  * JSON request bodies read and parsed within `memory` (see request-memory.ts). A body over
@@ -131,12 +136,32 @@ function readBody(req: FastifyRequest, payload: Readable, limit: number, memory:
   // NaN (no Content-Length: chunked) is counted too.
   const counted = !(declared <= UNCOUNTED_ARRIVING_BYTES);
   // The bytes so far: the first chunk as it came (most bodies come in one), and once another
-  // comes, all of them copied into one buffer, grown by doubling.
+  // comes, all of them copied into blocks (MIN_GATHERED_BYTES).
   // Never a list of the chunks: each is a Buffer object of its own, ~100 bytes of heap however
   // few bytes it holds, and a caller sending a byte per chunk (chunked encoding, or a TLS
-  // record per byte) made a 2 MiB body take the Deployment's whole heap.
+  // record per byte) made a 2 MiB body take the Deployment's whole heap. Nor one buffer grown
+  // by doubling: it holds up to twice what the body sent and is charged for (a caller that
+  // declares 1 MiB and stops after 512 KiB held 1 MiB).
   let first: Buffer | undefined;
-  let gathered: Buffer | undefined;
+  const blocks: Buffer[] = [];
+  /** The block being filled, and how much of it is. */
+  let block: Buffer | undefined;
+  let filled = 0;
+  let gatheredBytes = 0;
+  const gather = (bytes: Buffer) => {
+    for (let offset = 0; offset < bytes.length; ) {
+      if (block === undefined || filled === block.length) {
+        if (block !== undefined) blocks.push(block);
+        const left = (Number.isNaN(declared) ? limit : declared) - gatheredBytes;
+        block = Buffer.allocUnsafe(Math.max(1, Math.min(left, MAX_GATHERED_BYTES, Math.max(MIN_GATHERED_BYTES, gatheredBytes))));
+        filled = 0;
+      }
+      const copied = bytes.copy(block, filled, offset);
+      filled += copied;
+      offset += copied;
+      gatheredBytes += copied;
+    }
+  };
   let received = 0;
   let arriving = 0;
   const end = (error: Error | undefined) => {
@@ -151,7 +176,10 @@ function readBody(req: FastifyRequest, payload: Readable, limit: number, memory:
     } else if (!Number.isNaN(declared) && received !== declared) {
       finish(new errorCodes.FST_ERR_CTP_INVALID_CONTENT_LENGTH(), '');
     } else {
-      finish(undefined, gathered !== undefined ? gathered.toString('utf8', 0, received) : (first?.toString('utf8') ?? ''));
+      const text = block !== undefined ? Buffer.concat([...blocks, block.subarray(0, filled)], received).toString('utf8') : (first?.toString('utf8') ?? '');
+      blocks.length = 0;
+      block = undefined;
+      finish(undefined, text);
     }
   };
   const onData = (chunk: Buffer) => {
@@ -173,16 +201,12 @@ function readBody(req: FastifyRequest, payload: Readable, limit: number, memory:
       first = chunk;
       return;
     }
-    if (gathered === undefined || gathered.length < received) {
-      // Grown by doubling, never to the declared length at once: a caller that declares 2 MiB
-      // and trickles bytes would otherwise make each of its connections hold 2 MiB it has not
-      // sent (and not been charged for).
-      const next = Buffer.allocUnsafe(Math.min(Number.isNaN(declared) ? limit : declared, Math.max(received, 2 * received, MIN_GATHERED_BYTES)));
-      (gathered ?? first)?.copy(next, 0, 0, at);
+    if (first !== undefined) {
+      const earlier = first;
       first = undefined;
-      gathered = next;
+      gather(earlier);
     }
-    chunk.copy(gathered, at);
+    gather(chunk);
   };
   const onEnd = () => end(undefined);
   // As Fastify's own reader: an error without a 4xx/5xx status is the request's fault.

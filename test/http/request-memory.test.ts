@@ -12,6 +12,8 @@ import type { ServerResponse } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { connect as tcpConnect } from 'node:net';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { pino } from 'pino';
 import { buildApp, buildTelemetryApp } from '../../src/http/app.js';
 import type { CallerTimeouts } from '../../src/http/caller-timeouts.js';
@@ -423,6 +425,33 @@ t.test('a body that declares much and sends little holds about what it sent, not
   await until(() => webhook.memory.held >= senders * 16, 'the second pieces arrived');
   const grown = process.memoryUsage().arrayBuffers - before;
   t.ok(grown < (senders * 1024 * 1024) / 4, `${senders} bodies of 16 bytes declaring 1 MiB each hold ${Math.round(grown / 1024)} KiB of buffers, not ${senders} MiB`);
+  for (const connection of connections) connection.socket.destroy();
+  await until(() => webhook.memory.held === 0, 'all given back once they are gone');
+});
+
+t.test('a body that stops half way holds about what it sent and is charged for, not twice that', async (t) => {
+  setFlagsFromString('--expose-gc');
+  const gc = runInNewContext('gc') as () => void;
+  const webhook = await startWebhook(t, 256 * 1024 * 1024);
+  const senders = 16;
+  const connections = await Promise.all(Array.from({ length: senders }, () => rawConnection(t, webhook.port, CA)));
+  gc();
+  const before = process.memoryUsage().arrayBuffers;
+  // Each declares 1 MiB and sends 8 bytes, then 496 KiB in 16 KiB pieces, and stops: a buffer
+  // grown by doubling had just grown to 992 KiB.
+  for (const connection of connections) connection.post('{"pad":"', { declaredLength: 1024 * 1024 });
+  await until(() => webhook.memory.arriving >= senders * 8, 'the first pieces arrived');
+  const piece = 'x'.repeat(16 * 1024);
+  for (let i = 0; i < 31; i++) {
+    for (const connection of connections) connection.socket.write(piece);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+  const sent = 8 + 31 * piece.length;
+  await until(() => webhook.memory.arriving >= senders * sent, 'all pieces arrived');
+  gc();
+  const grown = process.memoryUsage().arrayBuffers - before;
+  const charged = webhook.memory.arriving;
+  t.ok(grown < charged + senders * 96 * 1024, `${senders} bodies charged ${Math.round(charged / 1024)} KiB hold ${Math.round(grown / 1024)} KiB of buffers`);
   for (const connection of connections) connection.socket.destroy();
   await until(() => webhook.memory.held === 0, 'all given back once they are gone');
 });
