@@ -1,13 +1,15 @@
 import type { Pod } from './pod.js';
 
 const ARCH_LABEL = 'kubernetes.io/arch';
+/** The label's name before Kubernetes 1.14; the kubelet still sets it on every node. */
+const BETA_ARCH_LABEL = 'beta.kubernetes.io/arch';
 const OS_LABEL = 'kubernetes.io/os';
 /** The label's name before Kubernetes 1.14; nodes still carry it, and old manifests select on it. */
 const BETA_OS_LABEL = 'beta.kubernetes.io/os';
 
-/** The CPU architecture the pod will run on, when the pod pins one (see pinnedNodeLabel). */
+/** The CPU architecture the pod will run on, when the pod pins one (see pinnedNodeLabel), by `kubernetes.io/arch` or its old `beta.` name. */
 export function pinnedArchitecture(pod: Pod): string | undefined {
-  return pinnedNodeLabel(pod, ARCH_LABEL);
+  return pinnedNodeLabel(pod, ARCH_LABEL) ?? pinnedNodeLabel(pod, BETA_ARCH_LABEL);
 }
 
 /**

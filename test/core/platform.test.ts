@@ -21,6 +21,10 @@ t.test('the pod pins an architecture by nodeSelector or required affinity', asyn
   t.equal(podArchitecture(pod({ ...base, affinity: affinity({ matchExpressions: [{ key: 'kubernetes.io/arch', operator: 'NotIn', values: ['amd64'] }] }) }), 'amd64'), 'amd64');
   t.equal(podArchitecture(pod({ ...base, nodeSelector: { 'kubernetes.io/arch': 'arm64' }, affinity: affinity(archTerm('amd64')) }), 'x'), 'arm64', 'nodeSelector first');
   t.equal(podArchitecture(pod({ ...base, nodeSelector: 'junk', affinity: { nodeAffinity: 3 } }), 'amd64'), 'amd64', 'malformed fields are ignored');
+  // The kubelet still labels every node with the old name, and old manifests select on it.
+  t.equal(podArchitecture(pod({ ...base, nodeSelector: { 'beta.kubernetes.io/arch': 'arm64' } }), 'amd64'), 'arm64', 'the old beta label');
+  const betaTerm = { matchExpressions: [{ key: 'beta.kubernetes.io/arch', operator: 'In', values: ['arm64'] }] };
+  t.equal(podArchitecture(pod({ ...base, affinity: affinity(betaTerm) }), 'amd64'), 'arm64', 'the old beta label in a required affinity');
 });
 
 t.test('runsOnWindows: spec.os, nodeSelector, or a required affinity that allows only windows', async (t) => {
