@@ -4,7 +4,7 @@ import { BodyBudget, formatBytes } from './body-budget.js';
 import { checkDigest, digestOf, isVerifiableDigest, verifyDigest } from './digest.js';
 import { namesHost, parseRegistryPattern, patternMatches } from './allowed-registries.js';
 import { RegistryError, RegistryFailure, statusFailure } from './errors.js';
-import { MANIFEST_ACCEPT, parseImageConfig, parseManifest, selectPlatform, type Descriptor } from './manifest.js';
+import { MANIFEST_ACCEPT, configPlatform, parseImageConfig, parseManifest, platformRank, selectPlatform, unlabelledEntries, type Descriptor } from './manifest.js';
 import { createTransport, type HttpResponse } from './transport.js';
 import type { ImageConfigResult, Platform, RegistryClientOptions, RegistryCredential } from './types.js';
 
@@ -155,22 +155,43 @@ export function createRegistryClient(options: RegistryClientOptions): RegistryCl
         const top = checkDigest(digest, 'manifest');
         let manifest = await manifestAt(call, top);
         if (manifest.kind === 'index') {
-          const entry = selectPlatform(manifest.manifests, platform);
+          let entry: Descriptor;
+          try {
+            entry = selectPlatform(manifest.manifests, platform);
+          } catch (err) {
+            // Entries that name no platform come last, and fit when their config's platform does (as for containerd).
+            const config = err instanceof RegistryFailure && err.kind === 'platform' ? await unlabelledConfig(call, manifest.manifests, platform) : undefined;
+            if (config === undefined) throw err;
+            return { manifestDigest: top, ...config };
+          }
           manifest = await manifestAt(call, checkDigest(entry.digest, 'platform manifest'), entry.size);
           if (manifest.kind !== 'image') throw new RegistryFailure('unsupported', `the index entry for ${entry.digest} is itself an index`);
         }
-        const config = await configBlob(call, manifest.config);
+        const config = parseImageConfig(await configBlob(call, manifest.config));
         return { manifestDigest: top, ...config };
       });
     },
   };
 
-  async function configBlob(call: Call, descriptor: Descriptor): Promise<{ entrypoint: string[]; cmd: string[] }> {
+  /** ENTRYPOINT and CMD of the first index entry without a platform whose config names one that fits `platform`. */
+  async function unlabelledConfig(call: Call, manifests: readonly Descriptor[], platform: Platform): Promise<{ entrypoint: string[]; cmd: string[] } | undefined> {
+    for (const entry of unlabelledEntries(manifests)) {
+      const manifest = await manifestAt(call, checkDigest(entry.digest, 'platform manifest'), entry.size);
+      if (manifest.kind !== 'image') continue;
+      const body = await configBlob(call, manifest.config);
+      const named = configPlatform(body);
+      if (named !== undefined && platformRank(named, platform) !== undefined) return parseImageConfig(body);
+    }
+    return undefined;
+  }
+
+  /** The config blob `descriptor` names, its digest checked. */
+  async function configBlob(call: Call, descriptor: Descriptor): Promise<Buffer> {
     const digest = checkDigest(descriptor.digest, 'config');
     checkSize(descriptor.size, 'config blob', maxBytes);
     const response = await get(call, 'GET', 'blobs', digest, 'config blob');
     verifyDigest(response.body, digest, `config blob ${digest}`);
-    return parseImageConfig(response.body);
+    return response.body;
   }
 }
 

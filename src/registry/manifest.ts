@@ -146,23 +146,46 @@ function isAttestation(descriptor: Descriptor): boolean {
 }
 
 /**
- * Picks the index entry for `platform`: same os and architecture; the variant must match when
- * both sides have one (arm64 defaults to v8); an exact variant beats a missing one. Throws a
- * `platform` failure listing the available platforms when nothing fits.
+ * How well `candidate` fits `platform`, lower is better; undefined when it does not: same os and
+ * architecture; the variant must match when both sides have one (arm64 defaults to v8); an exact
+ * variant beats a missing one.
+ */
+export function platformRank(candidate: Platform, platform: Platform): number | undefined {
+  if (candidate.os !== platform.os || candidate.architecture !== platform.architecture) return undefined;
+  const wantVariant = normalisedVariant(platform);
+  const variant = normalisedVariant(candidate);
+  if (variant === wantVariant) return 0;
+  if (variant === undefined) return 1;
+  if (wantVariant === undefined) return 2;
+  return undefined;
+}
+
+/**
+ * The image manifests of an index that name no platform (`platform` is optional in an index
+ * entry): containerd takes such an entry when its config's os and architecture fit.
+ */
+export function unlabelledEntries(manifests: readonly Descriptor[]): Descriptor[] {
+  return manifests.filter((descriptor) => descriptor.platform === undefined && !isAttestation(descriptor) && MANIFEST_TYPES.has(descriptor.mediaType));
+}
+
+/** The platform an image config names (`os`, `architecture`, `variant`), if it names one. */
+export function configPlatform(body: Buffer): Platform | undefined {
+  const { os, architecture, variant } = parseJson(body, 'image config');
+  if (typeof os !== 'string' || typeof architecture !== 'string') return undefined;
+  return typeof variant === 'string' && variant !== '' ? { os, architecture, variant } : { os, architecture };
+}
+
+/**
+ * Picks the index entry for `platform` (see platformRank). Throws a `platform` failure listing
+ * the available platforms when no entry that names its platform fits.
  */
 export function selectPlatform(manifests: readonly Descriptor[], platform: Platform): Descriptor {
-  const wantVariant = normalisedVariant(platform);
   let best: { descriptor: Descriptor; rank: number } | undefined;
   for (const descriptor of manifests) {
     const candidate = descriptor.platform;
     if (candidate === undefined || isAttestation(descriptor) || !MANIFEST_TYPES.has(descriptor.mediaType)) continue;
-    if (candidate.os !== platform.os || candidate.architecture !== platform.architecture) continue;
-    const variant = normalisedVariant(candidate);
-    let rank: number;
-    if (variant === wantVariant) rank = 0;
-    else if (variant === undefined) rank = 1;
-    else if (wantVariant === undefined) rank = 2;
-    else continue;
+    const rank = platformRank(candidate, platform);
+    if (rank === undefined) continue;
     if (best === undefined || rank < best.rank) best = { descriptor, rank };
   }
   if (best !== undefined) return best.descriptor;

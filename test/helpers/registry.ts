@@ -556,14 +556,14 @@ export async function pushIndex(
   registry: TestRegistry,
   repo: string,
   tag: string,
-  images: Array<{ config: ImageSpec; platform: Platform }>,
+  images: Array<{ config: ImageSpec; platform: Platform; /** Leave `platform` out of the index entry (it is optional). */ unlabelled?: boolean }>,
   options: PushOptions = {},
 ): Promise<{ indexDigest: string; manifests: Record<string, string> }> {
   const kind = options.mediaType ?? 'oci';
   const media = MEDIA[kind];
   const entries: unknown[] = [];
   const manifests: Record<string, string> = {};
-  for (const { config, platform } of images) {
+  for (const { config, platform, unlabelled } of images) {
     const spec: ImageSpec = { ...config, os: platform.os, architecture: platform.architecture, ...(platform.variant !== undefined ? { variant: platform.variant } : {}) };
     const pushed = await uploadImage(registry, repo, spec, kind, options.auth);
     const digest = await putManifest(registry, repo, pushed.manifestDigest, media.manifest, pushed.manifest, options.auth);
@@ -572,7 +572,7 @@ export async function pushIndex(
       mediaType: media.manifest,
       size: pushed.manifest.length,
       digest,
-      platform: { architecture: platform.architecture, os: platform.os, ...(platform.variant !== undefined ? { variant: platform.variant } : {}) },
+      ...(unlabelled === true ? {} : { platform: { architecture: platform.architecture, os: platform.os, ...(platform.variant !== undefined ? { variant: platform.variant } : {}) } }),
     });
   }
   const index = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: media.index, manifests: entries }));

@@ -86,6 +86,24 @@ t.test('an index entry without a variant matches arm64/v8', async (t) => {
   t.same(config.cmd, ['arm']);
 });
 
+t.test('index entries without a platform (it is optional): the platform of their config decides, as containerd does', async (t) => {
+  const pushed = await pushIndex(registry, 'unlabelled', 'v1', [
+    { config: { cmd: ['arm'] }, platform: linux('arm64'), unlabelled: true },
+    { config: { cmd: ['amd'] }, platform: linux('amd64'), unlabelled: true },
+  ]);
+  const ref = image('unlabelled:v1');
+  t.same((await client.imageConfig(ref, pushed.indexDigest, linux('amd64'), [])).cmd, ['amd']);
+  t.same((await client.imageConfig(ref, pushed.indexDigest, linux('arm64'), [])).cmd, ['arm']);
+  const err = await client.imageConfig(ref, pushed.indexDigest, linux('s390x'), []).catch((e: unknown) => e);
+  t.match(err, { kind: 'platform', message: /no image for platform linux\/s390x/ });
+
+  const mixed = await pushIndex(registry, 'unlabelled', 'v2', [
+    { config: { cmd: ['other-amd'] }, platform: linux('amd64'), unlabelled: true },
+    { config: { cmd: ['labelled-amd'] }, platform: linux('amd64') },
+  ]);
+  t.same((await client.imageConfig(ref, mixed.indexDigest, linux('amd64'), [])).cmd, ['labelled-amd'], 'a labelled entry comes first');
+});
+
 t.test('a digest reference is used as-is', async (t) => {
   const pushed = await pushImage(registry, 'pinned', 'v1', { cmd: ['pinned'] });
   const ref = image(`pinned@${pushed.manifestDigest}`);
