@@ -48,9 +48,13 @@ function isRecord(value: unknown): value is Record<string, unknown> {
 const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}(?:==)?|[A-Za-z0-9+/]{3}=?)?$/;
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
-/** `user:password` out of an `auth` field; undefined when it is not strict base64 of UTF-8 with a colon. */
+/**
+ * `user:password` out of an `auth` field; undefined when it is not strict base64 of UTF-8 with a
+ * colon. Line breaks are ignored, as Go's decoder (the kubelet's) ignores them: base64(1) wraps
+ * its output every 76 characters, and long passwords (a Google key) make long values.
+ */
 function decodeAuth(auth: string): { username: string; password: string } | undefined {
-  const compact = auth.trim();
+  const compact = auth.replace(/[\r\n]/g, '').trim();
   if (compact === '' || !BASE64.test(compact)) return undefined;
   let text: string;
   try {

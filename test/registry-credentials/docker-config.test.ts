@@ -63,6 +63,18 @@ t.test('parseDockerConfig: unpadded base64 auth is accepted', async (t) => {
   t.same(parseDockerConfig(content, 'dockerconfigjson'), [{ pattern: 'r.example.com', username: 'user', password: 'pw' }]);
 });
 
+t.test('parseDockerConfig: an auth value wrapped over lines (as base64(1) prints it) is accepted, as by the kubelet', async (t) => {
+  // A Google service account key as the password: its base64 is thousands of characters long.
+  const password = JSON.stringify({ type: 'service_account', private_key: 'k'.repeat(300) });
+  const wrapped = (b64(`_json_key:${password}`).match(/.{1,76}/g) ?? []).join('\n');
+  t.ok(wrapped.includes('\n'));
+  const content = JSON.stringify({ auths: { 'gcr.io': { auth: `${wrapped}\n` }, 'crlf.example.com': { auth: wrapped.replace(/\n/g, '\r\n') } } });
+  t.same(parseDockerConfig(content, 'dockerconfigjson'), [
+    { pattern: 'gcr.io', username: '_json_key', password },
+    { pattern: 'crlf.example.com', username: '_json_key', password },
+  ]);
+});
+
 t.test('parseDockerConfig: legacy dockercfg (host map at the top level)', async (t) => {
   const content = JSON.stringify({
     'https://registry.example.com': { auth: b64('legacy:secret'), email: 'x@example.com' },
