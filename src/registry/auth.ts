@@ -96,7 +96,7 @@ export class Authenticator {
       else tried.push(note !== undefined ? { id: candidate.credential.id, note } : { id: candidate.credential.id });
     };
 
-    for (const candidate of candidates) {
+    for (const [index, candidate] of candidates.entries()) {
       let authorization: string | undefined;
       if (challenge.scheme === 'basic') {
         if (candidate.kind !== 'credential') continue;
@@ -124,6 +124,18 @@ export class Authenticator {
       if (!retried.crossOrigin && (retried.status === 401 || retried.status === 403)) {
         record(candidate);
         lastStatus = retried.status;
+        if (challenge.scheme === 'bearer') this.forgetToken(call, challenge, candidate);
+        continue;
+      }
+      if (
+        !retried.crossOrigin &&
+        (retried.status === 404 || retried.status === 429) &&
+        candidate.kind === 'credential' &&
+        candidates.slice(index + 1).some((later) => later.kind === 'credential')
+      ) {
+        // An account may be answered as a stranger is: a private repository it is not shown
+        // (404), or its own pull limit (429). The kubelet then pulls with the next credential.
+        // Its token is not kept either, lest later calls send it up front and stop there.
         if (challenge.scheme === 'bearer') this.forgetToken(call, challenge, candidate);
         continue;
       }

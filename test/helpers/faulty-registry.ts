@@ -46,7 +46,7 @@ export interface FaultyRequest {
   /** Whether an Authorization header came with the request. */
   authorized: boolean;
   /** Which of the fake's Bearer tokens came with it (bearerAuth only). */
-  token?: 'anonymous' | 'user';
+  token?: 'anonymous' | 'user' | 'other';
 }
 
 export interface FaultyRegistryOptions {
@@ -61,9 +61,11 @@ export interface FaultyRegistryOptions {
    * Hub: Basic `username:password` there earns a user token, no credentials an anonymous one,
    * other credentials a 401. Manifest and blob requests with the anonymous token are answered
    * `anonymousStatus` when given (429: an anonymous pull limit; 404: a private repository
-   * hidden from strangers).
+   * hidden from strangers). `others` are accounts of the registry too (their token server
+   * login succeeds), whose tokens are answered like the anonymous one: accounts without access
+   * to the repository, or over their own pull limit.
    */
-  bearerAuth?: { username: string; password: string; anonymousStatus?: 429 | 404 };
+  bearerAuth?: { username: string; password: string; anonymousStatus?: 429 | 404; others?: Array<{ username: string; password: string }> };
   /** Answer blob GETs with a 307 to a second server (another origin), like registries that use object storage. */
   redirectBlobs?: boolean;
   /** Send manifests without a Docker-Content-Digest header. */
@@ -95,6 +97,7 @@ const GARBAGE = Buffer.from('<html>this is {not json at all</html>');
 const LAYER_DIGEST = `sha256:${'1'.repeat(64)}`;
 const ANONYMOUS_TOKEN = 'faulty-anonymous-token';
 const USER_TOKEN = 'faulty-user-token';
+const OTHER_TOKEN = 'faulty-other-account-token';
 
 function sha256(data: Buffer): string {
   return `sha256:${createHash('sha256').update(data).digest('hex')}`;
@@ -182,7 +185,8 @@ export async function startFaultyRegistry(options: FaultyRegistryOptions = {}): 
     const url = new URL(req.url ?? '/', 'http://registry');
     const path = url.pathname;
     const authorization = req.headers.authorization;
-    const token = authorization === `Bearer ${ANONYMOUS_TOKEN}` ? 'anonymous' : authorization === `Bearer ${USER_TOKEN}` ? 'user' : undefined;
+    const token =
+      authorization === `Bearer ${ANONYMOUS_TOKEN}` ? 'anonymous' : authorization === `Bearer ${USER_TOKEN}` ? 'user' : authorization === `Bearer ${OTHER_TOKEN}` ? 'other' : undefined;
     const entry: FaultyRequest = { method, path, status: 0, authorized: authorization !== undefined, ...(token !== undefined ? { token } : {}) };
     log.push(entry);
     const reply = (status: number, headers: Record<string, string | number>, body?: Buffer | string): void => {
@@ -201,12 +205,14 @@ export async function startFaultyRegistry(options: FaultyRegistryOptions = {}): 
     const serve = (): void => {
       const bearer = options.bearerAuth;
       if (bearer !== undefined && path === '/token') {
-        const user = `Basic ${Buffer.from(`${bearer.username}:${bearer.password}`).toString('base64')}`;
-        if (authorization !== undefined && authorization !== user) {
+        const basic = (account: { username: string; password: string }): string => `Basic ${Buffer.from(`${account.username}:${account.password}`).toString('base64')}`;
+        const user = basic(bearer);
+        const other = (bearer.others ?? []).some((account) => basic(account) === authorization);
+        if (authorization !== undefined && authorization !== user && !other) {
           reply(401, { 'content-type': 'application/json' }, errorBody('UNAUTHORIZED', 'incorrect username or password'));
           return;
         }
-        reply(200, { 'content-type': 'application/json' }, JSON.stringify({ token: authorization === user ? USER_TOKEN : ANONYMOUS_TOKEN, expires_in: 300 }));
+        reply(200, { 'content-type': 'application/json' }, JSON.stringify({ token: authorization === user ? USER_TOKEN : other ? OTHER_TOKEN : ANONYMOUS_TOKEN, expires_in: 300 }));
         return;
       }
       if (bearer !== undefined) {
@@ -215,7 +221,7 @@ export async function startFaultyRegistry(options: FaultyRegistryOptions = {}): 
           reply(401, { 'content-type': 'application/json', 'www-authenticate': challenge }, errorBody('UNAUTHORIZED', 'authentication required'));
           return;
         }
-        if (token === 'anonymous' && bearer.anonymousStatus !== undefined && (kind === 'manifest' || kind === 'blob')) {
+        if ((token === 'anonymous' || token === 'other') && bearer.anonymousStatus !== undefined && (kind === 'manifest' || kind === 'blob')) {
           if (bearer.anonymousStatus === 429) {
             reply(429, { 'content-type': 'application/json' }, errorBody('TOOMANYREQUESTS', 'You have reached your unauthenticated pull rate limit'));
           } else {
