@@ -165,8 +165,14 @@ export function platformRank(candidate: Platform, platform: Platform): number | 
  * entry): containerd takes such an entry when its config's os and architecture fit.
  */
 export function unlabelledEntries(manifests: readonly Descriptor[]): Descriptor[] {
-  return manifests.filter((descriptor) => descriptor.platform === undefined && !isAttestation(descriptor) && MANIFEST_TYPES.has(descriptor.mediaType));
+  return manifests.filter((descriptor) => descriptor.platform === undefined && !isAttestation(descriptor) && MANIFEST_TYPES.has(descriptor.mediaType)).slice(0, MAX_UNLABELLED_ENTRIES);
 }
+
+/**
+ * Most unlabelled entries looked into (two requests each): real indexes have one or two, and a
+ * registry serving thousands must not make one admission send thousands of requests.
+ */
+const MAX_UNLABELLED_ENTRIES = 4;
 
 /** The platform an image config names (`os`, `architecture`, `variant`), if it names one. */
 export function configPlatform(body: Buffer): Platform | undefined {

@@ -5,7 +5,7 @@ import t from 'tap';
 import { parseChallenges } from '../../src/registry/challenge.js';
 import { apiHost } from '../../src/registry/client.js';
 import { RegistryFailure } from '../../src/registry/errors.js';
-import { parseImageConfig, parseManifest, selectPlatform, MANIFEST_ACCEPT, type Descriptor } from '../../src/registry/manifest.js';
+import { parseImageConfig, parseManifest, selectPlatform, unlabelledEntries, MANIFEST_ACCEPT, type Descriptor } from '../../src/registry/manifest.js';
 
 const json = (value: unknown): Buffer => Buffer.from(JSON.stringify(value));
 const D = (n: number): string => `sha256:${String(n).repeat(64).slice(0, 64)}`;
@@ -97,6 +97,13 @@ t.test('image configs: Entrypoint and Cmd are bounded together (64 Ki characters
     message: "the image config's Entrypoint and Cmd hold 4097 words, more than the 4096 accepted",
   });
   t.throws(() => parseImageConfig(json({ config: { Cmd: ['', ...words(5000).map(() => '')] } })), { kind: 'invalid', message: /5001 words/ }, 'empty words count too');
+});
+
+t.test('index entries without a platform: image manifests only, and at most four looked into', async (t) => {
+  const unlabelled = (n: number, mediaType = 'application/vnd.oci.image.manifest.v1+json'): Descriptor => ({ mediaType, digest: D(n), size: 100 });
+  const labelled: Descriptor = { ...unlabelled(1), platform: { os: 'linux', architecture: 'amd64' } };
+  const index = [labelled, unlabelled(2, 'application/vnd.oci.image.index.v1+json'), ...Array.from({ length: 20 }, (_, i) => unlabelled(i + 3))];
+  t.strictSame(unlabelledEntries(index).map((d) => d.digest), [D(3), D(4), D(5), D(6)], 'a registry listing thousands costs no more than four');
 });
 
 t.test('platform choice', async (t) => {
