@@ -6,9 +6,10 @@
 import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { isIPv6 } from 'node:net';
-import { join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { KubeConfig } from '@kubernetes/client-node';
 import type { Cluster, Context, User } from '@kubernetes/client-node';
+import { parse as parseYaml } from 'yaml';
 import { KubeConfigError, findKubeConfigSource, isFile, nonEmpty } from './config-source.js';
 import type { KubeConfigSource, LoadKubeConfigOptions } from './config-source.js';
 
@@ -39,7 +40,80 @@ function loadFile(path: string): KubeConfig {
   } catch (error) {
     throw new KubeConfigError(`cannot load kubeconfig ${path}: ${loadErrorDetail(error)}`);
   }
+  withTokenFiles(config, path);
   return config;
+}
+
+/** Our auth provider for a user's `tokenFile`: client-node's own `tokenFile` provider neither trims nor falls back. */
+const TOKEN_FILE_PROVIDER = 'secrets-init-token-file';
+/** client-go reads a `tokenFile` again at most this long after its last read. */
+const TOKEN_FILE_REFRESH_MS = 60_000;
+
+/**
+ * client-go's `tokenFile` of a kubeconfig user (a rotated, bound token, e.g. a projected one),
+ * which client-node ignores (it knows only a `token-file` key, read once): the token is read
+ * from the file (relative to the kubeconfig), trimmed, and read again a minute after its last
+ * read, as client-go does; it wins over `token`, which is sent only while the file cannot be
+ * read. Users with an exec plugin or an auth provider are left as they are.
+ */
+function withTokenFiles(config: KubeConfig, path: string): void {
+  const text = readFileSync(path, 'utf8');
+  if (!text.includes('tokenFile')) return;
+  let raw: unknown;
+  try {
+    raw = parseYaml(text);
+  } catch {
+    return;
+  }
+  const entries = typeof raw === 'object' && raw !== null ? (raw as { users?: unknown }).users : undefined;
+  if (!Array.isArray(entries)) return;
+  const tokenFiles = new Map<string, string>();
+  for (const entry of entries as unknown[]) {
+    const { name, user } = (typeof entry === 'object' && entry !== null ? entry : {}) as { name?: unknown; user?: unknown };
+    const tokenFile = typeof user === 'object' && user !== null ? (user as { tokenFile?: unknown }).tokenFile : undefined;
+    if (typeof name === 'string' && typeof tokenFile === 'string' && tokenFile !== '' && !tokenFiles.has(name)) {
+      tokenFiles.set(name, resolve(dirname(path), tokenFile));
+    }
+  }
+  if (tokenFiles.size === 0) return;
+  const users = config.getUsers().map((user): User => {
+    const file = tokenFiles.get(user.name);
+    if (file === undefined || user.exec || user.authProvider) return user;
+    const { token, ...rest } = user;
+    return { ...rest, authProvider: { name: TOKEN_FILE_PROVIDER, config: { path: file, ...(token ? { token } : {}) } } };
+  });
+  config.loadFromOptions({ clusters: config.getClusters(), users, contexts: config.getContexts(), currentContext: config.getCurrentContext() });
+}
+
+/** client-node's interface for added authenticators (not exported by its index). */
+type Authenticator = Parameters<KubeConfig['addAuthenticator']>[0];
+
+/** Sends the token of a user's `tokenFile` (see withTokenFiles). */
+class TokenFileAuth implements Authenticator {
+  private readonly read = new Map<string, { token: string; at: number }>();
+
+  isAuthProvider(user: User): boolean {
+    return (user.authProvider as { name?: unknown } | undefined)?.name === TOKEN_FILE_PROVIDER;
+  }
+
+  applyAuthentication(user: User, opts: Parameters<Authenticator['applyAuthentication']>[1]): Promise<void> {
+    const { path, token: fallback } = (user.authProvider as { config: { path: string; token?: string } }).config;
+    let last = this.read.get(path);
+    const now = performance.now();
+    if (last === undefined || now - last.at >= TOKEN_FILE_REFRESH_MS) {
+      try {
+        const token = readFileSync(path, 'utf8').trim();
+        if (token === '') throw new Error(`the token file ${path} is empty`);
+        last = { token, at: now };
+        this.read.set(path, last);
+      } catch (error) {
+        // As client-go: the last token read, else the user's own token.
+        if (last === undefined && fallback === undefined) return Promise.reject(error);
+      }
+    }
+    opts.headers = { ...opts.headers, Authorization: `Bearer ${last?.token ?? fallback ?? ''}` };
+    return Promise.resolve();
+  }
 }
 
 /** kubectl's merge of a `KUBECONFIG` list: the first file to define a name (or the current context) wins. */
@@ -137,6 +211,7 @@ export function kubeConfigOf(source: KubeConfigSource, context?: string): KubeCo
     return inCluster(source);
   }
   const config = merge(source.paths.map(loadFile));
+  config.addAuthenticator(new TokenFileAuth());
   if (context !== undefined) {
     if (config.getContextObject(context) === null) throw new KubeConfigError(`kubeconfig ${source.shown}: context "${context}" is not defined`);
     config.setCurrentContext(context);

@@ -2,6 +2,7 @@
 // trusting the cluster CA from a kubeconfig (inline or as a file), a CA that does not match, and the
 // in-cluster login from a service account directory (token, ca.crt, namespace).
 import { randomUUID } from 'node:crypto';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import t from 'tap';
 import type { Test } from 'tap';
@@ -249,4 +250,39 @@ t.test('a CA that does not parse is refused when the configuration is loaded, no
   t.throws(() => loadKubeConfig({ KUBECONFIG: path }), { name: 'KubeConfigError', message: /certificate-authority-data holds no valid PEM certificate/ });
   const { serviceAccountDir, env } = inCluster(t, stub, { token: 't', 'ca.crt': 'not a certificate', namespace: 'secrets-init' });
   t.throws(() => loadKubeConfig(env, { serviceAccountDir }), { name: 'KubeConfigError', message: /in-cluster service account .*: certificate-authority .*ca\.crt holds no valid PEM certificate/ });
+});
+
+t.test("a kubeconfig user's tokenFile (relative to the kubeconfig): its token is sent, trimmed, and read again when rotated", async (t) => {
+  const stub = await stubWithSecret(t);
+  const first = `projected-token-${randomUUID()}`;
+  stub.token = first;
+  const config = {
+    apiVersion: 'v1',
+    kind: 'Config',
+    clusters: [{ name: 'c', cluster: { server: stub.url, 'certificate-authority-data': base64(stub.caPem) } }],
+    // tokenFile wins over token, as in client-go.
+    users: [{ name: 'u', user: { tokenFile: 'token', token: 'stale-inline-token' } }],
+    contexts: [{ name: 'ctx', context: { cluster: 'c', user: 'u' } }],
+    'current-context': 'ctx',
+  };
+  // Written by `kubectl create token … > token`: with a trailing newline, which client-go trims.
+  const dir = t.testdir({ kubeconfig: JSON.stringify(config), token: `${first}\n` });
+  const reader = readerFor(loadKubeConfig({ KUBECONFIG: join(dir, 'kubeconfig') }));
+  t.equal(await secretValue(reader), SECRET_VALUE);
+
+  // The kubelet rotates a projected token; the old one works until it expires.
+  const second = `projected-token-${randomUUID()}`;
+  await writeFile(join(dir, 'token'), second);
+  t.equal(await secretValue(reader), SECRET_VALUE, 'within a minute of the last read, the token read then is still sent');
+  const now = performance.now.bind(performance);
+  performance.now = () => now() + 61_000;
+  t.teardown(() => {
+    performance.now = now;
+  });
+  stub.token = second;
+  t.equal(await secretValue(reader), SECRET_VALUE, 'a minute later the file is read again');
+  t.same(
+    stub.requests.map((r) => r.authorization),
+    [`Bearer ${first}`, `Bearer ${first}`, `Bearer ${second}`],
+  );
 });
