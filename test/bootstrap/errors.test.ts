@@ -1,5 +1,6 @@
 // What the bootstrap says when it cannot do its job: missing webhook configuration, RBAC (403) naming the
 // object and the rule needed, other API failures, bad options; and that no message or log holds a key.
+import { randomUUID } from 'node:crypto';
 import { createServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import t from 'tap';
@@ -250,3 +251,20 @@ async function closedPort(): Promise<number> {
   await new Promise<void>((resolve) => server.close(() => resolve()));
   return port;
 }
+
+t.test('a token the client cannot send (a line break in it): the error says so without quoting any of it', async (t) => {
+  const c = await cluster(t);
+  const token = { head: `eyJhbGciOiJSUzI1NiJ9.HEAD-${randomUUID()}`, tail: `SIGNATURE-${randomUUID()}` };
+  const kubeConfig = new KubeConfig();
+  kubeConfig.loadFromOptions({
+    clusters: [{ name: 'c', server: c.stub.url, caData: Buffer.from(c.stub.caPem).toString('base64'), skipTLSVerify: false }],
+    users: [{ name: 'u', token: `${token.head}\n${token.tail}` }],
+    contexts: [{ name: 'x', cluster: 'c', user: 'u' }],
+    currentContext: 'x',
+  });
+  const error = await rejection(t, bootstrapCertificates(replicaOptions(kubeConfig)));
+  t.match(error, { name: 'BootstrapError', message: /^cannot get Secret .*: Kubernetes client configuration error: Bearer \[redacted\] is not a legal HTTP header value/ });
+  t.notOk(error.message.includes(token.head.slice(-12)), `nothing of the first line: ${error.message}`);
+  t.notOk(error.message.includes(token.tail.slice(-12)), `nothing of the second line: ${error.message}`);
+  t.same(c.stub.requests, [], 'nothing reached the API server');
+});
