@@ -60,7 +60,7 @@ export function createKubeObjectReader(kubeConfig: KubeConfig, options: KubeRead
     if (!isPossibleName(ref.namespace) || !isPossibleName(ref.name)) return { found: false };
 
     const signal = options?.signal;
-    const result = await boundedCall(send, { timeoutMs, keepBody: true, agents, ...(signal !== undefined ? { signal } : {}) });
+    const result = await boundedCall(send, { timeoutMs, keepBody: true, agents, retry: true, ...(signal !== undefined ? { signal } : {}) });
     if (!result.ok && result.reason === 'aborted') throw new LookupError(ref, 'timeout', "abandoned: the admission's deadline passed");
     if (result.ok) return { found: true, body: parsedBody(ref, result.body, result.status), status: result.status };
     if (result.reason !== 'failed') throw timeoutError(ref, timeoutMs);

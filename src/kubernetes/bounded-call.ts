@@ -3,7 +3,8 @@
  * (and also bounds what comes before it: token files, exec credential plugins), the
  * response status recorded for error messages. Callers map the outcome to their errors.
  */
-import { Observable, ResponseContext } from '@kubernetes/client-node';
+import { setTimeout as delay } from 'node:timers/promises';
+import { ApiException, Observable, ResponseContext } from '@kubernetes/client-node';
 import type { ConfigurationOptions, ObservableMiddleware, RequestContext } from '@kubernetes/client-node';
 import type { AgentPool } from './agent-pool.js';
 
@@ -27,6 +28,29 @@ export interface BoundedCallOptions {
   keepBody?: boolean;
   /** Keep-alive agents to use instead of client-node's new agent per request. */
   agents?: AgentPool;
+  /**
+   * For a GET: sent once more, within the same timeout, when the API server asks for that
+   * (429 or 5xx with Retry-After, as API Priority and Fairness answers when its queues are
+   * full) and the wait fits in the time left, or at once when the connection was reset before
+   * any answer (a keep-alive connection the server closed as the request went out), as
+   * client-go retries a GET.
+   */
+  retry?: boolean;
+}
+
+/** How long to wait before sending a GET again after `error`, when it is worth sending again within `leftMs`. */
+function retryWait(error: unknown, leftMs: number): number | undefined {
+  if (error instanceof ApiException) {
+    const code: unknown = error.code;
+    if (typeof code !== 'number' || (code !== 429 && (code < 500 || code > 599))) return undefined;
+    const header = (error.headers as Record<string, string | undefined> | undefined)?.['retry-after']?.trim();
+    if (header === undefined || !/^\d{1,4}$/.test(header)) return undefined;
+    const waitMs = Number(header) * 1000;
+    return waitMs < leftMs ? waitMs : undefined;
+  }
+  const code = error instanceof Error ? (error as { code?: unknown }).code : undefined;
+  const reset = error instanceof Error && error.name === 'FetchError' && (code === 'ECONNRESET' || code === 'EPIPE');
+  return reset ? 0 : undefined;
 }
 
 function passThrough<T>(value: T): Observable<T> {
@@ -80,10 +104,21 @@ export async function boundedCall<T>(send: (callOptions: ConfigurationOptions) =
     if (options.signal?.aborted) onAbort();
     else options.signal?.addEventListener('abort', onAbort, { once: true });
   });
+  const deadline = performance.now() + options.timeoutMs;
+  const attempt = (): Promise<T> => send({ middleware: [middleware], middlewareMergeStrategy: 'append' });
   // A synchronous throw becomes a rejection like any other.
-  const pending = new Promise<T>((resolve) => {
-    resolve(send({ middleware: [middleware], middlewareMergeStrategy: 'append' }));
-  });
+  const pending = (async () => {
+    try {
+      return await attempt();
+    } catch (error) {
+      const waitMs = options.retry === true && !controller.signal.aborted ? retryWait(error, deadline - performance.now()) : undefined;
+      if (waitMs === undefined) throw error;
+      if (waitMs > 0) await delay(waitMs, undefined, { signal: controller.signal });
+      status = undefined;
+      body = undefined;
+      return await attempt();
+    }
+  })();
   try {
     const outcome = await Promise.race([
       pending.then((value) => ({ done: true as const, value }), (error: unknown) => ({ done: false as const, error })),

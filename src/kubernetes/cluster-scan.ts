@@ -76,7 +76,7 @@ export function createClusterScanner(kubeConfig: KubeConfig, timeoutMs: number):
    * ContinueExpired when its token has expired.
    */
   async function call(ref: ObjectRef, send: (o: ConfigurationOptions) => Promise<unknown>, continued = false): Promise<Record<string, unknown> | undefined> {
-    const result = await boundedCall(send, { timeoutMs, keepBody: true, agents });
+    const result = await boundedCall(send, { timeoutMs, keepBody: true, agents, retry: true });
     if (!result.ok && result.reason !== 'failed') throw timeoutError(ref, timeoutMs);
     if (!result.ok) {
       if (isNotFound(result.error)) return undefined;

@@ -131,8 +131,16 @@ export interface StubApiServer {
    * those verbs (default: all of them).
    */
   forbid(kind: StubKind, namespace: string, name?: string, verbs?: StubVerb[]): void;
-  /** The next `times` (default 1) requests, whatever their path, get `status` with a matching `Status` body. */
-  failWith(status: number, times?: number): void;
+  /**
+   * The next `times` (default 1) requests, whatever their path, get `status` with a matching `Status` body,
+   * and `Retry-After: 1` for 429 and 503, as the API server sends them (`retryAfter` sets it, `null` leaves it out).
+   */
+  failWith(status: number, times?: number, retryAfter?: number | null): void;
+  /**
+   * The next `times` (default 1) requests are received and their connection closed without an answer, as when
+   * the server closes an idle keep-alive connection just as a request goes out on it.
+   */
+  resetNext(times?: number): void;
   /**
    * The next write (POST, PUT or PATCH, of `options.resource` if given) that passes authentication
    * and authorization is not applied and gets a 409: AlreadyExists for a POST, Conflict otherwise.
@@ -452,7 +460,8 @@ export async function startStubApiServer(): Promise<StubApiServer> {
   /** objectKey with a name, or with '' for a whole namespace/cluster, to the verbs forbidden there (null: all). */
   const forbidden = new Map<string, Set<StubVerb> | null>();
   const rawResponses = new Map<string, StubRawResponse>();
-  const failures: number[] = [];
+  const failures: Array<{ status: number; retryAfter: number | null | undefined }> = [];
+  let resets = 0;
   /** Queued interceptions of writes: an injected 409 (`conflict`), or a hook that runs first. */
   const interceptions: Array<{ resource?: StubResource; run?: () => void; conflict: boolean }> = [];
   const sockets = new Set<Socket>();
@@ -757,8 +766,9 @@ export async function startStubApiServer(): Promise<StubApiServer> {
   const respond = (req: IncomingMessage, res: ServerResponse, requestBody: string): void => {
     const failure = failures.shift();
     if (failure !== undefined) {
-      const headers: Record<string, string> = failure === 429 || failure === 503 ? { 'Retry-After': '1' } : {};
-      sendJson(res, failure, genericStatus(failure), headers);
+      const retryAfter = failure.retryAfter !== undefined ? failure.retryAfter : failure.status === 429 || failure.status === 503 ? 1 : null;
+      const headers: Record<string, string> = retryAfter !== null ? { 'Retry-After': String(retryAfter) } : {};
+      sendJson(res, failure.status, genericStatus(failure.status), headers);
       return;
     }
 
@@ -869,6 +879,11 @@ export async function startStubApiServer(): Promise<StubApiServer> {
       path: req.url ?? '',
       ...(req.headers.authorization !== undefined ? { authorization: req.headers.authorization } : {}),
     });
+    if (resets > 0) {
+      resets--;
+      req.socket.destroy();
+      return;
+    }
     const chunks: Buffer[] = [];
     req.on('data', (chunk: Buffer) => chunks.push(chunk));
     req.on('end', () => {
@@ -1003,14 +1018,17 @@ export async function startStubApiServer(): Promise<StubApiServer> {
       for (const verb of verbs) set.add(verb);
       forbidden.set(key, set);
     },
-    failWith(status, times = 1) {
+    failWith(status, times = 1, retryAfter) {
       if (!Number.isInteger(status) || status < 400 || status > 599) {
         throw new RangeError(`failWith: status must be an HTTP error code (400-599), got ${status}`);
       }
       if (!Number.isInteger(times) || times < 1 || times > 10_000) {
         throw new RangeError(`failWith: times must be an integer in 1..10000, got ${times}`);
       }
-      for (let i = 0; i < times; i++) failures.push(status);
+      for (let i = 0; i < times; i++) failures.push({ status, retryAfter });
+    },
+    resetNext(times = 1) {
+      resets += times;
     },
     conflictOnNextWrite(options = {}) {
       interceptions.push({

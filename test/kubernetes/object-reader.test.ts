@@ -156,12 +156,51 @@ t.test('5xx and 429 are server errors with the Status message', async (t) => {
     ],
   ];
   for (const [status, message] of cases) {
-    stub.failWith(status);
+    // A 429 or 503 carries Retry-After: it is sent once more, and fails only when that fails too.
+    stub.failWith(status, status === 500 ? 1 : 2);
     const error = await lookupError(t, reader.read({ kind: 'Secret', namespace: 'ns', name: 's' }));
     expectFailure(t, error, 'server-error', message, status);
   }
   // The failures were transient: the next read works (and returns the data the errors never showed).
   t.same(entries(await reader.read({ kind: 'Secret', namespace: 'ns', name: 's' })), [['password', SECRET_VALUE]]);
+});
+
+t.test('a GET the API server asks to send again (429, 5xx with Retry-After) is sent once more after the wait it names', async (t) => {
+  const { stub, reader } = await setup(t);
+  stub.addSecret('ns', 's', { password: SECRET_VALUE });
+  for (const status of [429, 503]) {
+    // API Priority and Fairness rejects with 429 and Retry-After: 1 when its queues are full.
+    stub.failWith(status);
+    const before = stub.requests.length;
+    const started = Date.now();
+    t.same(entries(await reader.read({ kind: 'Secret', namespace: 'ns', name: 's' })), [['password', SECRET_VALUE]], `after a ${status}`);
+    t.equal(stub.requests.length - before, 2, 'two requests');
+    t.ok(Date.now() - started >= 950, 'the second after the Retry-After');
+  }
+  // A 500 without Retry-After, and a wait longer than the time left, fail at once.
+  stub.failWith(500);
+  let before = stub.requests.length;
+  expectFailure(t, await lookupError(t, reader.read({ kind: 'Secret', namespace: 'ns', name: 's' })), 'server-error', /HTTP 500/, 500);
+  t.equal(stub.requests.length - before, 1, 'a 500 without Retry-After: one request');
+  stub.failWith(429, 1, 5);
+  before = stub.requests.length;
+  const started = Date.now();
+  expectFailure(t, await lookupError(t, reader.read({ kind: 'Secret', namespace: 'ns', name: 's' })), 'server-error', /HTTP 429/, 429);
+  t.equal(stub.requests.length - before, 1, 'Retry-After: 5 with 2 s to go: one request');
+  t.ok(Date.now() - started < 500, 'and no waiting');
+});
+
+t.test('a connection reset before any answer (a keep-alive connection the server closed) is sent again once', async (t) => {
+  const { stub, reader } = await setup(t);
+  stub.addSecret('ns', 's', { password: SECRET_VALUE });
+  t.equal((await reader.read({ kind: 'Secret', namespace: 'ns', name: 's' })).found, true, 'a first read opens a kept-alive connection');
+  stub.resetNext();
+  t.same(entries(await reader.read({ kind: 'Secret', namespace: 'ns', name: 's' })), [['password', SECRET_VALUE]]);
+  t.equal(stub.requests.length, 3, 'the reset request, then the one sent again');
+  stub.resetNext(2);
+  const error = await lookupError(t, reader.read({ kind: 'Secret', namespace: 'ns', name: 's' }));
+  expectFailure(t, error, 'unreachable', /^cannot read Secret ns\/s: API server unreachable \(socket hang up\)$/);
+  t.equal(stub.requests.length, 5, 'only once more');
 });
 
 t.test('a slow API server times out near the timeout, and the request is aborted', async (t) => {
