@@ -6,7 +6,7 @@
 import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { isIPv6 } from 'node:net';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, isAbsolute, join, resolve, sep } from 'node:path';
 import { KubeConfig } from '@kubernetes/client-node';
 import type { Cluster, Context, User } from '@kubernetes/client-node';
 import { parse as parseYaml } from 'yaml';
@@ -41,6 +41,11 @@ function loadFile(path: string): KubeConfig {
     throw new KubeConfigError(`cannot load kubeconfig ${path}: ${loadErrorDetail(error)}`);
   }
   withTokenFiles(config, path);
+  // client-go runs an exec plugin's relative command that holds a path separator from the kubeconfig's directory.
+  for (const user of config.getUsers()) {
+    const exec = user.exec as { command?: unknown } | null | undefined;
+    if (typeof exec?.command === 'string' && exec.command.includes(sep) && !isAbsolute(exec.command)) exec.command = resolve(dirname(path), exec.command);
+  }
   return config;
 }
 

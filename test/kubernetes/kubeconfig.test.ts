@@ -1,4 +1,5 @@
 // loadKubeConfig's sources and their order, and the reader used when there is no configuration.
+import { chmod } from 'node:fs/promises';
 import { delimiter, join } from 'node:path';
 import t from 'tap';
 import { HttpMethod, RequestContext } from '@kubernetes/client-node';
@@ -128,6 +129,25 @@ t.test('a KUBECONFIG list: missing entries skipped, first definition and current
   const config = loadKubeConfig({ KUBECONFIG: list });
   t.equal(config?.getCurrentContext(), 'ctx-shared', 'current-context from the first file that sets one');
   t.equal(server(config), 'https://a.example', 'the first file to define a cluster wins');
+});
+
+t.test("an exec plugin's relative command (with a path separator) runs from the kubeconfig's directory, as kubectl runs it", async (t) => {
+  const credential = { apiVersion: 'client.authentication.k8s.io/v1', kind: 'ExecCredential', status: { token: 'exec-token' } };
+  const dir = t.testdir({
+    bin: { 'get-token': `#!/bin/sh\necho '${JSON.stringify(credential)}'\n` },
+    kubeconfig: JSON.stringify({
+      apiVersion: 'v1',
+      kind: 'Config',
+      clusters: [{ name: 'c', cluster: { server: 'https://exec.example' } }],
+      users: [{ name: 'u', user: { exec: { apiVersion: 'client.authentication.k8s.io/v1', command: './bin/get-token', interactiveMode: 'Never' } } }],
+      contexts: [{ name: 'ctx', context: { cluster: 'c', user: 'u' } }],
+      'current-context': 'ctx',
+    }),
+  });
+  await chmod(join(dir, 'bin', 'get-token'), 0o755);
+  t.not(process.cwd(), dir, "the process's working directory is another one");
+  const config = loadKubeConfig({ KUBECONFIG: join(dir, 'kubeconfig') });
+  if (config !== undefined) t.equal(await bearer(config), 'Bearer exec-token');
 });
 
 t.test('present but unusable configuration throws KubeConfigError instead of falling through', async (t) => {
