@@ -6,6 +6,7 @@
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { extname, join } from 'node:path';
 import { Document, isCollection, parseAllDocuments } from 'yaml';
+import type { ScalarTag } from 'yaml';
 import { aliasUses, expandedSize } from './yaml-aliases.js';
 import { quoteForYaml11 } from './yaml-strings.js';
 
@@ -126,7 +127,8 @@ export function splitDocuments(source: string, text: string): ManifestDocument[]
   // merge: YAML 1.1 merge keys (`<<: *base`), which kubectl accepts. uniqueKeys: a key
   // written twice in a mapping is an error, as kustomize says (readers differ on which one
   // counts, so no output could be right).
-  const parsed = parseAllDocuments(text, { prettyErrors: true, uniqueKeys: true, merge: true });
+  // customTags: a plain `0644` is octal (420) to kubectl's YAML 1.1, not decimal 644.
+  const parsed = parseAllDocuments(text, { prettyErrors: true, uniqueKeys: true, merge: true, customTags: (tags) => [YAML_11_OCTAL, ...tags] });
   const all = Array.isArray(parsed) ? parsed : [];
   const documents: ManifestDocument[] = [];
   let previousEnd = 0;
@@ -152,6 +154,28 @@ export function splitDocuments(source: string, text: string): ManifestDocument[]
     documents.push({ source, position, text: text.slice(start, end), yaml, value: value as Record<string, unknown> });
   });
   return documents;
+}
+
+/**
+ * YAML 1.1's octal integers (`0644`, as kubectl reads a file mode), read and written back as
+ * such: the YAML 1.2 core schema reads them as decimal and would write `644`, another mode.
+ * Its own format, so that only the numbers written so are written so.
+ */
+const YAML_11_OCTAL: ScalarTag = {
+  tag: 'tag:yaml.org,2002:int',
+  format: 'OCT11',
+  default: true,
+  identify: (value) => typeof value === 'number' && Number.isInteger(value),
+  test: /^[-+]?0[0-7_]+$/,
+  resolve: octal11,
+  // As written, while it still says the value.
+  stringify: ({ value, source }) =>
+    source !== undefined && /^[-+]?0[0-7_]+$/.test(source) && octal11(source) === value ? source : typeof value === 'number' ? `${value < 0 ? '-' : ''}0${Math.abs(value).toString(8)}` : String(value),
+};
+
+function octal11(text: string): number {
+  const digits = text.replaceAll('_', '');
+  return (digits.startsWith('-') ? -1 : 1) * parseInt(digits.replace(/^[-+]/, ''), 8);
 }
 
 /**
