@@ -127,8 +127,9 @@ export function splitDocuments(source: string, text: string): ManifestDocument[]
   // merge: YAML 1.1 merge keys (`<<: *base`), which kubectl accepts. uniqueKeys: a key
   // written twice in a mapping is an error, as kustomize says (readers differ on which one
   // counts, so no output could be right).
-  // customTags: a plain `0644` is octal (420) to kubectl's YAML 1.1, not decimal 644.
-  const parsed = parseAllDocuments(text, { prettyErrors: true, uniqueKeys: true, merge: true, customTags: (tags) => [YAML_11_OCTAL, ...tags] });
+  // customTags: a plain `0644` is octal (420) and `yes` true to kubectl's YAML 1.1, not
+  // decimal 644 and a string.
+  const parsed = parseAllDocuments(text, { prettyErrors: true, uniqueKeys: true, merge: true, customTags: (tags) => [YAML_11_OCTAL, YAML_11_BOOL, ...tags] });
   const all = Array.isArray(parsed) ? parsed : [];
   const documents: ManifestDocument[] = [];
   let previousEnd = 0;
@@ -172,6 +173,22 @@ const YAML_11_OCTAL: ScalarTag = {
   stringify: ({ value, source }) =>
     source !== undefined && /^[-+]?0[0-7_]+$/.test(source) && octal11(source) === value ? source : typeof value === 'number' ? `${value < 0 ? '-' : ''}0${Math.abs(value).toString(8)}` : String(value),
 };
+
+/** YAML 1.1's other spellings of booleans (`yes`, `off`, `y`: `stdin: yes` is true to kubectl), written back as they were. */
+const BOOL_11 = /^(?:y|Y|yes|Yes|YES|on|On|ON|n|N|no|No|NO|off|Off|OFF)$/;
+const YAML_11_BOOL: ScalarTag = {
+  tag: 'tag:yaml.org,2002:bool',
+  format: 'BOOL11',
+  default: true,
+  identify: (value) => typeof value === 'boolean',
+  test: BOOL_11,
+  resolve: bool11,
+  stringify: ({ value, source }) => (source !== undefined && BOOL_11.test(source) && bool11(source) === value ? source : String(value)),
+};
+
+function bool11(text: string): boolean {
+  return /^(?:y|yes|on)$/i.test(text);
+}
 
 function octal11(text: string): number {
   const digits = text.replaceAll('_', '');
