@@ -33,7 +33,17 @@ export function quoteForYaml11(node: unknown): void {
   else if (isNode(node)) visit(node, { Scalar: (_key, scalar) => quote(scalar) });
 }
 
+/**
+ * What kubectl's reader (go-yaml v2) takes for a number besides: a word that starts with a
+ * digit or a sign, with every `_` dropped, that Go parses as an integer (base prefixes 0x,
+ * 0o, 0b in either case, after a sign too) or as a decimal float; and one that starts with
+ * `.` that Go parses as a float (`_` only between digits).
+ */
+const GO_YAML_NUMBER = /^[-+]?(?:0[xX][0-9a-fA-F]+|0[oO][0-7]+|0[bB][01]+|[0-9]+|(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?)$/;
+const GO_YAML_DOT_FLOAT = /^\.[0-9](?:_?[0-9])*(?:[eE][-+]?[0-9](?:_?[0-9])*)?$/;
+
 function misreadIn11(text: string): boolean {
+  const misread = YAML_11_NOT_STRING.test(text) || (/^[-+0-9]/.test(text) && GO_YAML_NUMBER.test(text.replaceAll('_', ''))) || GO_YAML_DOT_FLOAT.test(text);
   // Only what the writer would leave plain: what it quotes or folds reads back as written.
-  return YAML_11_NOT_STRING.test(text) && stringify(text, { lineWidth: 0 }) === `${text}\n`;
+  return misread && stringify(text, { lineWidth: 0 }) === `${text}\n`;
 }

@@ -22,3 +22,10 @@ t.test('other strings are written as the YAML writer writes them', async (t) => 
   t.equal(written('42'), '"42"');
   t.equal(written('a: b'), '"a: b"');
 });
+
+t.test('what kubectl reads as a number beyond the YAML 1.1 spec is quoted too', async (t) => {
+  // kubectl's reader (go-yaml v2) drops every `_` of a word that starts with a digit or sign
+  // and parses the rest with Go's base prefixes: 0X, 0O, 0B in either case, after a sign too.
+  for (const text of ['0X1F', '0O17', '0B101', '-0o17', '+0O17', '-0B1', '0_x1F', '-_1', '1_0e5', '.5_1', '.51_0e5']) t.equal(written(text), `"${text}"`, text);
+  for (const text of ['0x', '0o', '_1', '1-2', '0X1G', '._5', '._']) t.equal(written(text), text, `${text} stays plain`);
+});
