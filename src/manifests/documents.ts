@@ -6,9 +6,9 @@
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { extname, join } from 'node:path';
 import { Document, isCollection, parseAllDocuments } from 'yaml';
-import type { ScalarTag } from 'yaml';
+import type { ScalarTag, Tags } from 'yaml';
 import { aliasUses, expandedSize } from './yaml-aliases.js';
-import { quoteForYaml11 } from './yaml-strings.js';
+import { escapingStrings, quoteForYaml11 } from './yaml-strings.js';
 
 /** The input cannot be used (unreadable path, not YAML or JSON): exit 2, nothing written. */
 export class ManifestError extends Error {
@@ -127,9 +127,8 @@ export function splitDocuments(source: string, text: string): ManifestDocument[]
   // merge: YAML 1.1 merge keys (`<<: *base`), which kubectl accepts. uniqueKeys: a key
   // written twice in a mapping is an error, as kustomize says (readers differ on which one
   // counts, so no output could be right).
-  // customTags: a plain `0644` is octal (420) and `yes` true to kubectl's YAML 1.1, not
-  // decimal 644 and a string.
-  const parsed = parseAllDocuments(text, { prettyErrors: true, uniqueKeys: true, merge: true, customTags: (tags) => [YAML_11_OCTAL, YAML_11_BOOL, ...tags] });
+  // customTags: YAML 1.1 as kubectl reads and writes it (see KUBECTL_TAGS).
+  const parsed = parseAllDocuments(text, { prettyErrors: true, uniqueKeys: true, merge: true, customTags: KUBECTL_TAGS });
   const all = Array.isArray(parsed) ? parsed : [];
   const documents: ManifestDocument[] = [];
   let previousEnd = 0;
@@ -156,6 +155,13 @@ export function splitDocuments(source: string, text: string): ManifestDocument[]
   });
   return documents;
 }
+
+/**
+ * Tags before the schema's: a plain `0644` is octal (420) and `yes` true to kubectl's YAML
+ * 1.1, not decimal 644 and a string; strings with characters it reads otherwise are written
+ * escaped.
+ */
+const KUBECTL_TAGS = (tags: Tags): Tags => [YAML_11_OCTAL, YAML_11_BOOL, escapingStrings(tags), ...tags];
 
 /**
  * YAML 1.1's octal integers (`0644`, as kubectl reads a file mode), read and written back as
@@ -265,7 +271,7 @@ function separator(previous: string, body: string): string {
 function changedText(document: ManifestDocument): string {
   const root = document.yaml.contents;
   if (isCollection(root) && root.flow === true) {
-    const written = new Document(document.value, { aliasDuplicateObjects: false });
+    const written = new Document(document.value, { aliasDuplicateObjects: false, customTags: KUBECTL_TAGS });
     quoteForYaml11(written.contents);
     return written.toString({ lineWidth: 0 });
   }

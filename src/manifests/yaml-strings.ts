@@ -5,6 +5,7 @@
  * argument `on` would reach the API server as `true`, and the pod would be refused.
  */
 import { Scalar, isNode, isScalar, stringify, visit } from 'yaml';
+import type { ScalarTag, Tags } from 'yaml';
 
 /**
  * Plain scalars YAML 1.1 resolves to something other than a string (yaml.org/type: bool,
@@ -46,4 +47,35 @@ function misreadIn11(text: string): boolean {
   const misread = YAML_11_NOT_STRING.test(text) || (/^[-+0-9]/.test(text) && GO_YAML_NUMBER.test(text.replaceAll('_', ''))) || GO_YAML_DOT_FLOAT.test(text);
   // Only what the writer would leave plain: what it quotes or folds reads back as written.
   return misread && stringify(text, { lineWidth: 0 }) === `${text}\n`;
+}
+
+/**
+ * Characters kubectl's reader (libyaml, YAML 1.1) does not read as written in any style:
+ * U+0085, U+2028 and U+2029 are line breaks to it (folded into a space, or ending a plain
+ * scalar), DEL, the C1 controls, U+FFFE and U+FFFF are refused. The `yaml` package writes
+ * them as they are, even in double quotes.
+ */
+const NOT_TEXT_IN_11 = /[\u007f-\u009f\u2028\u2029\ufffe\uffff]/g;
+const NAMED_ESCAPES: ReadonlyMap<string, string> = new Map([
+  ['\u0085', '\\N'],
+  ['\u2028', '\\L'],
+  ['\u2029', '\\P'],
+]);
+
+/**
+ * The schema's string tag, but for strings holding such characters, which it writes double
+ * quoted with those escaped (JSON's escapes are YAML's too). To put before the schema's tags.
+ */
+export function escapingStrings(tags: Tags): ScalarTag {
+  const string = tags.find((tag): tag is ScalarTag => typeof tag === 'object' && tag.tag === 'tag:yaml.org,2002:str' && tag.collection === undefined);
+  if (string?.stringify === undefined) throw new Error('internal: the schema has no string tag');
+  const written = string.stringify;
+  return {
+    ...string,
+    stringify(item, ctx, onComment, onChompKeep) {
+      const { value } = item;
+      if (typeof value !== 'string' || !value.match(NOT_TEXT_IN_11)) return written(item, ctx, onComment, onChompKeep);
+      return JSON.stringify(value).replace(NOT_TEXT_IN_11, (char) => NAMED_ESCAPES.get(char) ?? `\\u${char.charCodeAt(0).toString(16).padStart(4, '0')}`);
+    },
+  };
 }
