@@ -63,8 +63,25 @@ const NAMED_ESCAPES: ReadonlyMap<string, string> = new Map([
 ]);
 
 /**
+ * Whether a multi-line string would be misread as a block scalar: a block scalar's
+ * indentation is found from its first lines, where libyaml refuses a tab ("found a tab
+ * character where an indentation space is expected") and takes lines of spaces for
+ * indentation, dropping those spaces (so does the `yaml` package, for some).
+ */
+function unsafeAsBlock(value: string): boolean {
+  if (!value.includes('\n')) return false;
+  const text = value.search(/[^ \t\n]/);
+  const head = text === -1 ? value : value.slice(0, text);
+  const lineStart = head.lastIndexOf('\n') + 1;
+  // The lines before the first line of text, and the blanks that line starts with.
+  return /[ \t]/.test(head.slice(0, lineStart)) || head.slice(lineStart).includes('\t') || (text === -1 && head.slice(lineStart) !== '');
+}
+
+/**
  * The schema's string tag, but for strings holding such characters, which it writes double
- * quoted with those escaped (JSON's escapes are YAML's too). To put before the schema's tags.
+ * quoted with those escaped (JSON's escapes are YAML's too), and for multi-line strings a
+ * block scalar would not hold as they are, which it writes double quoted. To put before the
+ * schema's tags.
  */
 export function escapingStrings(tags: Tags): ScalarTag {
   const string = tags.find((tag): tag is ScalarTag => typeof tag === 'object' && tag.tag === 'tag:yaml.org,2002:str' && tag.collection === undefined);
@@ -74,7 +91,7 @@ export function escapingStrings(tags: Tags): ScalarTag {
     ...string,
     stringify(item, ctx, onComment, onChompKeep) {
       const { value } = item;
-      if (typeof value !== 'string' || !value.match(NOT_TEXT_IN_11)) return written(item, ctx, onComment, onChompKeep);
+      if (typeof value !== 'string' || (!value.match(NOT_TEXT_IN_11) && !unsafeAsBlock(value))) return written(item, ctx, onComment, onChompKeep);
       return JSON.stringify(value).replace(NOT_TEXT_IN_11, (char) => NAMED_ESCAPES.get(char) ?? `\\u${char.charCodeAt(0).toString(16).padStart(4, '0')}`);
     },
   };
