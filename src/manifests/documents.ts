@@ -251,7 +251,9 @@ export function writeYamlStream(documents: readonly ManifestDocument[], changed:
     const body = withoutMarker(changed.has(document) ? changedText(document) : document.text);
     return body.endsWith('\n') ? body : `${body}\n`;
   });
-  return bodies.map((body, i) => (i === 0 ? body : `${separator(bodies[i - 1] ?? '', body)}${body}`)).join('');
+  // kubectl reads a stream that starts with `{` as JSON objects, and fails at the first `---`.
+  const start = bodies.length > 1 && /^\s*\{/.test(bodies[0] ?? '') ? '---\n' : '';
+  return start + bodies.map((body, i) => (i === 0 ? body : `${separator(bodies[i - 1] ?? '', body)}${body}`)).join('');
 }
 
 /**
