@@ -124,19 +124,9 @@ export function sourceName(source: string): string {
 
 /** The documents of one source; empty documents (`---` alone, comments only) are left out. */
 export function splitDocuments(source: string, text: string): ManifestDocument[] {
-  // merge: YAML 1.1 merge keys (`<<: *base`), which kubectl accepts. uniqueKeys: a key
-  // written twice in a mapping is an error, as kustomize says (readers differ on which one
-  // counts, so no output could be right).
-  // customTags: YAML 1.1 as kubectl reads and writes it (see KUBECTL_TAGS).
-  const parsed = parseAllDocuments(text, { prettyErrors: true, uniqueKeys: true, merge: true, customTags: KUBECTL_TAGS });
-  const all = Array.isArray(parsed) ? parsed : [];
+  const all = parsedDocuments(text);
   const documents: ManifestDocument[] = [];
-  let previousEnd = 0;
-  all.forEach((yaml, i) => {
-    // A document's text runs from where the previous one ended, so comments before it stay with it.
-    const [, , end] = yaml.range;
-    const start = previousEnd;
-    previousEnd = end;
+  all.forEach(({ yaml, text: own }, i) => {
     const position = i + 1;
     const where = all.length > 1 ? `${sourceName(source)}, document ${position}` : sourceName(source);
     const error = yaml.errors[0];
@@ -151,9 +141,69 @@ export function splitDocuments(source: string, text: string): ManifestDocument[]
     if (typeof value !== 'object' || Array.isArray(value)) {
       throw new ManifestError(`${where} is not a Kubernetes object (a YAML mapping or JSON object), but ${Array.isArray(value) ? 'a list' : `a ${typeof value}`}`);
     }
-    documents.push({ source, position, text: text.slice(start, end), yaml, value: value as Record<string, unknown> });
+    documents.push({ source, position, text: own, yaml, value: value as Record<string, unknown> });
   });
   return documents;
+}
+
+/**
+ * The documents of a text, each with its own text. A document's text runs from where the
+ * previous one ended, so comments before it stay with it. Text that is not YAML but JSON
+ * objects one after another (`jq '.items[]'` writes them so, with no `---`), which kubectl
+ * reads as a JSON stream, is those objects.
+ */
+function parsedDocuments(text: string): { yaml: Document.Parsed; text: string }[] {
+  const all = parseYaml(text);
+  if (all.some((yaml) => yaml.errors.length > 0)) {
+    const objects = jsonObjects(text)?.map((own) => ({ parsed: parseYaml(own), text: own }));
+    if (objects !== undefined && objects.every(({ parsed }) => parsed.length === 1 && parsed[0]?.errors.length === 0)) {
+      return objects.flatMap(({ parsed, text: own }) => parsed.map((yaml) => ({ yaml, text: own })));
+    }
+  }
+  let previousEnd = 0;
+  return all.map((yaml) => {
+    const [, , end] = yaml.range;
+    const start = previousEnd;
+    previousEnd = end;
+    return { yaml, text: text.slice(start, end) };
+  });
+}
+
+function parseYaml(text: string): Document.Parsed[] {
+  // merge: YAML 1.1 merge keys (`<<: *base`), which kubectl accepts. uniqueKeys: a key
+  // written twice in a mapping is an error, as kustomize says (readers differ on which one
+  // counts, so no output could be right).
+  // customTags: YAML 1.1 as kubectl reads and writes it (see KUBECTL_TAGS).
+  const parsed = parseAllDocuments(text, { prettyErrors: true, uniqueKeys: true, merge: true, customTags: KUBECTL_TAGS });
+  return Array.isArray(parsed) ? parsed : [];
+}
+
+/** The texts of the JSON objects `text` holds one after another (white space between them goes with the next), or undefined if it holds anything else. */
+function jsonObjects(text: string): string[] | undefined {
+  const objects: string[] = [];
+  let start = 0;
+  let depth = 0;
+  let inString = false;
+  let escaped = false;
+  for (let i = 0; i < text.length; i++) {
+    const char = text[i] as string;
+    if (inString) {
+      if (escaped) escaped = false;
+      else if (char === '\\') escaped = true;
+      else if (char === '"') inString = false;
+    } else if (char === '"' && depth > 0) inString = true;
+    else if (char === '{' || (char === '[' && depth > 0)) depth++;
+    else if ((char === '}' || char === ']') && depth > 0) {
+      depth--;
+      if (depth === 0) {
+        objects.push(text.slice(start, i + 1));
+        start = i + 1;
+      }
+    } else if (depth === 0 && !/\s/.test(char)) return undefined;
+  }
+  if (depth > 0 || objects.length < 2) return undefined;
+  objects[objects.length - 1] += text.slice(start);
+  return objects;
 }
 
 /**
