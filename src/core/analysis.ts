@@ -10,7 +10,7 @@ import { expandedVariables, fixedStart } from './kubelet-expansion.js';
 import type { ExpandedText } from './expanded-text.js';
 import { UNKNOWN_TEXT, expandText, textReference } from './expanded-text.js';
 import { isWrapped } from './wrapping.js';
-import { ANNOTATION_INJECT, ANNOTATION_PROVIDER, ANNOTATION_WRAP_EXEC, booleanAnnotation } from './annotations.js';
+import { ANNOTATION_INJECT, ANNOTATION_PROVIDER, ANNOTATION_WRAP_EXEC, booleanAnnotation, optsOut } from './annotations.js';
 import type { InjectionSettings } from './settings.js';
 import type { RuntimeOptions } from './runtime-options.js';
 import { podRuntimeOptions } from './runtime-options.js';
@@ -56,7 +56,7 @@ const PROVIDER_LABEL: Record<Provider, string> = { aws: 'AWS', google: 'Google' 
 export function analyzePod(pod: Pod, context: AnalysisContext): PodAnalysis {
   const analysis: PodAnalysis = { optedOut: false, containers: [], options: context.settings.runtime, wrapExec: false, denials: [], warnings: [] };
   const annotations = pod.metadata?.annotations ?? {};
-  if ((annotations[ANNOTATION_INJECT] ?? '').toLowerCase() === 'false') {
+  if (optsOut(annotations)) {
     analysis.optedOut = true;
     return analysis;
   }

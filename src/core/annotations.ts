@@ -10,6 +10,11 @@ export const ANNOTATION_GOOGLE_PROJECT = 'secrets-init/google-project';
 export const ANNOTATION_LOG_FORMAT = 'secrets-init/log-format';
 export const ANNOTATION_WRAP_EXEC = 'secrets-init/wrap-exec';
 
+/** Whether the pod opts out (secrets-init/inject: "false", any case): left alone, nothing of it read. */
+export function optsOut(annotations: Readonly<Record<string, string>>): boolean {
+  return (annotations[ANNOTATION_INJECT] ?? '').toLowerCase() === 'false';
+}
+
 /** A `"true"`/`"false"` annotation (any case); undefined when absent, a problem when it is something else. */
 export function booleanAnnotation(annotations: Readonly<Record<string, string>>, name: string): boolean | undefined | { problem: string } {
   const value = annotations[name];

@@ -1,3 +1,4 @@
+import { optsOut } from './annotations.js';
 import type { Container, Pod } from './pod.js';
 import { containerSlots } from './pod.js';
 import type { WrapSettings } from './wrapping.js';
@@ -77,9 +78,11 @@ export interface ObjectUse {
 /**
  * The distinct Secrets and ConfigMaps the pod's not-yet-wrapped containers read
  * their environment from, and which of their keys: what must be looked up before the
- * pod can be mutated, and what of each answer needs keeping.
+ * pod can be mutated, and what of each answer needs keeping. None for a pod that opts
+ * out: it is left alone, whatever its objects hold or whether they can be read.
  */
 export function referencedObjects(pod: Pod, settings: WrapSettings): ObjectUse[] {
+  if (optsOut(pod.metadata?.annotations ?? {})) return [];
   const found = new Map<string, ObjectUse>();
   for (const { container } of containerSlots(pod)) {
     if (isWrapped(container, settings)) continue;

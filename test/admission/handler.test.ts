@@ -340,3 +340,12 @@ t.test('an unexpected image source error is logged and denied as an internal err
   t.equal(decision.response.status?.message, "pod prod/p: internal error; the webhook's log has the details");
   t.equal(logged.length, 1);
 });
+
+t.test('a pod that opts out reads nothing, and is admitted as it is whatever its Secrets', async (t) => {
+  const { reader, reads } = memoryReader({}, { 'Secret/prod/db': new LookupError({ kind: 'Secret', namespace: 'prod', name: 'db' }, 'forbidden', 'forbidden') });
+  const optedOut: Pod = { ...podWithSecretRef, metadata: { name: 'api', annotations: { 'secrets-init/inject': 'false' } } };
+  const decision = await decideAdmission(podRequest(optedOut), deps(reader));
+  t.equal(decision.response.allowed, true, decision.response.status?.message ?? '');
+  t.equal(decision.response.patch, undefined);
+  t.same(reads, [], 'no Secret read for a pod the webhook leaves alone');
+});
