@@ -76,6 +76,11 @@ async function main(): Promise<number> {
 
 /** The offline commands' streams: results on stdout, reports on stderr. */
 function commandIo() {
+  // A reader that stops reading (`inject … | head`) closes the pipe: what is left is not
+  // written, and the command ends as it would have, rather than on an unhandled EPIPE.
+  process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+    if (error.code !== 'EPIPE') throw error;
+  });
   return {
     stdout: process.stdout,
     stderr: process.stderr,
