@@ -9,6 +9,7 @@ import { Document, isCollection, parseAllDocuments } from 'yaml';
 import type { ScalarTag, Tags } from 'yaml';
 import { aliasUses, expandedSize } from './yaml-aliases.js';
 import { escapingStrings, quoteForYaml11 } from './yaml-strings.js';
+import { objectsOf } from './workloads.js';
 
 /** The input cannot be used (unreadable path, not YAML or JSON): exit 2, nothing written. */
 export class ManifestError extends Error {
@@ -335,8 +336,11 @@ function withoutMarker(text: string): string {
   return text.replace(/^(?:[ \t]*\r?\n)*/, '').replace(/^---[ \t]*(\r?\n|$)/, '');
 }
 
-/** The documents' values as JSON: the one object, or a `List` of them (as kubectl prints several). */
-export function writeJson(values: readonly unknown[]): string {
-  const value = values.length === 1 ? values[0] : { apiVersion: 'v1', kind: 'List', metadata: { resourceVersion: '' }, items: values };
+/**
+ * The documents' values as JSON: the one object, or a `List` of them (as kubectl prints
+ * several), where a List gives its items (kubectl cannot read a List in a List).
+ */
+export function writeJson(values: readonly Record<string, unknown>[]): string {
+  const value = values.length === 1 ? values[0] : { apiVersion: 'v1', kind: 'List', metadata: { resourceVersion: '' }, items: values.flatMap((item) => objectsOf(item).map((object) => object.value)) };
   return `${JSON.stringify(value, null, 2)}\n`;
 }
