@@ -197,6 +197,9 @@ function jsonObjects(text: string): string[] | undefined {
     else if ((char === '}' || char === ']') && depth > 0) {
       depth--;
       if (depth === 0) {
+        // Each must be JSON, as kubectl's decoder wants it: a YAML flow mapping (unquoted or
+        // single-quoted keys, a trailing comma, 0644) would be read here and refused there.
+        if (!isJson(text.slice(start, i + 1))) return undefined;
         objects.push(text.slice(start, i + 1));
         start = i + 1;
       }
@@ -205,6 +208,15 @@ function jsonObjects(text: string): string[] | undefined {
   if (depth > 0 || objects.length < 2) return undefined;
   objects[objects.length - 1] += text.slice(start);
   return objects;
+}
+
+function isJson(text: string): boolean {
+  try {
+    JSON.parse(text);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /**

@@ -32,3 +32,18 @@ t.test('JSON followed by something else is still refused', async (t) => {
   t.equal(code, 2);
   t.match(stderr, /stdin is not valid YAML or JSON/);
 });
+
+t.test('objects that are YAML flow mappings but not JSON are refused, as kubectl refuses the stream', async (t) => {
+  // kubectl reads a stream that starts with `{` as JSON, and stops at the first object that is not.
+  for (const second of [
+    '{apiVersion: v1, kind: Service, metadata: {name: svc}}',
+    '{"apiVersion": "v1", "kind": "Service", "metadata": {"name": "svc"},}',
+    '{"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}, "data": {"mode": 0644}}',
+    "{'apiVersion': 'v1', 'kind': 'Service', 'metadata': {'name': 'svc'}}",
+  ]) {
+    const { code, stdout, stderr } = await runInjectCli(['-f', '-'], `${JSON.stringify(secret)}\n${second}\n`);
+    t.equal(code, 2, `refused: ${second}`);
+    t.equal(stdout, '');
+    t.match(stderr, /stdin is not valid YAML or JSON/);
+  }
+});
