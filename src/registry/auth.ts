@@ -76,12 +76,17 @@ export class Authenticator {
     if (call.authorization === undefined) call.authorization = this.preemptive(call);
     const first = call.authorization;
     const response = await send(first);
-    if (response.crossOrigin || (response.status !== 401 && response.status !== 403)) return response;
+    if (response.crossOrigin) return response;
+    // A credential sent up front (accepted by an earlier call, for another repository of the
+    // host or before the account reached its pull limit) answered as a stranger is: the
+    // others are tried as after a challenge, and its answer stands if none does better.
+    const upFront = first !== undefined && (response.status === 404 || response.status === 429) && call.credentials.length > 1;
+    if (!upFront && response.status !== 401 && response.status !== 403) return response;
     if (response.status === 403 && first === undefined && call.credentials.length === 0) return response;
 
     const challenge = pickChallenge(parseChallenges(response.headers['www-authenticate'])) ?? this.challenges.get(call.host);
     if (challenge === undefined) {
-      if (response.status === 403) return response;
+      if (response.status === 403 || upFront) return response;
       throw new RegistryFailure('unauthorized', 'unauthorized (HTTP 401) and the registry sent no Basic or Bearer challenge', 401);
     }
     remember(this.challenges, call.host, challenge, MAX_HOST_MEMORY);
@@ -108,6 +113,11 @@ export class Authenticator {
         }
       } else {
         let outcome = await this.token(call, challenge, candidate);
+        if (upFront && !('rejected' in outcome) && `Bearer ${outcome.token}` === first) {
+          // The token sent up front, answered 404 or 429: not kept, lest later calls send it first again.
+          this.forgetToken(call, challenge, candidate);
+          continue;
+        }
         if (!('rejected' in outcome) && `Bearer ${outcome.token}` === first) {
           // The cached token sent up front was refused (revoked or expired early): fetch a fresh one.
           this.forgetToken(call, challenge, candidate);
@@ -146,6 +156,7 @@ export class Authenticator {
       return retried;
     }
 
+    if (upFront) return response;
     const denied = lastStatus === 403;
     throw new RegistryFailure(
       denied ? 'denied' : 'unauthorized',
