@@ -127,7 +127,7 @@ export function sourceName(source: string): string {
 export function splitDocuments(source: string, text: string): ManifestDocument[] {
   const all = parsedDocuments(text);
   const documents: ManifestDocument[] = [];
-  all.forEach(({ yaml, text: own }, i) => {
+  all.forEach(({ yaml, text: own, parsed }, i) => {
     const position = i + 1;
     const where = all.length > 1 ? `${sourceName(source)}, document ${position}` : sourceName(source);
     const error = yaml.errors[0];
@@ -135,7 +135,8 @@ export function splitDocuments(source: string, text: string): ManifestDocument[]
       const at = error.linePos?.[0];
       // Only the reason and position: the line itself may hold a secret value.
       const detail = error.message.split('\n')[0]?.replace(/ at line \d+, column \d+:?$/, '') ?? 'invalid';
-      throw new ManifestError(`${where} is not valid YAML or JSON: ${detail}${at ? ` (line ${at.line}, column ${at.col})` : ''}`);
+      const why = error.code === 'DUPLICATE_KEY' ? booleanKeyHint(parsed, error.pos[0]) : '';
+      throw new ManifestError(`${where} is not valid YAML or JSON: ${detail}${at ? ` (line ${at.line}, column ${at.col})` : ''}${why}`);
     }
     const value = documentValue(yaml, where);
     if (value === null || value === undefined) return;
@@ -153,12 +154,12 @@ export function splitDocuments(source: string, text: string): ManifestDocument[]
  * objects one after another (`jq '.items[]'` writes them so, with no `---`), which kubectl
  * reads as a JSON stream, is those objects.
  */
-function parsedDocuments(text: string): { yaml: Document.Parsed; text: string }[] {
+function parsedDocuments(text: string): { yaml: Document.Parsed; text: string; parsed: string }[] {
   const all = parseYaml(text);
   if (all.some((yaml) => yaml.errors.length > 0)) {
     const objects = jsonObjects(text)?.map((own) => ({ parsed: parseYaml(own), text: own }));
     if (objects !== undefined && objects.every(({ parsed }) => parsed.length === 1 && parsed[0]?.errors.length === 0)) {
-      return objects.flatMap(({ parsed, text: own }) => parsed.map((yaml) => ({ yaml, text: own })));
+      return objects.flatMap(({ parsed, text: own }) => parsed.map((yaml) => ({ yaml, text: own, parsed: own })));
     }
   }
   let previousEnd = 0;
@@ -166,8 +167,20 @@ function parsedDocuments(text: string): { yaml: Document.Parsed; text: string }[
     const [, , end] = yaml.range;
     const start = previousEnd;
     previousEnd = end;
-    return { yaml, text: text.slice(start, end) };
+    return { yaml, text: text.slice(start, end), parsed: text };
   });
+}
+
+/**
+ * Why a key at `offset` of `text` repeats one that looks different: y, yes, on and true (any
+ * of their cases) are all the key "true" to kubectl, n, no, off and false "false", and it keeps
+ * only the last. Empty for other keys.
+ */
+function booleanKeyHint(text: string, offset: number): string {
+  const key = /^[^\s:,{}[\]]+/.exec(text.slice(offset, offset + 16))?.[0];
+  if (key === undefined) return '';
+  const value = BOOL_11.test(key) ? bool11(key) : /^(?:true|True|TRUE|false|False|FALSE)$/.test(key) ? key.toLowerCase() === 'true' : undefined;
+  return value === undefined ? '' : `: kubectl reads the key ${key} as "${String(value)}" (YAML 1.1), as another key of this mapping`;
 }
 
 function parseYaml(text: string): Document.Parsed[] {

@@ -44,3 +44,19 @@ t.test('yes, no, on, off: booleans, as kubectl and the webhook read them', async
   t.match(yaml.stdout, /\n {6}stdin: yes\n {6}tty: Yes\n/, 'written as they were');
   t.match(yaml.stdout, /optional: no \}/);
 });
+
+t.test('keys that are one boolean to kubectl (on and y: both "true") are refused, saying why', async (t) => {
+  const keys = `apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: flags
+  labels:
+    on: "a"
+    y: "b"
+`;
+  const { code, stdout, stderr } = await runInjectCli(['-f', '-'], keys);
+  t.equal(code, 2);
+  t.equal(stdout, '');
+  t.match(stderr, /Map keys must be unique \(line 7, column 5\)/);
+  t.match(stderr, /kubectl reads the key y as "true" \(YAML 1\.1\), as another key of this mapping/);
+});
