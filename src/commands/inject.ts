@@ -27,7 +27,7 @@ import type { DataObjectRef, KubeObjectReader, ObjectLookup } from '../kubernete
 import { ManifestError, readManifests, sourceName, writeJson, writeYamlStream } from '../manifests/documents.js';
 import type { ManifestDocument } from '../manifests/documents.js';
 import { InputObjects, manifestReader } from '../manifests/manifest-reader.js';
-import { objectsOf, podSiteOf, sameValue } from '../manifests/workloads.js';
+import { objectsOf, podSiteOf, sameValue, unknownTemplateKind } from '../manifests/workloads.js';
 import { YamlPatcher } from '../manifests/yaml-patch.js';
 import type { PathSegment, PodSite } from '../manifests/workloads.js';
 import { explainPod } from './explain.js';
@@ -92,11 +92,17 @@ export async function runInject(options: InjectOptions, io: CommandIo): Promise<
     const source = sourceName(document.source);
     return (documentsPerSource.get(document.source) ?? 0) > 1 ? `${source}, document ${document.position}` : source;
   };
+  /** Pod templates in kinds inject does not know: left as they are, and said so. */
+  const unknownKinds: string[] = [];
   for (const document of documents) {
     for (const object of objectsOf(document.value)) {
       input.add(object, defaultNamespace);
       const site = podSiteOf(object);
-      if (site === undefined) continue;
+      if (site === undefined) {
+        const kind = unknownTemplateKind(object);
+        if (kind !== undefined) unknownKinds.push(`${kind} ${objectName(object.value)} (${placeOf(document)})`);
+        continue;
+      }
       const namespace = site.namespace ?? defaultNamespace;
       workloads.push({ document, site, namespace, label: `${site.kind} ${namespace}/${site.name} (${placeOf(document)})` });
     }
@@ -188,9 +194,15 @@ export async function runInject(options: InjectOptions, io: CommandIo): Promise<
     problems++;
   }
 
+  for (const kind of unknownKinds) {
+    io.stderr.write(`note: ${kind}: a pod template in a kind inject does not know, left as it is (the webhook injects its pods as they are created)\n`);
+  }
   if (options.check) {
     for (const line of changes) io.stdout.write(`${line}\n`);
-    if (changes.length === 0 && problems === 0) io.stderr.write('every pod is injected already, or needs no injection\n');
+    if (changes.length === 0 && problems === 0) {
+      const unchecked = unknownKinds.length > 0 ? ` (${unknownKinds.length} pod ${unknownKinds.length === 1 ? 'template' : 'templates'} of other kinds not checked)` : '';
+      io.stderr.write(`every pod is injected already, or needs no injection${unchecked}\n`);
+    }
     return changes.length > 0 || problems > 0 ? 1 : 0;
   }
   if (problems > 0) {
@@ -284,4 +296,11 @@ function recordingFailures(reader: KubeObjectReader, failures: LookupError[]): K
     read: (ref, options) => reader.read(ref, options).catch(record),
     readServiceAccount: (namespace, name, options) => reader.readServiceAccount(namespace, name, options).catch(record),
   };
+}
+
+/** `metadata.name` of an object, for messages. */
+function objectName(value: Record<string, unknown>): string {
+  const metadata = value['metadata'];
+  const name = typeof metadata === 'object' && metadata !== null ? (metadata as Record<string, unknown>)['name'] : undefined;
+  return typeof name === 'string' && name !== '' ? name : '<unnamed>';
 }

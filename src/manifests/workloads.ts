@@ -86,6 +86,20 @@ export function podSiteOf(object: ManifestObject): PodSite | undefined {
 }
 
 /**
+ * The kind of an object inject does not know that holds a pod template where most
+ * controllers keep one (`spec.template.spec.containers`, as Argo Rollouts, OpenKruise and
+ * others do; `template.spec.containers`, as a PodTemplate): undefined for other objects.
+ */
+export function unknownTemplateKind(object: ManifestObject): string | undefined {
+  const kind = object.value['kind'];
+  if (typeof kind !== 'string' || TEMPLATE_PATHS.has(kind)) return undefined;
+  for (const path of [['spec', 'template', 'spec', 'containers'], ['template', 'spec', 'containers']]) {
+    if (Array.isArray(valueAt(object.value, path))) return kind;
+  }
+  return undefined;
+}
+
+/**
  * A copy without null fields, as the API server decodes an object (`annotations:` left empty
  * in YAML is null, and absent once stored): the webhook never sees them, so neither does
  * injection. Null list items are kept (they make an invalid object, for the core to judge).
