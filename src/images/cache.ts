@@ -76,6 +76,9 @@ export interface Fetched<T> { value: T; anonymous: boolean }
  */
 const MAX_CACHED_SCOPE_CHARS = 2048;
 
+/** How much a lookup's level cost: the costlier of its two levels is how the lookup was served. */
+const SERVED_COST: Readonly<Record<ServedFrom, number>> = { hit: 0, coalesced: 1, loaded: 2 };
+
 /** The access scope of what was read anonymously (a scope the caller builds never equals it). */
 const ANYONE = 'anyone';
 
@@ -112,7 +115,8 @@ export class ImageConfigCache {
    * The config of `image` for its platform, as the `scope` may see it. Calls `resolveTag`
    * (only for references without a digest) and `fetchConfig` only on misses, at most once
    * per key and scope however many resolves are waiting. The result is frozen and shared:
-   * do not mutate it.
+   * do not mutate it. `served` is told once how the lookup was answered, by the costlier of
+   * its levels: loaded when either asked the registry, else coalesced, else hit.
    */
   async resolve(
     image: ImageKeyParts,
@@ -128,12 +132,16 @@ export class ImageConfigCache {
       const digest = image.digest ?? (await resolveTag()).value;
       return frozenConfig((await fetchConfig(digest)).value);
     }
-    const digest = image.digest ?? (await scoped(this.#tags, `${registry}/${repository}:${image.tag ?? DEFAULT_TAG}`, scope, resolveTag));
+    // How the tag level answered: a tag resolved at the registry (its ttl passed) makes the
+    // lookup a load, and one joined in flight a coalesced one, even when the config was cached.
+    let tagServed: ServedFrom = 'hit';
+    const digest = image.digest ?? (await scoped(this.#tags, `${registry}/${repository}:${image.tag ?? DEFAULT_TAG}`, scope, resolveTag, served && ((how) => (tagServed = how))));
     const fetchFrozen = async (): Promise<Fetched<ImageConfigValue>> => {
       const fetched = await fetchConfig(digest);
       return { value: frozenConfig(fetched.value), anonymous: fetched.anonymous };
     };
-    return scoped(this.#configs, `${registry}/${repository}@${digest} ${platform}`, scope, fetchFrozen, served);
+    const reported = served && ((how: ServedFrom) => served(SERVED_COST[tagServed] > SERVED_COST[how] ? tagServed : how));
+    return scoped(this.#configs, `${registry}/${repository}@${digest} ${platform}`, scope, fetchFrozen, reported);
   }
 
   stats(): { tags: CacheStats; configs: CacheStats } {

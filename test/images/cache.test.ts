@@ -357,6 +357,26 @@ t.test('ImageConfigCache', async (t) => {
     t.equal(reg.calls.fetchConfig.length, 2, 'configs by digest never expire');
   });
 
+  t.test('a lookup that asked the registry for its tag is reported loaded, even when its config was cached', async (t) => {
+    // image_config_lookups_total{result}: cache_hit must mean "the registry was not asked".
+    const clock = new FakeClock();
+    const images = new ImageConfigCache(options(clock));
+    const reg = registry({ '1.27': DIGEST_A });
+    const image = { ...NGINX, tag: '1.27' };
+    const served: string[] = [];
+    const resolve = () =>
+      images.resolve(image, SCOPE, async () => ({ value: await reg.resolveTag('1.27')(), anonymous: false }), async (digest) => ({ value: await reg.fetchConfig('linux/amd64')(digest), anonymous: false }), (how) => served.push(how));
+    await resolve();
+    await resolve();
+    t.strictSame(served, ['loaded', 'hit'], 'fetched, then a hit within the tag ttl');
+    clock.advance(60_000);
+    served.length = 0;
+    await Promise.all([resolve(), resolve()]);
+    t.equal(reg.calls.resolveTag.length, 2, 'the expired tag was resolved at the registry again');
+    t.equal(reg.calls.fetchConfig.length, 1, 'its config came from the cache');
+    t.strictSame(served, ['loaded', 'coalesced'], 'the lookup that resolved the tag was loaded, the one that joined it coalesced: neither was a hit');
+  });
+
   t.test('two tags pointing at one digest share one config fetch', async (t) => {
     const images = new ImageConfigCache(options(new FakeClock()));
     const reg = registry({ latest: DIGEST_A, '1.27': DIGEST_A });
