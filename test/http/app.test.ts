@@ -1,7 +1,7 @@
 import t from 'tap';
 import type { Test } from 'tap';
 import { pino } from 'pino';
-import { Writable } from 'node:stream';
+import { PassThrough, Writable } from 'node:stream';
 import { STATUS_CODES } from 'node:http';
 import { buildApp, buildTelemetryApp } from '../../src/http/app.js';
 import { readinessFlag } from '../../src/http/health-routes.js';
@@ -186,6 +186,20 @@ t.test('health, readiness and metrics', async (t) => {
   t.match(metrics.body, 'secrets_init_webhook_admissions_total{result="skipped",dry_run="false"} 1');
   t.match(metrics.body, 'secrets_init_webhook_admissions_total{result="rejected",dry_run="false"} 1');
   t.notMatch(metrics.body, /arn:aws/);
+});
+
+t.test('a rejected request is timed like any other admission, not observed as 0 s', async (t) => {
+  const { app } = await makeApp(t);
+  // A body that takes 300 ms to arrive and is then refused (not JSON): 400 after 300 ms.
+  const body = new PassThrough();
+  body.write('{"apiVersion": ');
+  setTimeout(() => body.end('not json'), 300);
+  const res = await app.inject({ method: 'POST', url: '/pods', payload: body, headers: { 'content-type': 'application/json' } });
+  t.equal(res.statusCode, 400);
+  const text = (await app.inject({ method: 'GET', url: '/metrics' })).body;
+  const sample = (name: string) => Number(new RegExp(`^${name}\\{result="rejected"\\} (\\S+)$`, 'm').exec(text)?.[1]);
+  t.equal(sample('secrets_init_webhook_admission_duration_seconds_count'), 1);
+  t.ok(sample('secrets_init_webhook_admission_duration_seconds_sum') >= 0.25, `observed ${sample('secrets_init_webhook_admission_duration_seconds_sum')} s, the time the request took`);
 });
 
 t.test('with a telemetry listener, /metrics moves off the webhook port', async (t) => {
