@@ -19,7 +19,7 @@ export interface TransportOptions {
   insecureHosts: ReadonlySet<string>;
   /** Whether the operator named this URL's host, so that it may be a loopback, link-local or metadata address. */
   namedByOperator: (url: URL) => boolean;
-  /** Told of every exchange: what it fetched and its status (or `error`). */
+  /** Told of every exchange: what it fetched and its status (or `error`: sent, no answer); not of a request refused before it was sent. */
   observe?: (what: string, status: number | 'error') => void;
   /** Bounds the bytes of the bodies all requests hold at once. */
   budget: BodyBudget;
@@ -126,7 +126,8 @@ export function createTransport(options: TransportOptions): Transport {
       options.observe?.(req.what, response.status);
       return response;
     } catch (err) {
-      options.observe?.(req.what, 'error');
+      // A host the webhook may not contact was never sent the request: no exchange to count.
+      if (!(err instanceof RegistryFailure && err.kind === 'refused')) options.observe?.(req.what, 'error');
       throw err;
     }
   }

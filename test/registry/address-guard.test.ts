@@ -66,3 +66,18 @@ t.test('a name that resolves to loopback is refused unless named; --allowed-regi
   t.match((metadata as Error).message, /169\.254\.169\.254 is a cloud metadata address/);
   t.throws(() => createRegistryClient({ ...options, insecureRegistries: [], allowedRegistries: ['http://x'] }), /invalid registry pattern "http:\/\/x"/);
 });
+
+t.test('a refused address is not counted as a registry request: none was sent', async (t) => {
+  const registry = await startRegistry();
+  t.teardown(() => registry.close());
+  await pushImage(registry, 'team/app', 'v1', { cmd: ['x'] });
+  const port = registry.host.split(':')[1];
+  const observed: Array<[string, number | 'error']> = [];
+  const client = createRegistryClient({ timeoutMs: 3_000, skipVerify: false, insecureRegistries: [], observeRequest: (what, status) => observed.push([what, status]) });
+  t.match(await client.resolveTag(parseImageReference(`localhost:${port}/team/app:v1`), []).catch((e: unknown) => e), { kind: 'refused' }, 'by name');
+  t.match(await client.resolveTag(parseImageReference('169.254.169.254/latest/meta-data:x'), []).catch((e: unknown) => e), { kind: 'refused' }, 'by literal address');
+  t.same(observed, [], 'registry_requests_total{code="error"} is for requests that got no answer, not for ones the webhook never sent');
+  const named = createRegistryClient({ timeoutMs: 3_000, skipVerify: false, insecureRegistries: [`localhost:${port}`], observeRequest: (what, status) => observed.push([what, status]) });
+  await named.resolveTag(parseImageReference(`localhost:${port}/team/app:v1`), []);
+  t.same(observed, [['manifest', 200]], 'a request sent is counted');
+});
