@@ -47,6 +47,12 @@ export function createMetrics(options: MetricsOptions = { processMetrics: true }
     help: 'Admission requests by result (injected, unchanged, skipped: not a pod CREATE, denied, rejected: a bad request) and dry run.',
     labelNames: ['result', 'dry_run'],
   }).registerWith(registry);
+  // Exported at 0 from the start: a series born at its first observation loses that one (and
+  // every one before the first scrape) to rate(), e.g. the first burst of denials after a restart.
+  for (const result of ['injected', 'unchanged', 'skipped', 'denied'] as const) {
+    for (const dryRun of ['false', 'true']) admissions.initialize({ result, dry_run: dryRun });
+  }
+  admissions.initialize({ result: 'rejected', dry_run: 'false' });
   const admissionDuration = new TalliedHistogram({
     name: `${PREFIX}admission_duration_seconds`,
     help: 'Time to decide an admission request, by result.',

@@ -8,7 +8,7 @@ import type { Metric } from 'prom-client';
  * 16 in flight; ours take ~0.08 µs, metrics.ts's lookup of the children included. Both
  * export themselves to a prom-client Registry as its own metrics do: the same text (tested
  * against prom-client's), children in the order of their first observation, a child that
- * was never observed not shown.
+ * was never observed (nor initialized) not shown.
  */
 
 type Labels = Readonly<Record<string, string>>;
@@ -79,6 +79,9 @@ abstract class Tallies<Name extends string, Child> {
 
 interface CounterChild {
   value: number;
+  /** Shown since it was made or reset: observed, or initialized. */
+  shown: boolean;
+  show(): void;
   inc(): void;
 }
 
@@ -86,11 +89,30 @@ export class TalliedCounter<Name extends string> extends Tallies<Name, CounterCh
   readonly type = 'counter';
 
   labels(labels: Readonly<Record<Name, string>>): { inc(): void } {
+    return this.#child(labels);
+  }
+
+  /**
+   * Shows the child of `labels` at 0 before its first observation, as prom-client's
+   * `inc(labels, 0)` does: Prometheus takes a series' first sample as its start, so a
+   * series born at its first observation loses it (and all up to the first scrape) to rate().
+   */
+  initialize(labels: Readonly<Record<Name, string>>): void {
+    const child = this.#child(labels);
+    if (!child.shown) child.show();
+  }
+
+  #child(labels: Readonly<Record<Name, string>>): CounterChild {
     return this.childOf(labels, (first) => {
       const child: CounterChild = {
         value: 0,
+        shown: false,
+        show() {
+          child.shown = true;
+          first();
+        },
         inc() {
-          if (child.value === 0) first();
+          if (!child.shown) child.show();
           child.value++;
         },
       };
@@ -100,6 +122,7 @@ export class TalliedCounter<Name extends string> extends Tallies<Name, CounterCh
 
   protected clear(child: CounterChild): void {
     child.value = 0;
+    child.shown = false;
   }
 
   async get(): Promise<Exported> {

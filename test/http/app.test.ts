@@ -188,6 +188,22 @@ t.test('health, readiness and metrics', async (t) => {
   t.notMatch(metrics.body, /arn:aws/);
 });
 
+t.test('every admission outcome is exported at 0 from the start, so a rate over the first ones sees them', async (t) => {
+  // Prometheus takes a series' first sample as its start: a series born at its first denial
+  // (with every denial up to the first scrape in it) shows no increase, and
+  // SecretsInitWebhookDenialSpike missed the first burst of denials after each restart.
+  const { app } = await makeApp(t);
+  const text = (await app.inject({ method: 'GET', url: '/metrics' })).body;
+  for (const result of ['injected', 'unchanged', 'skipped', 'denied']) {
+    for (const dryRun of ['false', 'true']) t.match(text, `secrets_init_webhook_admissions_total{result="${result}",dry_run="${dryRun}"} 0\n`, `${result}, dry run ${dryRun}`);
+  }
+  t.match(text, 'secrets_init_webhook_admissions_total{result="rejected",dry_run="false"} 0\n');
+  await app.inject({ method: 'POST', url: '/pods', payload: review('admission.k8s.io/v1', pod) });
+  const after = (await app.inject({ method: 'GET', url: '/metrics' })).body;
+  t.match(after, 'secrets_init_webhook_admissions_total{result="injected",dry_run="false"} 1\n');
+  t.equal(after.split('\n').filter((line) => line.startsWith('secrets_init_webhook_admissions_total{result="injected",dry_run="false"}')).length, 1, 'shown once');
+});
+
 t.test('a rejected request is timed like any other admission, not observed as 0 s', async (t) => {
   const { app } = await makeApp(t);
   // A body that takes 300 ms to arrive and is then refused (not JSON): 400 after 300 ms.

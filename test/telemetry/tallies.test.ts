@@ -64,6 +64,26 @@ t.test('a child is shown from its first observation, in that order', async (t) =
   t.equal(counter.labels({ result: 'a' }), a, 'the same child for the same labels');
 });
 
+t.test("a child can be shown at 0 before its first observation, as prom-client's inc(labels, 0) does", async (t) => {
+  const theirs = new Registry();
+  const ours = new Registry();
+  const config = { name: 'c_total', help: 'h', labelNames: ['result'] as const };
+  const prom = new Counter({ ...config, labelNames: [...config.labelNames], registers: [theirs] });
+  const tallied = new TalliedCounter(config).registerWith(ours);
+  for (const result of ['denied', 'rejected']) {
+    prom.inc({ result }, 0);
+    tallied.initialize({ result });
+  }
+  tallied.initialize({ result: 'denied' });
+  t.equal(await ours.metrics(), await theirs.metrics(), 'shown at 0, once each, in that order');
+  t.equal(await ours.metrics(), '# HELP c_total h\n# TYPE c_total counter\nc_total{result="denied"} 0\nc_total{result="rejected"} 0\n');
+  for (const counter of [prom.labels({ result: 'rejected' }), tallied.labels({ result: 'rejected' })]) counter.inc();
+  t.equal(await ours.metrics(), await theirs.metrics(), 'then counted where it stands, not shown twice');
+  theirs.resetMetrics();
+  ours.resetMetrics();
+  t.equal(await ours.metrics(), await theirs.metrics(), 'a reset forgets it as it forgets observations');
+});
+
 t.test('a value that is not a finite number is not observed, and does not throw', async (t) => {
   const registry = new Registry();
   const histogram = new TalliedHistogram({ name: 'h_seconds', help: 'h', labelNames: ['result'], buckets: [1] }).registerWith(registry);
