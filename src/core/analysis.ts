@@ -8,7 +8,7 @@ import type { EnvSource } from './env-sources.js';
 import { envSources, objectKey } from './env-sources.js';
 import { expandedVariables, fixedStart } from './kubelet-expansion.js';
 import type { ExpandedText } from './expanded-text.js';
-import { UNKNOWN_TEXT, expandText, textReference } from './expanded-text.js';
+import { UNKNOWN_TEXT, expandText, literalText, textReference } from './expanded-text.js';
 import { isWrapped } from './wrapping.js';
 import { ANNOTATION_INJECT, ANNOTATION_PROVIDER, ANNOTATION_WRAP_EXEC, booleanAnnotation, optsOut } from './annotations.js';
 import type { InjectionSettings } from './settings.js';
@@ -64,7 +64,7 @@ export function analyzePod(pod: Pod, context: AnalysisContext): PodAnalysis {
   const requested = annotated !== undefined && isProvider(annotated) ? annotated : undefined;
   const budget: VariableBudget = { left: context.settings.limits.variablesPerPod, exceeded: false };
   for (const slot of containerSlots(pod)) {
-    const container = analyzeContainer(slot, context, analysis, budget);
+    const container = analyzeContainer(slot, context, analysis, budget, annotations);
     if (container.references.length > 0 && !container.wrapped) {
       const provider = chooseProvider(container, requested, analysis);
       if (provider !== undefined) container.provider = provider;
@@ -107,7 +107,13 @@ export function analyzePod(pod: Pod, context: AnalysisContext): PodAnalysis {
  * (only whether an object's value is a reference is kept): text they would put into an
  * expansion is taken to make no reference.
  */
-function analyzeContainer(slot: ContainerSlot, context: AnalysisContext, analysis: PodAnalysis, budget: VariableBudget): ContainerAnalysis {
+function analyzeContainer(
+  slot: ContainerSlot,
+  context: AnalysisContext,
+  analysis: PodAnalysis,
+  budget: VariableBudget,
+  annotations: Readonly<Record<string, string>>,
+): ContainerAnalysis {
   const name = slot.container.name;
   const result: ContainerAnalysis = { slot, wrapped: isWrapped(slot.container, context.settings), references: [] };
   if (result.wrapped || budget.exceeded) return result;
@@ -127,8 +133,16 @@ function analyzeContainer(slot: ContainerSlot, context: AnalysisContext, analysi
       return result;
     }
     if (source.type === 'other') {
-      environment.set(source.variable, undefined);
-      keep(source.variable, UNKNOWN_TEXT);
+      if (source.annotation === undefined) {
+        environment.set(source.variable, undefined);
+        keep(source.variable, UNKNOWN_TEXT);
+        continue;
+      }
+      // A pod annotation: the kubelet gives its value as it stands (not expanded; "" when absent).
+      const value = Object.hasOwn(annotations, source.annotation) ? annotations[source.annotation] ?? '' : '';
+      const provider = referenceProvider(value);
+      environment.set(source.variable, provider ? { variable: source.variable, provider, origin: value } : undefined);
+      keep(source.variable, literalText(value));
       continue;
     }
     if (source.type === 'value') {

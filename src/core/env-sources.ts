@@ -13,7 +13,7 @@ export interface EnvObject { kind: EnvObjectKind; name: string }
  */
 export type EnvSource =
   | { type: 'value'; variable: string; value: string }
-  | { type: 'other'; variable: string }
+  | { type: 'other'; variable: string; annotation?: string }
   | { type: 'key'; variable: string; object: EnvObject; key: string; optional: boolean }
   | { type: 'object'; object: EnvObject; optional: boolean; prefix: string };
 
@@ -36,8 +36,10 @@ export function envSources(container: Container): EnvSource[] {
     if (variable.valueFrom === undefined || (variable.value ?? '') !== '') {
       sources.push({ type: 'value', variable: variable.name, value: variable.value ?? '' });
     } else if (!selector?.name) {
-      // fieldRef, resourceFieldRef, or a selector without a name: never a reference.
-      sources.push({ type: 'other', variable: variable.name });
+      // fieldRef, resourceFieldRef, or a selector without a name: never a reference, but for
+      // a pod annotation, whose value the pod gives.
+      const annotation = annotationField(variable.valueFrom['fieldRef']);
+      sources.push(annotation === undefined ? { type: 'other', variable: variable.name } : { type: 'other', variable: variable.name, annotation });
     } else {
       sources.push({
         type: 'key',
@@ -49,6 +51,18 @@ export function envSources(container: Container): EnvSource[] {
     }
   }
   return sources;
+}
+
+/**
+ * The annotation a `fieldRef` reads, by the API server's rule for subscripted paths:
+ * `metadata.annotations['KEY']`; undefined for any other field.
+ */
+export function annotationField(fieldRef: unknown): string | undefined {
+  const path = typeof fieldRef === 'object' && fieldRef !== null ? (fieldRef as Record<string, unknown>)['fieldPath'] : undefined;
+  if (typeof path !== 'string' || !path.endsWith("']")) return undefined;
+  const open = path.indexOf("['");
+  if (open < 0 || path.slice(0, open) !== 'metadata.annotations') return undefined;
+  return path.slice(open + 2, -2);
 }
 
 /**

@@ -2,6 +2,7 @@ import t from 'tap';
 import fc from 'fast-check';
 import assert from 'node:assert/strict';
 import { computePodMutation } from '../../src/core/pod-mutation.js';
+import { leftAsIs } from '../../src/core/left-as-is.js';
 import { expandedVariables, fixedStart, scanExpansion } from '../../src/core/kubelet-expansion.js';
 import type { ExpandedText } from '../../src/core/expanded-text.js';
 import { UNKNOWN_TEXT, joinTexts, literalText, textReference } from '../../src/core/expanded-text.js';
@@ -252,4 +253,25 @@ t.test('an expanded text built from parts tests as the whole value would, howeve
     { numRuns: 5000 },
   );
   assert.ok(references > runs / 10 && references < runs * 0.8, `${references} of ${runs} texts were references`);
+});
+
+t.test('a field reference to a pod annotation holding a reference holds it: the kubelet gives the annotation\'s value, which secrets-init resolves', async (t) => {
+  const fromAnnotation = (key: string): EnvVar => ({ name: 'DB', valueFrom: { fieldRef: { fieldPath: `metadata.annotations['${key}']` } } });
+  const annotated = pod({ containers: [container('app', { command: ['/app'], env: [fromAnnotation('example.com/db')] })] }, { 'example.com/db': AWS_REFS[0]! });
+  t.equal(leftAsIs(annotated, SETTINGS), false, 'not decided by the shortcut');
+  t.strictSame(findContainer(mutateAndApply(annotated).result, 'app')?.args, ['--provider=aws', '/app']);
+
+  const google = pod({ containers: [container('app', { command: ['/app'], env: [fromAnnotation('db')] })] }, { db: GOOGLE_REFS[1]! });
+  t.strictSame(findContainer(mutateAndApply(google).result, 'app')?.args, ['--provider=google', '/app']);
+
+  const expanded = pod({ containers: [container('app', { command: ['/app'], env: [{ name: 'P', valueFrom: { fieldRef: { fieldPath: "metadata.annotations['partition']" } } }, { name: 'DB', value: 'arn:$(P):secretsmanager:us-east-1:1:secret:x' }] })] }, { partition: 'aws-cn' });
+  t.strictSame(findContainer(mutateAndApply(expanded).result, 'app')?.args, ['--provider=aws', '/app'], 'its value is known, so an expansion of it is too');
+
+  for (const [label, input] of [
+    ['plain annotation', pod({ containers: [container('app', { command: ['/app'], env: [fromAnnotation('db')] })] }, { db: 'postgres://db' })],
+    ['no such annotation', pod({ containers: [container('app', { command: ['/app'], env: [fromAnnotation('db')] })] }, { other: AWS_REFS[0]! })],
+    ['a label is no annotation', pod({ containers: [container('app', { command: ['/app'], env: [{ name: 'DB', valueFrom: { fieldRef: { fieldPath: "metadata.labels['db']" } } }] })] }, { db: AWS_REFS[0]! })],
+  ] as const) {
+    t.same(computePodMutation(input, facts(), SETTINGS), { allowed: true, warnings: [] }, label);
+  }
 });
