@@ -243,7 +243,7 @@ function wrapHandlers(
   const wrapper = wrapperPath(settings.volumePath);
   const handlers = execCommands(container).filter(({ command }) => command[0] !== wrapper);
   for (const { handler, command } of handlers) {
-    const clash = subcommandClash(command);
+    const clash = subcommandClash(command, settings.image);
     if (clash !== undefined) {
       return { denial: `container "${container.name}": its ${handler.label} runs ${clash}; write the program's absolute path, such as "/bin/${command[0]}"` };
     }

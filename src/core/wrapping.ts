@@ -2,12 +2,15 @@ import type { Container } from './pod.js';
 import type { SupervisorCommand } from './supervisor.js';
 import { supervisorOf } from './supervisor.js';
 import { given } from './original-command.js';
+import { imageSupports } from './runtime-release.js';
 
 /** Where the wrapper runs from, and what it must run under. */
 export interface WrapSettings {
   /** Directory of the copied binary; the wrapper is `<volumePath>/secrets-init`. */
   volumePath: string;
   supervisors: readonly SupervisorCommand[];
+  /** The injected secrets-init image (--image): its release decides which subcommands it has. */
+  image?: string;
 }
 
 export function wrapperPath(volumePath: string): string {
@@ -40,7 +43,7 @@ export function wrapCommandLine(
   if (rest.length === 0) {
     return { problem: `runs the supervisor "${supervisor.join(' ')}" with no command after it, so there is nothing for secrets-init to start` };
   }
-  const clash = subcommandClash(rest);
+  const clash = subcommandClash(rest, settings.image);
   if (clash !== undefined) return { problem: `runs ${clash}; write the program's absolute path in the container's command, such as "/bin/${rest[0]}"` };
   return { command: [...supervisor, wrapperPath(settings.volumePath)], args: [...runtimeArgs, ...rest] };
 }
@@ -61,10 +64,13 @@ const SUBCOMMANDS: ReadonlyMap<string, string> = new Map([
 /**
  * What is wrong with handing `line` to secrets-init when its first word names one of
  * secrets-init's subcommands (`"cp", which secrets-init takes …`); undefined otherwise.
+ * `image`, the injected secrets-init, decides whether it has `copy` (from 0.4.0 on;
+ * before, `cp` and `copy` start the program); without it, it does.
  */
-export function subcommandClash(line: readonly string[]): string | undefined {
+export function subcommandClash(line: readonly string[], image?: string): string | undefined {
   const first = line[0];
   const subcommand = first === undefined ? undefined : SUBCOMMANDS.get(first);
   if (subcommand === undefined) return undefined;
+  if (subcommand === 'copy' && image !== undefined && !imageSupports(image, 'copy')) return undefined;
   return `"${first}", which secrets-init takes for its own subcommand "${subcommand}" and runs instead of the program ("--" does not prevent it)`;
 }

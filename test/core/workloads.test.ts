@@ -168,6 +168,16 @@ t.test('a command that starts with a word secrets-init takes for its own subcomm
   t.strictSame(computePodMutation(plain, facts(), SETTINGS), { allowed: true, warnings: [] }, 'a container that is not wrapped may run cp');
 });
 
+t.test('before 0.4.0 secrets-init has no copy subcommand: a command that starts with cp or copy is wrapped, help still is not', async (t) => {
+  const old: InjectionSettings = { ...SETTINGS, image: 'ghcr.io/doitintl/secrets-init:0.3.6' };
+  for (const word of ['cp', 'copy']) {
+    const { result } = mutateAndApply(pod({ initContainers: [container('config', { command: [word, '/defaults/app.yaml', '/shared/'], env: [DB] })], containers: [container('app', { command: ['/app'] })] }), facts(), old);
+    t.strictSame(findContainer(result, 'config')?.args, ['--provider=aws', word, '/defaults/app.yaml', '/shared/'], word);
+    t.strictSame(result.spec.initContainers?.[0]?.args, ['cp', '/usr/local/bin/secrets-init', '/helper/bin']);
+  }
+  t.match(denied(computePodMutation(pod({ containers: [container('app', { command: ['help'], env: [DB] })] }), facts(), old)), /runs "help", which secrets-init takes for its own subcommand "help"/);
+});
+
 t.test('Windows pods', async (t) => {
   const windows = (spec: Record<string, unknown>, env = [DB]) => pod({ containers: [container('app', { command: ['app.exe'], env })], ...spec });
   for (const [label, spec] of [
