@@ -10,16 +10,22 @@
  */
 export function scanExpansion(value: string, text: (literal: string) => void, variable: (name: string) => void): void {
   let from = 0;
+  // Once a `$(` finds no `)` after it, no later one can: they are not searched again (a
+  // value of many unclosed `$(` would otherwise be searched to its end from each of them).
+  let closable = true;
   for (let i = value.indexOf('$'); i >= 0 && i < value.length - 1; i = value.indexOf('$', i + 1)) {
     const next = value[i + 1];
     if (next === '$') {
       text(value.slice(from, i + 1));
       from = i + 2;
       i++;
-    } else if (next === '(') {
+    } else if (next === '(' && closable) {
       const close = value.indexOf(')', i + 2);
       // Unclosed: no later `$(` can close either; only `$$` is left to collapse.
-      if (close < 0) continue;
+      if (close < 0) {
+        closable = false;
+        continue;
+      }
       if (i > from) text(value.slice(from, i));
       variable(value.slice(i + 2, close));
       from = close + 1;

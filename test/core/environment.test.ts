@@ -183,6 +183,18 @@ t.test('many env entries of one name that expand variables are analysed in linea
   t.match(outcome, { allowed: false }, 'denied: more variables than the pod may define');
 });
 
+t.test('a value of many unclosed $( is scanned in linear time', { timeout: 5_000 }, async (t) => {
+  // 1,000,000 of them (2 MiB, a request body at its limit): searched for a `)` from each, the value takes about half a minute to analyse.
+  const value = `arn:aws:secretsmanager:$(A)${'$('.repeat(1_000_000)}$$x`;
+  let rebuilt = '';
+  const names: string[] = [];
+  scanExpansion(value, (text) => (rebuilt += text), (name) => names.push(name));
+  t.equal(rebuilt, `arn:aws:secretsmanager:${'$('.repeat(1_000_000)}$x`, 'unclosed $( stays as written, $$ is still collapsed after it');
+  t.strictSame(names, ['A']);
+  const env: EnvVar[] = [{ name: 'A', value: 'x' }, { name: 'B', value }];
+  t.equal(wrappedWith(env), '--provider=aws');
+});
+
 t.test('scanExpansion and fixedStart agree with the kubelet model', async () => {
   const valueArb = fc.array(fc.constantFrom('$', '(', ')', 'A', 'B', 'x', ':'), { maxLength: 14 }).map((chars) => chars.join(''));
   const lookups: Array<(name: string) => string | undefined> = [() => undefined, (name) => (name === 'A' ? 'a$(B)' : undefined), (name) => `<${name}>`, () => ''];
