@@ -35,18 +35,36 @@ export function execCommands(container: Container): Array<{ handler: ExecHandler
 
 /**
  * The variable names a command refers to, in any of the forms that reach the
- * environment: the kubelet's `$(NAME)`, and a shell's `$NAME` and `${NAME}`.
+ * environment: the kubelet's `$(NAME)`, and a shell's `$NAME` and `${NAME}`. Each `$` is
+ * read in turn, as `/\$(?:\(([^)]*)\)|\{(IDENT)|(IDENT))/g` would, but a `$(` after the
+ * word's last `)` is not searched to its end for one: a word of many unclosed `$(` took
+ * time quadratic in its length.
  */
 export function referredVariables(words: readonly string[]): Set<string> {
   const names = new Set<string>();
   for (const word of words) {
-    for (const match of word.matchAll(/\$(?:\(([^)]*)\)|\{([A-Za-z_][A-Za-z0-9_]*)|([A-Za-z_][A-Za-z0-9_]*))/g)) {
-      const name = match[1] ?? match[2] ?? match[3];
-      if (name !== undefined) names.add(name);
+    const lastClose = word.lastIndexOf(')');
+    for (let i = word.indexOf('$'); i >= 0; i = word.indexOf('$', i + 1)) {
+      const next = word[i + 1];
+      if (next === '(') {
+        if (i + 2 > lastClose) continue;
+        const close = word.indexOf(')', i + 2);
+        names.add(word.slice(i + 2, close));
+        i = close;
+        continue;
+      }
+      const start = next === '{' ? i + 2 : i + 1;
+      IDENTIFIER.lastIndex = start;
+      const name = IDENTIFIER.exec(word)?.[0];
+      if (name === undefined) continue;
+      names.add(name);
+      i = start + name.length - 1;
     }
   }
   return names;
 }
+
+const IDENTIFIER = /[A-Za-z_][A-Za-z0-9_]*/y;
 
 function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
