@@ -35,13 +35,24 @@ export function parseCommandValue(raw: string, what: string): { config: ImageCon
   if (typeof value === 'object' && value !== null && !Array.isArray(value)) {
     const { entrypoint, cmd, ...rest } = value as Record<string, unknown>;
     const unknown = Object.keys(rest);
-    if (unknown.length > 0) return { problem: `${what} has unknown field(s) ${unknown.join(', ')}: only "entrypoint" and "cmd" are allowed` };
+    if (unknown.length > 0) return { problem: `${what} has unknown field(s) ${fieldList(unknown)}: only "entrypoint" and "cmd" are allowed` };
     if (entrypoint !== undefined && !isStrings(entrypoint)) return { problem: `${what}: "entrypoint" must be an array of strings` };
     if (cmd !== undefined && !isStrings(cmd)) return { problem: `${what}: "cmd" must be an array of strings` };
     return { config: { entrypoint: entrypoint ?? [], cmd: cmd ?? [] } };
   }
   return { problem: `${what} must be a JSON array of strings or {"entrypoint": [...], "cmd": [...]}` };
 }
+
+/**
+ * Unknown field names as a problem quotes them, cut short: the problem is given for each
+ * container of the annotation's name, and a pod may hold thousands of them.
+ */
+function fieldList(names: readonly string[]): string {
+  const listed = names.join(', ');
+  return listed.length > MAX_LISTED_CHARS ? `${listed.slice(0, MAX_LISTED_CHARS)}…` : listed;
+}
+
+const MAX_LISTED_CHARS = 200;
 
 function isStrings(value: unknown): value is string[] {
   return Array.isArray(value) && value.every((item) => typeof item === 'string');

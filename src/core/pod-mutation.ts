@@ -78,7 +78,9 @@ export function planPod(pod: Pod, facts: Pick<ResolvedFacts, 'namespace' | 'obje
   const analysis = analyzePod(pod, { namespace: facts.namespace, objects: facts.objects, settings });
   const overrides = new Map<string, CommandOverride>();
   for (const { slot } of analysis.containers.filter(toWrap)) {
-    if (needsImageConfig(slot.container)) overrides.set(slot.container.name, commandOverride(pod, slot.container.name));
+    // Once per name: containers of one name (a pod the API server has not yet validated) share the annotation.
+    const name = slot.container.name;
+    if (needsImageConfig(slot.container) && !overrides.has(name)) overrides.set(name, commandOverride(pod, name));
   }
   return { pod, settings, analysis, conflicts: analysis.optedOut ? [] : conflictsOf(pod, analysis, settings), overrides };
 }

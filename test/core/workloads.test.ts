@@ -408,6 +408,32 @@ t.test('bounded work: too many variables are denied; many references are analyse
   t.strictSame(result.spec.containers[0]!.args, ['--provider=aws', '/a']);
 });
 
+// Mutating webhooks see pods before the API server validates them: container names may repeat.
+t.test('the command annotation is read once for all the containers of its name', async (t) => {
+  const annotation = `["/from-annotation"]${' '.repeat(100_000)}`;
+  const parse = JSON.parse;
+  let parsed = 0;
+  t.teardown(() => {
+    JSON.parse = parse;
+  });
+  JSON.parse = (text: string, reviver?: Parameters<typeof parse>[1]): unknown => {
+    if (text === annotation) parsed++;
+    return parse(text, reviver);
+  };
+  // 5,000 containers (400 KB): each parsed the 100 KB annotation again (and a 2 MiB request
+  // could make 9,000 containers parse 1 MB, 2 s of CPU).
+  const many = pod({ containers: Array.from({ length: 5_000 }, () => container('app', { env: [DB] })) }, { 'secrets-init/command.app': annotation });
+  const outcome = computePodMutation(many, facts(), SETTINGS);
+  t.equal(parsed, 1);
+  t.equal(outcome.allowed && outcome.mutation?.wraps.length, 5_000);
+  t.strictSame(outcome.allowed && outcome.mutation?.wraps[4_999]?.args, ['--provider=aws', '/from-annotation']);
+
+  const unknownFields = pod({ containers: [container('app', { env: [DB] })] }, { 'secrets-init/command.app': JSON.stringify({ entrypoint: ['/app'], [`x${'y'.repeat(100_000)}`]: 1 }) });
+  const reason = denied(computePodMutation(unknownFields, facts(), SETTINGS));
+  t.match(reason, /^annotation secrets-init\/command\.app has unknown field\(s\) xyyy/);
+  t.ok(reason.length < 400, 'the unknown fields are cut short: the problem is repeated for every container of the name');
+});
+
 t.test('a pod whose names or mounts clash with the injection is denied before any image lookup', async (t) => {
   const needsImage = (fields: Partial<Container>) => container('app', { env: [DB], ...fields });
   const cases: Array<[string, Pod, RegExp]> = [
