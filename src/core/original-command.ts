@@ -44,3 +44,22 @@ export function originalCommand(container: Container, image: ImageConfig | undef
   const entrypoint = imageEntrypoint(image).map(escapeForKubelet);
   return [...entrypoint, ...(given(container.args) ? container.args : image.cmd.map(escapeForKubelet))];
 }
+
+/**
+ * What `originalCommand` copies of the image's config into the container's args, weighed as
+ * its characters plus IMAGE_WORD_WEIGHT for each word (an empty word still takes a place in
+ * the args and the patch); 0 for a container with its own `command`. Counting stops once
+ * past `max`.
+ */
+export function imageWordsWeight(container: Container, image: ImageConfig, max: number): number {
+  if (given(container.command)) return 0;
+  const weight = wordsWeight(imageEntrypoint(image), 0, max);
+  return given(container.args) ? weight : wordsWeight(image.cmd, weight, max);
+}
+
+export const IMAGE_WORD_WEIGHT = 4;
+
+function wordsWeight(words: readonly string[], weight: number, max: number): number {
+  for (let i = 0; i < words.length && weight <= max; i++) weight += (words[i]?.length ?? 0) + IMAGE_WORD_WEIGHT;
+  return weight;
+}

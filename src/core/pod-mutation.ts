@@ -2,9 +2,9 @@ import type { Container, ContainerRole, Pod, Volume, VolumeMount } from './pod.j
 import type { Provider } from './provider.js';
 import type { ObjectFacts } from './object-facts.js';
 import type { ImageConfig } from './original-command.js';
-import { needsImageConfig, originalCommand } from './original-command.js';
+import { imageWordsWeight, needsImageConfig, originalCommand } from './original-command.js';
 import type { CommandOverride } from './command-override.js';
-import { commandOverride } from './command-override.js';
+import { COMMAND_ANNOTATION_PREFIX, commandOverride } from './command-override.js';
 import { INIT_CONTAINER_NAME, buildInitContainer, buildVolume } from './init-container.js';
 import { isGuaranteed } from './pod-qos.js';
 import type { ContainerAnalysis, PodAnalysis } from './analysis.js';
@@ -139,11 +139,14 @@ export function mutationOf(plan: PodPlan, imageConfigs: ReadonlyMap<string, Imag
   const mounts: ContainerMount[] = [];
   const audit: Record<string, string[]> = {};
   const warnings = [...analysis.warnings];
+  const copies: CopyBudget = { left: MAX_COPIED_IMAGE_CHARS };
   for (const container of analysis.containers) {
     const { slot } = container;
     const name = slot.container.name;
     if (toWrap(container) && container.provider !== undefined) {
-      const wrap = wrapContainer(container, container.provider, plan.overrides.get(name), imageConfigs, analysis, settings, warnings);
+      // Past the bound the pod is denied (once): the containers after it are not wrapped.
+      if (copies.left < 0) continue;
+      const wrap = wrapContainer(container, container.provider, plan.overrides.get(name), imageConfigs, analysis, settings, warnings, copies);
       if ('denial' in wrap) {
         denials.push(wrap.denial);
         continue;
@@ -176,6 +179,17 @@ export function mutationOf(plan: PodPlan, imageConfigs: ReadonlyMap<string, Imag
 }
 
 /**
+ * Most of the image commands (ENTRYPOINT and CMD, or command annotations) that one pod's
+ * wrapping may copy into container args, weighed by imageWordsWeight. Each container without
+ * `command` gets its own copy, so one image or annotation shared by thousands of containers
+ * (a crafted pod: real ones hold a few hundred characters a container) would otherwise make
+ * a patch of gigabytes, past the heap; the API server stores no pod of more than 1.5 MiB.
+ */
+export const MAX_COPIED_IMAGE_CHARS = 1024 * 1024;
+
+interface CopyBudget { left: number }
+
+/**
  * How one container is wrapped: the command it ran (from itself, the command annotation
  * or its image), secrets-init with the pod's options in front of it (after a supervisor,
  * if it starts with one), and its exec handlers when the pod asks for that.
@@ -188,11 +202,22 @@ function wrapContainer(
   analysis: PodAnalysis,
   settings: InjectionSettings,
   warnings: string[],
+  copies: CopyBudget,
 ): ContainerWrap | { denial: string } {
   const { slot } = container;
   const name = slot.container.name;
   if (override !== undefined && 'problem' in override) return { denial: override.problem };
-  const original = originalCommand(slot.container, override?.config ?? imageConfigs.get(name));
+  const image = override?.config ?? imageConfigs.get(name);
+  if (image !== undefined) {
+    copies.left -= imageWordsWeight(slot.container, image, copies.left);
+    if (copies.left < 0) {
+      return {
+        denial: `the images' ENTRYPOINT and CMD (or the ${COMMAND_ANNOTATION_PREFIX}<container> annotations), which each container without "command" ` +
+          `gets a copy of in its args, pass ${MAX_COPIED_IMAGE_CHARS / 1024 / 1024} MiB in all at container "${name}"; set "command" on the containers`,
+      };
+    }
+  }
+  const original = originalCommand(slot.container, image);
   if (original === undefined) {
     return { denial: `container "${name}" has no command and the ENTRYPOINT/CMD of image "${slot.container.image ?? ''}" is unknown; set "command" on the container` };
   }

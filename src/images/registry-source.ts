@@ -86,7 +86,9 @@ export function registryImageSource(options: RegistrySourceOptions): ImageConfig
           howServed,
         );
         options.observe?.(served);
-        return { entrypoint: [...config.entrypoint], cmd: [...config.cmd] };
+        // The cached config itself (frozen): a copy for each container of a pod that names one
+        // image thousands of times would take as much heap as thousands of configs.
+        return { entrypoint: config.entrypoint, cmd: config.cmd };
       } catch (error) {
         options.observe?.('error');
         if (!(error instanceof RegistryError)) throw error;

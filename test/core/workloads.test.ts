@@ -434,6 +434,28 @@ t.test('the command annotation is read once for all the containers of its name',
   t.ok(reason.length < 400, 'the unknown fields are cut short: the problem is repeated for every container of the name');
 });
 
+t.test("an image's command shared by thousands of containers is copied into their args only up to a bound", async (t) => {
+  const words = Array.from({ length: 1_000 }, (_, i) => `--option-${i}`);
+  // 1,000 containers of one name and one annotation of 15 KB: 15 MB of args (and a 2 MiB
+  // request, with 10,000 containers and a 1 MB annotation, gigabytes: past the heap).
+  const annotated = pod({ containers: Array.from({ length: 1_000 }, () => container('app', { env: [DB] })) }, { 'secrets-init/command.app': JSON.stringify(words) });
+  const reason = denied(computePodMutation(annotated, facts(), SETTINGS));
+  t.match(reason, /^the images' ENTRYPOINT and CMD \(or the secrets-init\/command\.<container> annotations\), which each container without "command" gets a copy of in its args, pass 1 MiB in all at container "app"; set "command" on the containers$/);
+  // Likewise one image config (from a registry) for 1,000 containers.
+  const names = Array.from({ length: 1_000 }, (_, i) => `c${i}`);
+  const config = { entrypoint: ['/app'], cmd: words };
+  const sameImage = pod({ containers: names.map((name) => container(name, { env: [DB] })) });
+  t.match(denied(computePodMutation(sameImage, facts(undefined, Object.fromEntries(names.map((name) => [name, config]))), SETTINGS)), /pass 1 MiB in all at container "c\d+"/);
+  // Container args replace CMD: only the ENTRYPOINT is copied then.
+  const withArgs = pod({ containers: names.map((name) => container(name, { env: [DB], args: ['serve'] })) });
+  const { result } = mutateAndApply(withArgs, facts(undefined, Object.fromEntries(names.map((name) => [name, config]))));
+  t.strictSame(result.spec.containers[999]!.args, ['--provider=aws', '/app', 'serve']);
+  // Below the bound: 50 containers of that image are wrapped as ever.
+  const fifty = pod({ containers: names.slice(0, 50).map((name) => container(name, { env: [DB] })) });
+  const wrapped = mutateAndApply(fifty, facts(undefined, Object.fromEntries(names.slice(0, 50).map((name) => [name, config]))));
+  t.strictSame(wrapped.result.spec.containers[49]!.args, ['--provider=aws', '/app', ...words]);
+});
+
 t.test('a pod whose names or mounts clash with the injection is denied before any image lookup', async (t) => {
   const needsImage = (fields: Partial<Container>) => container('app', { env: [DB], ...fields });
   const cases: Array<[string, Pod, RegExp]> = [

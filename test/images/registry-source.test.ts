@@ -159,6 +159,32 @@ t.test("a lookup refused for the webhook's own load ('overloaded') is not rememb
   t.equal(calls, 2);
 });
 
+t.test('every lookup of one image is given the cached config itself, not a copy of it', async (t) => {
+  const words = Array.from({ length: 4_000 }, (_, i) => `--option-${i}`);
+  const source = registryImageSource({
+    client: {
+      async resolveTag() {
+        return `sha256:${'c'.repeat(64)}`;
+      },
+      async imageConfig(_image, digest) {
+        return { manifestDigest: digest, entrypoint: ['/app'], cmd: words };
+      },
+    },
+    dockerConfigJsonKey: '.dockerconfigjson',
+    cloud: [],
+    defaultArchitecture: 'amd64',
+    tagTtlMs: 60_000,
+  });
+  const pod = podFor('registry.example.com/team/app:1');
+  const objects = { read: async () => ({ found: false as const }), readServiceAccount: async () => ({ found: false as const }) };
+  // A pod may name one image in thousands of containers: a copy each would hold thousands of configs.
+  const configs = await Promise.all(Array.from({ length: 3 }, (_, i) => source.configOf({ image: 'registry.example.com/team/app:1', container: `c${i}`, namespace: NS, pod: podPullFacts(pod), objects })));
+  t.strictSame(configs[0], { entrypoint: ['/app'], cmd: words });
+  t.equal(configs[1]!.cmd, configs[0]!.cmd);
+  t.equal(configs[2]!.entrypoint, configs[0]!.entrypoint);
+  t.ok(Object.isFrozen(configs[0]!.cmd), 'and frozen: no caller can change what the next pod is given');
+});
+
 t.test('an invalid image reference is a clear failure', async (t) => {
   const { lookup } = await setup(t);
   const error = await lookup(podFor('Not A/Valid::image')).then(() => undefined, (e: unknown) => e);
