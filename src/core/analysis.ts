@@ -62,7 +62,7 @@ export function analyzePod(pod: Pod, context: AnalysisContext): PodAnalysis {
   }
   const annotated = annotations[ANNOTATION_PROVIDER];
   const requested = annotated !== undefined && isProvider(annotated) ? annotated : undefined;
-  const budget: VariableBudget = { left: context.settings.limits.variablesPerPod, exceeded: false };
+  const budget: VariableBudget = { left: context.settings.limits.variablesPerPod, prefixedChars: MAX_PREFIXED_CHARS, exceeded: false };
   for (const slot of containerSlots(pod)) {
     const container = analyzeContainer(slot, context, analysis, budget, annotations);
     if (container.references.length > 0 && !container.wrapped) {
@@ -167,6 +167,15 @@ function analyzeContainer(
     }
     const origin = (key: string) => `${source.object.kind} ${source.object.name}[${key}]`;
     if (source.type === 'object') {
+      budget.prefixedChars -= source.prefix.length * facts.keys.size;
+      if (budget.prefixedChars < 0) {
+        budget.exceeded = true;
+        analysis.denials.push(
+          `the envFrom prefixes, each written before every key its object gives, make more than ${MAX_PREFIXED_CHARS / 1024 / 1024} MiB of variable names ` +
+            `in all at container "${name}"; shorten the prefixes`,
+        );
+        return result;
+      }
       for (const [key, provider] of facts.keys) {
         const variable = `${source.prefix}${key}`;
         environment.set(variable, provider ? { variable, provider, origin: origin(key) } : undefined);
@@ -192,8 +201,19 @@ export function tooManyVariables(limit: number): string {
   return `the pod defines more than ${limit} environment variables (env entries, and the keys its envFrom take from Secrets and ConfigMaps); split it, or raise --max-variables-per-pod`;
 }
 
-/** How many more environment variables the pod may define (env entries plus keys expanded by envFrom). */
-interface VariableBudget { left: number; exceeded: boolean }
+/**
+ * How many more environment variables the pod may define (env entries plus keys expanded by
+ * envFrom), and how many more characters envFrom prefixes may add to their names.
+ */
+interface VariableBudget { left: number; prefixedChars: number; exceeded: boolean }
+
+/**
+ * Most characters the envFrom prefixes of one pod may add to the names of the variables they
+ * define: a prefix is written before every key of its object, so a long one on an object of
+ * thousands of keys (a crafted pod: real prefixes are a few characters) would otherwise make
+ * gigabytes of names, past the heap.
+ */
+export const MAX_PREFIXED_CHARS = 1024 * 1024;
 
 /** The variables one source defines: one, or every key of the object an envFrom names. */
 function variablesDefined(source: EnvSource, objects: ReadonlyMap<string, ObjectFacts>): number {

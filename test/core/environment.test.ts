@@ -183,6 +183,21 @@ t.test('many env entries of one name that expand variables are analysed in linea
   t.match(outcome, { allowed: false }, 'denied: more variables than the pod may define');
 });
 
+t.test('envFrom prefixes are bounded: a long one before each of thousands of keys is denied', async (t) => {
+  const data = Object.fromEntries(Array.from({ length: 10_000 }, (_, i) => [`K${i}`, i === 0 ? AWS_REFS[0]! : 'plain']));
+  const big = objects([[{ kind: 'ConfigMap', name: 'big' }, data]]);
+  const withPrefix = (prefix: string) => pod({ containers: [container('app', { command: ['/app'], envFrom: [{ prefix, configMapRef: { name: 'big' } }] })] });
+  // 10,000 keys and a prefix of 10,000 characters: 100 MB of names (and a request of 2 MiB,
+  // with a prefix of 1 MB, 10 GB: past the heap).
+  const outcome = computePodMutation(withPrefix('P'.repeat(10_000)), facts(big), SETTINGS);
+  t.match(outcome, {
+    allowed: false,
+    reason: 'the envFrom prefixes, each written before every key its object gives, make more than 1 MiB of variable names in all at container "app"; shorten the prefixes',
+  });
+  const { result } = mutateAndApply(withPrefix('APP_'), facts(big));
+  t.strictSame(findContainer(result, 'app')?.args, ['--provider=aws', '/app'], 'real prefixes are a few characters');
+});
+
 t.test('a value of many unclosed $( is scanned in linear time', { timeout: 5_000 }, async (t) => {
   // 1,000,000 of them (2 MiB, a request body at its limit): searched for a `)` from each, the value takes about half a minute to analyse.
   const value = `arn:aws:secretsmanager:$(A)${'$('.repeat(1_000_000)}$$x`;
