@@ -12,6 +12,7 @@ import { imageConfigsNeeded, mutationOf, planPod } from '../core/pod-mutation.js
 import type { Pod } from '../core/pod.js';
 import type { InjectionSettings } from '../core/settings.js';
 import { tooManyVariables } from '../core/analysis.js';
+import { COMMAND_ANNOTATION_PREFIX } from '../core/command-override.js';
 import { ImageConfigError } from '../images/image-config-source.js';
 import { VariableBudgetExceeded, resolveObjectFacts } from './object-reads.js';
 
@@ -64,14 +65,37 @@ export async function decidePod(pod: Pod, namespace: string, settings: Injection
   return { plan, outcome: await outcomeOfPlan(plan, lookups) };
 }
 
-/** Looks up the image configs the plan needs, then gives its mutation; throws Denial when a lookup fails. */
+/**
+ * Most distinct images one pod may need the config of. Real pods name a few; each is a
+ * registry lookup (a tag resolution, a manifest and a config, with their TLS handshakes), so a
+ * crafted pod naming 10,000 images cost 10,000 lookups and seconds of CPU.
+ */
+export const MAX_IMAGE_LOOKUPS_PER_POD = 100;
+
+/**
+ * Looks up the image configs the plan needs, one lookup for each image (however many
+ * containers name it), then gives its mutation; throws Denial when a lookup fails, or when
+ * the pod needs more than MAX_IMAGE_LOOKUPS_PER_POD images.
+ */
 export async function outcomeOfPlan(plan: PodPlan, lookups: Pick<PodLookups, 'imageConfig'>): Promise<MutationOutcome> {
-  const imageConfigs = new Map<string, ImageConfig>();
+  const needs = imageConfigsNeeded(plan);
+  if (needs.length === 0) return mutationOf(plan, new Map());
+  // The first container of each image asks for it (and a failure names it).
+  const byImage = new Map<string, ImageConfigNeed>();
+  for (const need of needs) if (!byImage.has(need.image)) byImage.set(need.image, need);
+  if (byImage.size > MAX_IMAGE_LOOKUPS_PER_POD) {
+    throw new Denial(
+      `the containers without "command" name ${byImage.size} images, more than the ${MAX_IMAGE_LOOKUPS_PER_POD} whose ENTRYPOINT and CMD one pod may have looked up; ` +
+        `set "command" on the containers, or the ${COMMAND_ANNOTATION_PREFIX}<container> annotations`,
+      403,
+    );
+  }
+  const configs = new Map<string, ImageConfig>();
   const failures: ImageConfigError[] = [];
   await Promise.all(
-    imageConfigsNeeded(plan).map(async (need) => {
+    [...byImage.values()].map(async (need) => {
       try {
-        imageConfigs.set(need.container, await lookups.imageConfig(need));
+        configs.set(need.image, await lookups.imageConfig(need));
       } catch (error) {
         if (!(error instanceof ImageConfigError)) throw error;
         failures.push(error);
@@ -82,6 +106,11 @@ export async function outcomeOfPlan(plan: PodPlan, lookups: Pick<PodLookups, 'im
     // The user's to fix (403) unless a registry or credential source failed (500).
     const code = failures.some((failure) => failure.fault === 'dependency') ? 500 : 403;
     throw new Denial(failures.map((failure) => failure.message).join('; '), code, true);
+  }
+  const imageConfigs = new Map<string, ImageConfig>();
+  for (const need of needs) {
+    const config = configs.get(need.image);
+    if (config !== undefined) imageConfigs.set(need.container, config);
   }
   return mutationOf(plan, imageConfigs);
 }

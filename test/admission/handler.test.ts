@@ -158,6 +158,36 @@ t.test('image configs are asked only for containers without command that hold re
   t.same(result.spec.containers[1], pod.spec.containers[1]);
 });
 
+t.test('image lookups are bounded: one for each image, however many containers name it, and at most 100 images', async (t) => {
+  const needing = (images: string[]): Pod => ({ metadata: { name: 'p' }, spec: { containers: images.map((image, i) => ({ name: `c${i}`, image, env: [{ name: 'K', value: ARN }] })) } });
+  const asking = () => {
+    const asked: string[] = [];
+    const source = { configOf: async (lookup: { image: string }) => (asked.push(lookup.image), { entrypoint: [`/${lookup.image}`], cmd: [] }) };
+    return { asked, source };
+  };
+  // 2,000 containers of one image: one lookup, and each container wrapped with its config.
+  const one = asking();
+  const shared = needing(Array.from({ length: 2_000 }, (_, i) => (i % 2 === 0 ? 'reg.example/app:1' : 'reg.example/tool:1')));
+  const decision = await decideAdmission(podRequest(shared), deps(memoryReader({}).reader, one.source));
+  t.same(one.asked, ['reg.example/app:1', 'reg.example/tool:1']);
+  const result = applied(shared, decision.response.patch);
+  t.same(result.spec.containers[1_998]?.args, ['--provider=aws', '/reg.example/app:1']);
+  t.same(result.spec.containers[1_999]?.args, ['--provider=aws', '/reg.example/tool:1']);
+
+  // Each image is a registry lookup (3 requests and their TLS handshakes): 10,000 of them took seconds of CPU.
+  const many = asking();
+  const distinct = await decideAdmission(podRequest(needing(Array.from({ length: 101 }, (_, i) => `reg.example/app${i}:1`))), deps(memoryReader({}).reader, many.source));
+  t.equal(distinct.response.status?.code, 403);
+  t.equal(
+    distinct.response.status?.message,
+    'pod prod/p: the containers without "command" name 101 images, more than the 100 whose ENTRYPOINT and CMD one pod may have looked up; set "command" on the containers, or the secrets-init/command.<container> annotations',
+  );
+  t.same(many.asked, [], 'nothing was looked up');
+  const hundred = asking();
+  t.equal((await decideAdmission(podRequest(needing(Array.from({ length: 100 }, (_, i) => `reg.example/app${i}:1`))), deps(memoryReader({}).reader, hundred.source))).result, 'injected');
+  t.equal(hundred.asked.length, 100);
+});
+
 t.test('an image config failure denies, never admits the pod unwrapped', async (t) => {
   const pod: Pod = { metadata: { name: 'p' }, spec: { containers: [{ name: 'c', image: 'nowhere:1', env: [{ name: 'K', value: ARN }] }] } };
   const decision = await decideAdmission(podRequest(pod), deps(memoryReader({}).reader));
