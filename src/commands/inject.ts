@@ -14,6 +14,7 @@ import { toJsonPatch } from '../core/json-patch.js';
 import { containerSlots } from '../core/pod.js';
 import type { Pod } from '../core/pod.js';
 import { podPullFacts } from '../core/pull-facts.js';
+import type { PodPullFacts } from '../core/pull-facts.js';
 import type { InjectionSettings } from '../core/settings.js';
 import { buildInitContainer } from '../core/init-container.js';
 import { readObjectFacts, ObjectLookupFailure } from '../admission/object-reads.js';
@@ -140,6 +141,8 @@ export async function runInject(options: InjectOptions, io: CommandIo): Promise<
     const assumed = new Map(unresolved.map((entry) => [objectKey(entry.use.object), entry.use]));
     const podReader = assumingNoReferences(reader, assumed);
     const clusterFailures: LookupError[] = [];
+    // Once for all the pod's image lookups.
+    let pullFacts: PodPullFacts | undefined;
     let decided: DecidedPod;
     try {
       decided = await decidePod(
@@ -150,7 +153,7 @@ export async function runInject(options: InjectOptions, io: CommandIo): Promise<
           objectFacts: (object: EnvObject) => readObjectFacts(recordingFailures(podReader, clusterFailures), namespace, object),
           imageConfig: (need) => {
             const given = options.imageCommands.get(need.image);
-            return given !== undefined ? Promise.resolve(given) : images.configOf({ ...need, namespace, pod: podPullFacts(pod), objects: podReader });
+            return given !== undefined ? Promise.resolve(given) : images.configOf({ ...need, namespace, pod: (pullFacts ??= podPullFacts(pod)), objects: podReader });
           },
         },
         Number(DEFAULTS.maxConcurrentReads),

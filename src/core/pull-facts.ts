@@ -31,13 +31,14 @@ export function podPullFacts(pod: Pod): PodPullFacts {
 export function podImagePullSecretNames(pod: Pod): string[] {
   const list = pod.spec.imagePullSecrets;
   if (!Array.isArray(list)) return [];
-  const names: string[] = [];
+  // A set, not a search of the names so far: a hand-made review may list 100,000 of them.
+  const names = new Set<string>();
   for (const item of list as unknown[]) {
     if (typeof item !== 'object' || item === null || Array.isArray(item)) continue;
     const name = (item as Record<string, unknown>)['name'];
-    if (typeof name === 'string' && name !== '' && !names.includes(name)) names.push(name);
+    if (typeof name === 'string' && name !== '') names.add(name);
   }
-  return names;
+  return [...names];
 }
 
 /** `spec.serviceAccountName`, else the deprecated `spec.serviceAccount`, else `default`. */

@@ -8,6 +8,7 @@ import { ImageConfigCache } from './cache.js';
 import type { Fetched } from './cache.js';
 import type { ServedFrom } from '../cache/async-cache.js';
 import type { ImageConfigSource, ImageLookup } from './image-config-source.js';
+import type { PodPullFacts } from '../core/pull-facts.js';
 import { ImageConfigError, avoidLookup } from './image-config-source.js';
 
 export interface RegistrySourceOptions {
@@ -71,7 +72,7 @@ export function registryImageSource(options: RegistrySourceOptions): ImageConfig
         served = how === 'hit' ? 'cache_hit' : how === 'coalesced' ? 'coalesced' : 'fetched';
       };
       // Who may be given what these credentials read (see ImageConfigCache): names only.
-      const scope = JSON.stringify([lookup.namespace, lookup.pod.imagePullSecrets, lookup.pod.serviceAccountName]);
+      const scope = accessScope(lookup);
       /** What the registry answered, read with the scope's credentials (anonymously when it has none for this registry). */
       const withCredentials = async <T>(read: (credentials: readonly RegistryCredential[]) => Promise<T>): Promise<Fetched<T>> => {
         const found = (await credentials()).credentials;
@@ -99,4 +100,20 @@ export function registryImageSource(options: RegistrySourceOptions): ImageConfig
       }
     },
   };
+}
+
+/** The scope of the pod facts an admission's lookups share, made once for them all. */
+const scopes = new WeakMap<PodPullFacts, { namespace: string; scope: string }>();
+
+/**
+ * The access scope of a lookup: its namespace, the pod's pull secret names and its
+ * ServiceAccount. Written once for each pod's facts: every image of a pod is looked up with the
+ * same facts, and a hand-made review may list 100,000 pull secret names.
+ */
+function accessScope(lookup: ImageLookup): string {
+  const known = scopes.get(lookup.pod);
+  if (known?.namespace === lookup.namespace) return known.scope;
+  const scope = JSON.stringify([lookup.namespace, lookup.pod.imagePullSecrets, lookup.pod.serviceAccountName]);
+  scopes.set(lookup.pod, { namespace: lookup.namespace, scope });
+  return scope;
 }

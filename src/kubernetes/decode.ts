@@ -68,13 +68,13 @@ export function decodeServiceAccount(body: unknown): Decoded<string[]> {
   if (raw === undefined || raw === null) return { ok: true, value: [] };
   if (!Array.isArray(raw)) return { ok: false, problem: 'imagePullSecrets is not a list' };
   const entries: readonly unknown[] = raw;
-  const names: string[] = [];
+  const names = new Set<string>();
   for (const [index, entry] of entries.entries()) {
     if (!isRecord(entry)) return { ok: false, problem: `imagePullSecrets[${index}] is not an object` };
     const name = entry['name'];
     if (name === undefined || name === null || name === '') continue;
     if (typeof name !== 'string') return { ok: false, problem: `imagePullSecrets[${index}].name is not a string` };
-    if (!names.includes(name)) names.push(name);
+    names.add(name);
   }
-  return { ok: true, value: names };
+  return { ok: true, value: [...names] };
 }

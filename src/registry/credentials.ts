@@ -178,13 +178,15 @@ export async function collectCredentials(
   const jsonKey = sources.dockerConfigJsonKey === '' ? DEFAULT_DOCKER_CONFIG_JSON_KEY : sources.dockerConfigJsonKey;
   const secretReads = new Map<string, { ref: DataObjectRef; outcome: Promise<SecretOutcome> }>();
   const order: string[] = [];
-  const skipped: string[] = [];
+  let skipped = 0;
+  let firstSkipped: string | undefined;
   const want = (secretNamespace: string, name: string): void => {
     const ref: DataObjectRef = { kind: 'Secret', namespace: secretNamespace, name };
     const key = describeRef(ref);
     if (secretReads.has(key)) return;
     if (secretReads.size >= MAX_PULL_SECRETS) {
-      skipped.push(key);
+      skipped++;
+      firstSkipped ??= key;
       return;
     }
     secretReads.set(key, { ref, outcome: readPullSecret(reader, ref, jsonKey) });
@@ -197,7 +199,14 @@ export async function collectCredentials(
     .map((provider) => cloudCredential(provider, image.domain));
   const serviceAccount = serviceAccountSecrets(reader, namespace, pod.serviceAccountName);
 
-  for (const name of pod.imagePullSecrets) want(namespace, name);
+  // The pod's names are distinct: the first MAX_PULL_SECRETS are read, and the others only
+  // counted (a hand-made review may list 100,000, and each image lookup gets here).
+  const podNames = pod.imagePullSecrets;
+  for (let i = 0; i < Math.min(podNames.length, MAX_PULL_SECRETS); i++) want(namespace, podNames[i] ?? '');
+  if (podNames.length > MAX_PULL_SECRETS) {
+    skipped += podNames.length - MAX_PULL_SECRETS;
+    firstSkipped = describeRef({ kind: 'Secret', namespace, name: podNames[MAX_PULL_SECRETS] ?? '' });
+  }
   const account = await serviceAccount;
   for (const name of account.names) want(namespace, name);
   if (sources.defaultPullSecret !== undefined && sources.defaultPullSecret.name !== '') {
@@ -206,10 +215,7 @@ export async function collectCredentials(
 
   const credentials: RegistryCredential[] = [];
   const problems: string[] = [...account.problems];
-  if (skipped.length > 0) {
-    const first = skipped[0] ?? '';
-    problems.push(`more than ${MAX_PULL_SECRETS} image pull secrets; ${skipped.length} not read (first: ${first})`);
-  }
+  if (skipped > 0) problems.push(`more than ${MAX_PULL_SECRETS} image pull secrets; ${skipped} not read (first: ${firstSkipped ?? ''})`);
   const seen = new Set<string>();
   const add = (credential: RegistryCredential): void => {
     const identity = JSON.stringify([credential.username, credential.password]);

@@ -328,4 +328,8 @@ t.test('work is bounded: at most MAX_PULL_SECRETS Secrets are read, the rest rep
   t.same(result.credentials, []);
   t.same(result.problems, [`more than ${MAX_PULL_SECRETS} image pull secrets; 5 not read (first: Secret apps/s${MAX_PULL_SECRETS})`]);
   t.equal(stub.requests.filter((r) => r.path.includes('/secrets/')).length, MAX_PULL_SECRETS);
+  // Each image of a pod is looked up with its names: those past the bound are counted, not looked at.
+  const many = Array.from({ length: 100_000 }, (_, i) => `m${i}`);
+  const counted = await collectCredentials({ imagePullSecrets: many, serviceAccountName: 'default' }, NS, IMAGE, sources(reader));
+  t.same(counted.problems, [`more than ${MAX_PULL_SECRETS} image pull secrets; ${100_000 - MAX_PULL_SECRETS} not read (first: Secret apps/m${MAX_PULL_SECRETS})`]);
 });
