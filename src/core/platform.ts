@@ -28,7 +28,7 @@ export function runsOnWindows(pod: Pod): boolean {
  */
 function pinnedNodeLabel(pod: Pod, label: string): string | undefined {
   const selected = record(pod.spec['nodeSelector'])?.[label];
-  if (typeof selected === 'string' && selected !== '') return selected;
+  if (typeof selected === 'string' && selected !== '') return labelValue(selected);
   const terms = record(record(record(record(pod.spec['affinity'])?.['nodeAffinity'])?.['requiredDuringSchedulingIgnoredDuringExecution']))?.['nodeSelectorTerms'];
   if (!Array.isArray(terms) || terms.length === 0) return undefined;
   const perTerm = terms.map((term) => termPinnedValue(term, label));
@@ -46,9 +46,20 @@ function termPinnedValue(term: unknown, label: string): string | undefined {
     if (e?.['key'] !== label || e['operator'] !== 'In' || !Array.isArray(values)) continue;
     const distinct = new Set(values);
     const [only] = distinct;
-    if (distinct.size === 1 && typeof only === 'string') return only;
+    if (distinct.size === 1 && typeof only === 'string') return labelValue(only);
   }
   return undefined;
+}
+
+/**
+ * Longest value a label can have. A longer one pins nothing: no node carries it, and the API
+ * server refuses the pod after the webhook. Image lookups carry the architecture into cache
+ * keys kept across admissions, where one of a megabyte each would fill the heap.
+ */
+const MAX_LABEL_VALUE_CHARS = 63;
+
+function labelValue(value: string): string | undefined {
+  return value.length <= MAX_LABEL_VALUE_CHARS ? value : undefined;
 }
 
 function record(value: unknown): Record<string, unknown> | undefined {

@@ -27,6 +27,15 @@ t.test('the pod pins an architecture by nodeSelector or required affinity', asyn
   t.equal(podArchitecture(pod({ ...base, affinity: affinity(betaTerm) }), 'amd64'), 'arm64', 'the old beta label in a required affinity');
 });
 
+t.test('a value longer than a label value (63 characters) pins nothing', async (t) => {
+  // Image lookups carry the architecture into cache keys kept across admissions: 150 hand-made
+  // reviews pinning an architecture of 1 MB each filled a 256 MiB heap.
+  const long = 'a'.repeat(64);
+  t.equal(podArchitecture(pod({ ...base, nodeSelector: { 'kubernetes.io/arch': long } }), 'amd64'), 'amd64');
+  t.equal(podArchitecture(pod({ ...base, affinity: affinity(archTerm(long)) }), 'amd64'), 'amd64');
+  t.equal(podArchitecture(pod({ ...base, nodeSelector: { 'kubernetes.io/arch': 'a'.repeat(63) } }), 'amd64'), 'a'.repeat(63));
+});
+
 t.test('runsOnWindows: spec.os, nodeSelector, or a required affinity that allows only windows', async (t) => {
   const osTerm = (operator: string, ...values: string[]) => ({ matchExpressions: [{ key: 'kubernetes.io/os', operator, values }] });
   t.equal(runsOnWindows(pod(base)), false, 'nothing pinned');
