@@ -140,6 +140,7 @@ export function mutationOf(plan: PodPlan, imageConfigs: ReadonlyMap<string, Imag
   const audit: Record<string, string[]> = {};
   const warnings = [...analysis.warnings];
   const copies: CopyBudget = { left: MAX_COPIED_IMAGE_CHARS };
+  let patchLeft = MAX_PATCH_CHARS;
   for (const container of analysis.containers) {
     const { slot } = container;
     const name = slot.container.name;
@@ -153,9 +154,18 @@ export function mutationOf(plan: PodPlan, imageConfigs: ReadonlyMap<string, Imag
       }
       wraps.push(wrap);
       audit[name] = [...new Set(container.references.map((r) => r.origin))];
+      patchLeft -= wrapPatchWeight(wrap);
     }
     if ((toWrap(container) || container.wrapped) && mountProblem(slot.container, settings) === 'missing') {
       mounts.push({ role: slot.role, index: slot.index, name, mount: { name: settings.volumeName, mountPath: settings.volumePath } });
+      patchLeft -= PATCH_OP_WEIGHT;
+    }
+    if (patchLeft < 0) {
+      denials.push(
+        `the patch would take more than ${MAX_PATCH_CHARS / 1024 / 1024} MiB at container "${name}" (wrapping writes the command line of each container into its args` +
+          `${analysis.wrapExec ? `, and that of each probe and hook under ${ANNOTATION_WRAP_EXEC}` : ''}), more than the API server stores of a pod; split the pod`,
+      );
+      break;
     }
   }
   if (denials.length > 0) return { allowed: false, reason: denials.join('; '), warnings };
@@ -188,6 +198,34 @@ export function mutationOf(plan: PodPlan, imageConfigs: ReadonlyMap<string, Imag
 export const MAX_COPIED_IMAGE_CHARS = 1024 * 1024;
 
 interface CopyBudget { left: number }
+
+/**
+ * Most a pod's patch may weigh (wrapPatchWeight, about its JSON text): the API server stores
+ * no pod of more than 1.5 MiB. A patch takes a few hundred characters for each wrapped
+ * container, so a crafted pod of thousands of small containers, with probes and hooks under
+ * wrap-exec, made one about six times its own size (a 2 MiB request, a 13 MB answer in a
+ * quarter of a second). Past the bound the pod is denied, and the containers after it are not
+ * wrapped. (Image commands copied into args have a bound of their own, MAX_COPIED_IMAGE_CHARS,
+ * checked before they are copied.)
+ */
+export const MAX_PATCH_CHARS = 2 * 1024 * 1024;
+/** What an operation of the patch weighs besides its words: its text and path. */
+const PATCH_OP_WEIGHT = 96;
+/** What a word weighs besides its characters: its quotes and comma. */
+const PATCH_WORD_WEIGHT = 4;
+
+/** What the patch operations of one wrapped container weigh: its command, args and exec handlers. */
+function wrapPatchWeight(wrap: ContainerWrap): number {
+  let weight = PATCH_OP_WEIGHT * (2 + wrap.handlers.length) + wordsWeight(wrap.command) + wordsWeight(wrap.args);
+  for (const { command } of wrap.handlers) weight += wordsWeight(command);
+  return weight;
+}
+
+function wordsWeight(words: readonly string[]): number {
+  let weight = 0;
+  for (const word of words) weight += word.length + PATCH_WORD_WEIGHT;
+  return weight;
+}
 
 /**
  * How one container is wrapped: the command it ran (from itself, the command annotation

@@ -456,6 +456,20 @@ t.test("an image's command shared by thousands of containers is copied into thei
   t.strictSame(wrapped.result.spec.containers[49]!.args, ['--provider=aws', '/app', ...words]);
 });
 
+t.test('the patch is bounded: thousands of small containers with probes and hooks under wrap-exec are denied', async (t) => {
+  const handler = { exec: { command: ['check'] } };
+  const probed = (n: number) =>
+    pod(
+      { containers: Array.from({ length: n }, (_, i) => container(`c${i}`, { command: ['/app'], env: [DB], livenessProbe: handler, readinessProbe: handler, startupProbe: handler, lifecycle: { postStart: handler, preStop: handler } })) },
+      { 'secrets-init/wrap-exec': 'true', 'secrets-init/exit-early': 'true', 'secrets-init/log-format': 'json' },
+    );
+  // 6,000 containers (a 2 MiB request): a patch of 10 MB, six times the pod.
+  t.match(denied(computePodMutation(probed(6_000), facts(), SETTINGS)), /^the patch would take more than 2 MiB at container "c\d+" \(wrapping writes the command line of each container into its args, and that of each probe and hook under secrets-init\/wrap-exec\), more than the API server stores of a pod; split the pod$/);
+  // 500 such containers (a patch of about 800 KB) are wrapped as ever.
+  const { result } = mutateAndApply(probed(500));
+  t.strictSame(result.spec.containers[499]!.livenessProbe, { exec: { command: [WRAPPER, '--provider=aws', '--exit-early', '--log-format=json', 'check'] } });
+});
+
 t.test('a pod whose names or mounts clash with the injection is denied before any image lookup', async (t) => {
   const needsImage = (fields: Partial<Container>) => container('app', { env: [DB], ...fields });
   const cases: Array<[string, Pod, RegExp]> = [
