@@ -30,6 +30,7 @@ import type { ManifestDocument } from '../manifests/documents.js';
 import { InputObjects, manifestReader } from '../manifests/manifest-reader.js';
 import { objectsOf, podSiteOf, sameValue, unknownTemplateKind } from '../manifests/workloads.js';
 import { YamlPatcher } from '../manifests/yaml-patch.js';
+import { expandedValue } from '../manifests/yaml-aliases.js';
 import type { PathSegment, PodSite } from '../manifests/workloads.js';
 import { explainPod } from './explain.js';
 import { CLUSTER_FAILURES, ClusterAccessError, openCluster } from './cluster.js';
@@ -234,7 +235,7 @@ function writeBack(workload: Workload, pod: Pod, patch: Operation[], yaml: YamlP
 /** Whether the document's YAML reads as its data: what the webhook's patch made of the pods, written right. */
 function writtenRight(document: ManifestDocument): boolean {
   try {
-    return sameValue(document.yaml.toJS({ maxAliasCount: -1 }), document.value);
+    return sameValue(expandedValue(document.yaml), document.value);
   } catch {
     return false;
   }

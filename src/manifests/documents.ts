@@ -7,7 +7,7 @@ import { readdir, readFile, stat } from 'node:fs/promises';
 import { extname, join } from 'node:path';
 import { Document, isCollection, parseAllDocuments } from 'yaml';
 import type { ScalarTag, Tags } from 'yaml';
-import { aliasUses, expandedSize } from './yaml-aliases.js';
+import { aliasUses, expandedSize, expandedValue } from './yaml-aliases.js';
 import { escapingStrings, quoteForYaml11 } from './yaml-strings.js';
 import { objectsOf } from './workloads.js';
 
@@ -300,7 +300,7 @@ function documentValue(yaml: Document, where: string): unknown {
     }
     // Without the copy, every alias of an anchor would be the same object: editing one pod
     // would edit the others.
-    return unshared(yaml.toJS({ maxAliasCount: -1 }));
+    return unshared(expandedValue(yaml));
   } catch (error) {
     if (error instanceof ManifestError) throw error;
     // The library's message only (a RangeError: too deeply nested), never a stack trace.
