@@ -5,7 +5,7 @@
  */
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { extname, join } from 'node:path';
-import { Document, isCollection, parseAllDocuments } from 'yaml';
+import { Document, LineCounter, YAMLParseError, isCollection, isMap, isScalar, isSeq, parseAllDocuments } from 'yaml';
 import type { ScalarTag, Tags } from 'yaml';
 import { aliasUses, expandedSize, expandedValue } from './yaml-aliases.js';
 import { escapingStrings, quoteForYaml11 } from './yaml-strings.js';
@@ -184,12 +184,52 @@ function booleanKeyHint(text: string, offset: number): string {
 }
 
 function parseYaml(text: string): Document.Parsed[] {
-  // merge: YAML 1.1 merge keys (`<<: *base`), which kubectl accepts. uniqueKeys: a key
-  // written twice in a mapping is an error, as kustomize says (readers differ on which one
-  // counts, so no output could be right).
+  // merge: YAML 1.1 merge keys (`<<: *base`), which kubectl accepts.
   // customTags: YAML 1.1 as kubectl reads and writes it (see KUBECTL_TAGS).
-  const parsed = parseAllDocuments(text, { prettyErrors: true, uniqueKeys: true, merge: true, customTags: KUBECTL_TAGS });
-  return Array.isArray(parsed) ? parsed : [];
+  // uniqueKeys: checked here instead (see duplicateKeyError).
+  const lineCounter = new LineCounter();
+  const parsed = parseAllDocuments(text, { prettyErrors: true, uniqueKeys: false, merge: true, customTags: KUBECTL_TAGS, lineCounter });
+  const documents = Array.isArray(parsed) ? parsed : [];
+  for (const document of documents) {
+    const error = duplicateKeyError(document, lineCounter);
+    if (error === undefined) continue;
+    const after = document.errors.findIndex((other) => other.pos[0] > error.pos[0]);
+    document.errors.splice(after < 0 ? document.errors.length : after, 0, error);
+  }
+  return documents;
+}
+
+/**
+ * A key written twice in a mapping is an error, as kustomize says (readers differ on which one
+ * counts, so no output could be right): the first such key of the document, as the yaml
+ * package's `uniqueKeys` reports it (keys equal when they are one node or scalars of one
+ * value). That option compares each key with every key before it in its mapping, quadratic in
+ * the keys (20,000 took 1.2 s, and a 2 MiB mapping would take minutes); here each mapping's
+ * scalar values go into a set.
+ */
+function duplicateKeyError(document: Document.Parsed, lineCounter: LineCounter): YAMLParseError | undefined {
+  let first: number | undefined;
+  const walk = (node: unknown): void => {
+    if (isSeq(node)) for (const item of node.items) walk(item);
+    if (!isMap(node)) return;
+    const seen = new Set<unknown>();
+    for (const pair of node.items) {
+      const key = pair.key;
+      walk(key);
+      if (isScalar(key) && !Number.isNaN(key.value)) {
+        if (seen.has(key.value) && key.range !== undefined && key.range !== null && (first === undefined || key.range[0] < first)) first = key.range[0];
+        seen.add(key.value);
+      }
+      walk(pair.value);
+    }
+  };
+  walk(document.contents);
+  if (first === undefined) return undefined;
+  const error = new YAMLParseError([first, first + 1], 'DUPLICATE_KEY', 'Map keys must be unique');
+  const start = lineCounter.linePos(first);
+  error.linePos = [start, lineCounter.linePos(first + 1)];
+  error.message += ` at line ${start.line}, column ${start.col}`;
+  return error;
 }
 
 /** The texts of the JSON objects `text` holds one after another (white space between them goes with the next), or undefined if it holds anything else. */
