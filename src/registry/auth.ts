@@ -199,13 +199,16 @@ export class Authenticator {
     const pendingKey = `${key}\n${verifier}`;
     let pending = this.pending.get(pendingKey);
     if (pending === undefined) {
-      pending = this.fetchToken(call, challenge, candidate, key, verifier).finally(() => this.pending.delete(pendingKey));
+      if (Date.now() >= call.deadline) throw new RegistryFailure('timeout', `timed out after ${this.options.timeoutMs} ms before fetching a token for ${call.host}`);
+      // Other calls may join this fetch: it is bound by a timeout of its own, not by the
+      // deadline of the call that happened to start it.
+      pending = this.fetchToken(call, challenge, candidate, key, verifier, Date.now() + this.options.timeoutMs).finally(() => this.pending.delete(pendingKey));
       this.pending.set(pendingKey, pending);
     }
-    return pending;
+    return withinCallDeadline(pending, call, this.options.timeoutMs);
   }
 
-  private async fetchToken(call: CallAuth, challenge: Challenge, candidate: Candidate, key: string, verifier: string): Promise<TokenOutcome> {
+  private async fetchToken(call: CallAuth, challenge: Challenge, candidate: Candidate, key: string, verifier: string, deadline: number): Promise<TokenOutcome> {
     const realmText = challenge.params.realm;
     let realm: URL;
     try {
@@ -240,7 +243,7 @@ export class Authenticator {
       headers: { accept: 'application/json' },
       maxBytes: Math.min(this.options.maxBytes, TOKEN_BODY_LIMIT),
       timeoutMs: this.options.timeoutMs,
-      deadline: call.deadline,
+      deadline,
       what: 'token',
     });
     if (response.status === 401 || response.status === 403) return { rejected: response.status };
@@ -293,6 +296,28 @@ export class Authenticator {
       this.tokens.delete(key);
     }
   }
+}
+
+/**
+ * `work` (a token fetch other calls may share), waited for until the call's own deadline:
+ * past it the call fails as its own requests would, while the fetch goes on for the others.
+ */
+function withinCallDeadline<T>(work: Promise<T>, call: CallAuth, timeoutMs: number): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      reject(new RegistryFailure('timeout', `timed out after ${timeoutMs} ms waiting for a token for ${call.host}`));
+    }, Math.max(0, call.deadline - Date.now()));
+    work.then(
+      (value) => {
+        clearTimeout(timer);
+        resolve(value);
+      },
+      (error: unknown) => {
+        clearTimeout(timer);
+        reject(error);
+      },
+    );
+  });
 }
 
 export function scopeFor(path: string): string {

@@ -72,6 +72,8 @@ export interface FaultyRegistryOptions {
   noDigestHeader?: boolean;
   /** Answer HEAD requests with 405 Method Not Allowed. */
   headNotAllowed?: boolean;
+  /** Wait this long before answering the token endpoint (bearerAuth only). */
+  tokenDelayMs?: number;
 }
 
 export interface FaultyRegistry {
@@ -81,6 +83,8 @@ export interface FaultyRegistry {
   readonly tag: string;
   fault: Fault;
   target: FaultTarget;
+  /** How long the token endpoint waits before answering (bearerAuth only); may be changed between requests. */
+  tokenDelayMs: number;
   /** Digest of the manifest as currently served for the tag (depends on the fault). */
   manifestDigest(): string;
   requests(): FaultyRequest[];
@@ -147,6 +151,7 @@ export async function startFaultyRegistry(options: FaultyRegistryOptions = {}): 
   const state = {
     fault: options.fault ?? ({ kind: 'none' } as Fault),
     target: options.target ?? ('all' as FaultTarget),
+    tokenDelayMs: options.tokenDelayMs ?? 0,
   };
 
   const applies = (kind: 'base' | 'manifest' | 'blob'): boolean => state.target === 'all' || state.target === kind;
@@ -324,11 +329,13 @@ export async function startFaultyRegistry(options: FaultyRegistryOptions = {}): 
       }
     };
 
-    if (state.fault.kind === 'slow' && kind !== undefined && applies(kind)) {
+    const delayMs =
+      state.fault.kind === 'slow' && kind !== undefined && applies(kind) ? state.fault.delayMs : path === '/token' && state.tokenDelayMs > 0 ? state.tokenDelayMs : 0;
+    if (delayMs > 0) {
       const timer = setTimeout(() => {
         timers.delete(timer);
         if (!res.destroyed) serve();
-      }, state.fault.delayMs);
+      }, delayMs);
       timers.add(timer);
     } else {
       serve();
@@ -350,6 +357,12 @@ export async function startFaultyRegistry(options: FaultyRegistryOptions = {}): 
     },
     set target(value: FaultTarget) {
       state.target = value;
+    },
+    get tokenDelayMs() {
+      return state.tokenDelayMs;
+    },
+    set tokenDelayMs(value: number) {
+      state.tokenDelayMs = value;
     },
     manifestDigest: () => content().manifestDigest,
     requests: () => log.map((r) => ({ ...r })),
