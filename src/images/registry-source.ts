@@ -75,8 +75,13 @@ export function registryImageSource(options: RegistrySourceOptions): ImageConfig
       const scope = accessScope(lookup);
       /** What the registry answered, read with the scope's credentials (anonymously when it has none for this registry). */
       const withCredentials = async <T>(read: (credentials: readonly RegistryCredential[]) => Promise<T>): Promise<Fetched<T>> => {
-        const found = (await credentials()).credentials;
-        return { value: await read(found), anonymous: found.length === 0 };
+        const { credentials: found, problems } = await credentials();
+        try {
+          return { value: await read(found), anonymous: found.length === 0 };
+        } catch (error) {
+          if (error instanceof RegistryError && problems.length > 0) credentialProblems.set(error, problems);
+          throw error;
+        }
       };
       try {
         const config = await cache.resolve(
@@ -93,7 +98,9 @@ export function registryImageSource(options: RegistrySourceOptions): ImageConfig
       } catch (error) {
         options.observe?.('error');
         if (!(error instanceof RegistryError)) throw error;
-        const problems = collected ? (await collected).problems : [];
+        // The failure may be of a lookup another admission started (and shared, or cached): the
+        // problems of the credentials it read come with it.
+        const problems = credentialProblems.get(error) ?? [];
         const notes = problems.length > 0 ? ` (credentials not usable: ${problems.join('; ')})` : '';
         // A host the webhook may not contact is the pod's choice, not a failed dependency.
         throw new ImageConfigError(`container "${lookup.container}": ${error.message}${notes}; ${avoidLookup(lookup.container)}`, error.kind === 'refused' ? 'pod' : 'dependency');
@@ -101,6 +108,13 @@ export function registryImageSource(options: RegistrySourceOptions): ImageConfig
     },
   };
 }
+
+/**
+ * What was wrong with the credentials a failed lookup read (a pull secret it could not read or
+ * use), for the message of every admission given that failure: those that joined the lookup
+ * or were answered by its cached failure did not read the credentials themselves.
+ */
+const credentialProblems = new WeakMap<RegistryError, readonly string[]>();
 
 /** The scope of the pod facts an admission's lookups share, made once for them all. */
 const scopes = new WeakMap<PodPullFacts, { namespace: string; scope: string }>();
