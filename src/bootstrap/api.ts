@@ -116,7 +116,9 @@ export function createBootstrapApi(kubeConfig: KubeConfig, options: BootstrapApi
   ): Promise<T> {
     const what = `cannot ${verb} ${describeObject(object)}`;
     if (signal.aborted) throw new BootstrapError('closed', `${what}: certificate bootstrap closed`);
-    const result = await boundedCall(send, { timeoutMs, signal, ...(contentType !== undefined ? { contentType } : {}) });
+    // A read is sent once more when the API server asks for that (429, or a 5xx with
+    // Retry-After: API Priority and Fairness shedding load), as the object reads are.
+    const result = await boundedCall(send, { timeoutMs, signal, retry: verb === 'get', ...(contentType !== undefined ? { contentType } : {}) });
     if (result.ok) return result.value;
     if (result.reason !== 'failed') {
       throw result.reason === 'timeout'

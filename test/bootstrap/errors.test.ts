@@ -162,7 +162,8 @@ t.test('401, unreachable and slow API servers are reported per object', async (t
 
 t.test('500s from the API server, and writers that never stop conflicting, end in clear errors', async (t) => {
   const c = await cluster(t);
-  c.stub.failWith(503);
+  // A read is sent once more after a 503 with Retry-After: this one answers 503 both times.
+  c.stub.failWith(503, 2);
   const unavailable = await rejection(t, bootstrapCertificates(replicaOptions(c.kubeConfig)));
   t.match(unavailable, { cause: 'server-error', message: /^cannot get Secret .*: API server error \(HTTP 503\): the server is currently unable/ });
 

@@ -176,3 +176,17 @@ async function replicaElsewhere(t: Test): Promise<string> {
   const source = await replica(t, other);
   return Buffer.from(source.caBundle(), 'base64').toString('utf8');
 }
+
+t.test('the API server shedding load (429 or 503 with Retry-After) as a replica starts: its reads are sent again, and it starts', async (t) => {
+  for (const status of [429, 503]) {
+    const c = await cluster(t);
+    // The Secret's read, then (after the create) the configuration's read.
+    c.stub.failWith(status, 1, 1);
+    c.stub.beforeNextWrite({ resource: 'Secret', run: () => c.stub.failWith(status, 1, 1) });
+    const started = Date.now();
+    const source = await replica(t, c);
+    t.ok(Date.now() - started >= 1_800, `waited as asked before each read was sent again (HTTP ${status})`);
+    t.same(calls(c.stub), [`GET ${SECRET_PATH}`, `GET ${SECRET_PATH}`, `POST ${SECRETS_PATH}`, `GET ${MWC_PATH}`, `GET ${MWC_PATH}`, `PATCH ${MWC_PATH}`]);
+    t.equal(storedWebhooks(c.stub)[0]?.clientConfig.caBundle, source.caBundle(), `started and published its CA (HTTP ${status})`);
+  }
+});
