@@ -11,7 +11,14 @@ import { Agent as HttpsAgent } from 'node:https';
 import type { AgentOptions } from 'node:https';
 
 const MAX_AGENTS = 4;
-const MAX_SOCKETS = 16;
+/**
+ * Reads sent at once. A read waiting for a free connection spends its --lookup-timeout
+ * waiting: with 16, a burst of 120 reads (pods of many workloads, each its own Secret) of an
+ * API server answering in 400 ms had a third of them time out without having been sent. client-go
+ * multiplexes up to ~250 requests on one HTTP/2 connection; this client speaks HTTP/1.1, one
+ * request per connection (idle ones are closed after 60 s).
+ */
+const MAX_SOCKETS = 256;
 
 export interface AgentPool {
   /** The pooled agent for the settings of `agent` (client-node's per-request one); other kinds of agent (proxies) as they are. */
