@@ -70,16 +70,25 @@ export function parseCaBundle(pem: string): string[] {
   return blocks;
 }
 
+/**
+ * Requests sent at once to one registry host. A request waiting for a free connection spends
+ * its timeout (and its call's) waiting: with 32, a burst of 150 lookups from as many access
+ * scopes of a registry answering in 300 ms had some time out without having been sent. The
+ * lookups in flight are what bounds this (they are coalesced per image and scope), and the
+ * bodies being read are bounded by the body budget.
+ */
+const MAX_SOCKETS_PER_HOST = 256;
+
 export function createTransport(options: TransportOptions): Transport {
   const ca = options.ca !== undefined ? [...rootCertificates, ...parseCaBundle(options.ca)] : undefined;
   const httpsAgent = new https.Agent({
     keepAlive: true,
-    maxSockets: 32,
+    maxSockets: MAX_SOCKETS_PER_HOST,
     timeout: 30_000,
     rejectUnauthorized: !options.skipVerify,
     ...(ca !== undefined ? { ca } : {}),
   });
-  const httpAgent = new http.Agent({ keepAlive: true, maxSockets: 32, timeout: 30_000 });
+  const httpAgent = new http.Agent({ keepAlive: true, maxSockets: MAX_SOCKETS_PER_HOST, timeout: 30_000 });
 
   function isInsecure(url: URL): boolean {
     return options.insecureHosts.has(url.host.toLowerCase()) || options.insecureHosts.has(url.hostname.toLowerCase());

@@ -263,3 +263,22 @@ t.test('a redirect whose body never ends does not keep its connection streaming'
   await new Promise((resolve) => setTimeout(resolve, 200));
   t.equal(pushed, settled, 'nothing is streamed after the lookup failed');
 });
+
+t.test('a burst of lookups of a slow registry: each request is sent at once, not queued behind the others until its timeout', async (t) => {
+  // 150 lookups at once (pods of as many namespaces, each its own access scope, so none shares
+  // another's), the registry answering each request in 300 ms: well within the 3 s timeout.
+  const server = await fake(t, { fault: { kind: 'slow', delayMs: 300 } });
+  const client = clientFor(server, { timeoutMs: 3_000 });
+  const outcomes = await Promise.all(
+    Array.from({ length: 150 }, async () => {
+      try {
+        const digest = await client.resolveTag(refOf(server), []);
+        await client.imageConfig(refOf(server), digest, linux, []);
+        return 'found';
+      } catch (error) {
+        return error instanceof Error ? error.message : String(error);
+      }
+    }),
+  );
+  t.same(outcomes.filter((outcome) => outcome !== 'found'), [], 'every lookup answered');
+});
