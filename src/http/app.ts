@@ -53,6 +53,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     // Fastify sets the server's requestTimeout from this after making it (0 would turn it
     // off), so it repeats the value the server was made with.
     requestTimeout: timeouts.requestMs,
+    keepAliveTimeout: timeouts.keepAliveMs,
     return503OnClosing: true,
     // close() ends idle keep-alive connections at once; busy ones end after their response.
     forceCloseConnections: 'idle' as const,
@@ -123,6 +124,7 @@ export async function buildTelemetryApp(options: Pick<AppOptions, 'logger' | 'me
     loggerInstance: options.logger,
     logController: new LogController({ disableRequestLogging: true }),
     requestTimeout: timeouts.requestMs,
+    keepAliveTimeout: timeouts.keepAliveMs,
     http: httpServerTimeouts(timeouts),
   }) as unknown as FastifyInstance;
   if (options.maxConnections !== undefined) limitConnections(app.server, { max: options.maxConnections, listener: 'telemetry', metrics: options.metrics, logger: options.logger });

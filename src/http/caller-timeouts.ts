@@ -3,7 +3,7 @@
  * node:tls and node:http themselves, not by a timer per connection: a socket inactivity
  * timeout (Fastify's `connectionTimeout`) is re-armed on every read and write, which cost
  * ~2 µs an admission, and a caller trickling a byte at a time keeps it from ever firing.
- * Idle keep-alive connections close after Fastify's keepAliveTimeout (72 s).
+ * Idle keep-alive connections close after keepAliveMs.
  */
 export interface CallerTimeouts {
   /** The TLS handshake (node:tls `handshakeTimeout`): a connection that never starts one is closed. */
@@ -12,9 +12,24 @@ export interface CallerTimeouts {
   requestMs: number;
   /** How often node:http checks requests in progress against requestMs (`connectionsCheckingInterval`). */
   sweepMs: number;
+  /**
+   * How long a keep-alive connection may stay idle between requests (node:http
+   * `keepAliveTimeout`). It must be longer than callers keep one idle themselves, so that
+   * it is always the caller that closes it: a request the caller sends on a connection the
+   * server is closing at that moment fails with EOF, and the API server does not send a POST
+   * again (the pod is then not created, or admitted without the webhook under
+   * failurePolicy Ignore).
+   */
+  keepAliveMs: number;
 }
 
-export const CALLER_TIMEOUTS: CallerTimeouts = { handshakeMs: 10_000, requestMs: 30_000, sweepMs: 5_000 };
+/**
+ * How long the API server keeps an idle connection to a webhook: client-go's transports take
+ * Go's http.DefaultTransport IdleConnTimeout, 90 s.
+ */
+export const API_SERVER_IDLE_MS = 90_000;
+
+export const CALLER_TIMEOUTS: CallerTimeouts = { handshakeMs: 10_000, requestMs: 30_000, sweepMs: 5_000, keepAliveMs: API_SERVER_IDLE_MS + 30_000 };
 
 /** node:http server options for these bounds (given when the server is made: the sweep starts with it). */
 export function httpServerTimeouts(timeouts: CallerTimeouts): { requestTimeout: number; connectionsCheckingInterval: number } {

@@ -12,7 +12,7 @@ import type { Server } from 'node:http';
 import { pino } from 'pino';
 import { buildApp, buildTelemetryApp } from '../../src/http/app.js';
 import type { CallerTimeouts } from '../../src/http/caller-timeouts.js';
-import { CALLER_TIMEOUTS } from '../../src/http/caller-timeouts.js';
+import { API_SERVER_IDLE_MS, CALLER_TIMEOUTS } from '../../src/http/caller-timeouts.js';
 import { readinessFlag } from '../../src/http/health-routes.js';
 import { createMetrics } from '../../src/telemetry/metrics.js';
 import { staticImageConfigs } from '../../src/images/image-config-source.js';
@@ -22,7 +22,7 @@ import type { TlsSource } from '../../src/tls/source.js';
 import { SETTINGS } from '../helpers/pods.js';
 import { makeTestCertificates } from '../helpers/certs.js';
 
-const SHORT: CallerTimeouts = { handshakeMs: 500, requestMs: 500, sweepMs: 100 };
+const SHORT: CallerTimeouts = { handshakeMs: 500, requestMs: 500, sweepMs: 100, keepAliveMs: 1_500 };
 /** Longest a stalled caller may stay connected with SHORT: its bound, one sweep, and slack for a loaded machine. */
 const CUT_OFF_WITHIN_MS = 3_000;
 /** How long a test waits before calling a connection still open. */
@@ -178,9 +178,33 @@ t.test('the telemetry listener cuts off a trickling caller too', async (t) => {
   t.match(end.received, /^HTTP\/1\.1 408 /, 'answered 408 Request Timeout');
 });
 
+t.test('an idle keep-alive connection is closed by the server after keepAliveMs, not before', async (t) => {
+  const { port } = await startWebhook(t, SHORT);
+  const startedAt = Date.now();
+  let answeredAt: number | undefined;
+  const socket = tlsConnect({ host: '127.0.0.1', port, ca: certs.caPem, servername: 'localhost' });
+  socket.on('data', (chunk: Buffer) => {
+    if (answeredAt === undefined && chunk.toString('latin1').startsWith('HTTP/1.1 200 ')) answeredAt = Date.now();
+  });
+  const closed = ending(socket, startedAt);
+  await new Promise<void>((resolve) => socket.once('secureConnect', () => resolve()));
+  socket.write(HEAD + REVIEW);
+  const end = await closed;
+  t.ok(answeredAt !== undefined, 'the admission was answered');
+  const idleMs = (end.closedAfterMs ?? GIVE_UP_MS) - ((answeredAt ?? startedAt) - startedAt);
+  t.ok(end.closedAfterMs !== undefined, 'the server closed the idle connection');
+  t.ok(idleMs >= SHORT.keepAliveMs - 50 && idleMs <= SHORT.keepAliveMs + CUT_OFF_WITHIN_MS, `after about keepAliveMs idle (${idleMs} ms)`);
+});
+
 t.test('by default: CALLER_TIMEOUTS, and no inactivity timer per connection', async (t) => {
   const { server } = await startWebhook(t);
   t.equal(server.requestTimeout, CALLER_TIMEOUTS.requestMs, 'requestTimeout');
+  // The API server sends a POST on an idle connection it still holds and does not send it
+  // again when that fails: an idle connection must stay open longer than it keeps one, so
+  // that it is always the API server that closes it. (Fastify's default, 72 s, made a
+  // pod's admission fail with EOF when it came as the webhook closed the connection.)
+  t.ok(server.keepAliveTimeout > API_SERVER_IDLE_MS, `idle keep-alive connections outlive the API server's (${server.keepAliveTimeout} ms > ${API_SERVER_IDLE_MS} ms)`);
+  t.equal(server.keepAliveTimeout, CALLER_TIMEOUTS.keepAliveMs, 'keepAliveTimeout');
   t.ok(server.headersTimeout > 0 && server.headersTimeout <= CALLER_TIMEOUTS.requestMs, `headers within the request's bound (${server.headersTimeout} ms)`);
   t.equal(server.timeout, 0, 'no socket inactivity timeout');
 });

@@ -17,6 +17,7 @@ import { runInNewContext } from 'node:vm';
 import { pino } from 'pino';
 import { buildApp, buildTelemetryApp } from '../../src/http/app.js';
 import type { CallerTimeouts } from '../../src/http/caller-timeouts.js';
+import { CALLER_TIMEOUTS } from '../../src/http/caller-timeouts.js';
 import { readinessFlag } from '../../src/http/health-routes.js';
 import { holdUntilWritten } from '../../src/http/json-body.js';
 import { HEAP_BYTES_PER_BODY_BYTE, RequestMemory, UNCOUNTED_ARRIVING_BYTES, bodyLimitBeyondCapacity } from '../../src/http/request-memory.js';
@@ -291,7 +292,7 @@ t.test('large and chunked bodies are charged as they arrive, not as they are dec
 
 t.test('a body that stops arriving is cut at the request bound and gives back what it held', async (t) => {
   // A request bound short enough for a test, long enough to see the half that came charged on a loaded machine.
-  const webhook = await startWebhook(t, 1024 * 1024, staticImageConfigs({}), { handshakeMs: 10_000, requestMs: 3_000, sweepMs: 100 });
+  const webhook = await startWebhook(t, 1024 * 1024, staticImageConfigs({}), { handshakeMs: 10_000, requestMs: 3_000, sweepMs: 100, keepAliveMs: CALLER_TIMEOUTS.keepAliveMs });
   const caller = await rawConnection(t, webhook.port, CA);
   const closed = new Promise((resolve) => caller.socket.once('close', resolve));
   caller.post(`{"pad":"${'x'.repeat(32 * 1024)}`, { declaredLength: 64 * 1024 });
