@@ -44,3 +44,18 @@ t.test('--provider has no effect, and the docs do not tell admins to set it', as
   t.ok(overlaySettings !== '', 'docs/install.md lists the settings to change in an overlay');
   t.notMatch(overlaySettings, /--provider=/, 'and a --provider value is not one of them');
 });
+
+t.test("the differences name the registry access kube-secrets-init had and this webhook has not, with what replaces it", async (t) => {
+  // kube-secrets-init read image configs through go-containerregistry's k8schain: plain HTTP
+  // after HTTPS to private IP addresses, and the webhook container's own Docker config,
+  // Google key and Azure credentials. Pods it admitted that way are denied here until the
+  // operator sets what replaces them.
+  const differences = /## Differences from kube-secrets-init[^]*?\n## /.exec(readme)?.[0] ?? '';
+  t.ok(differences !== '', 'the README has the section');
+  for (const named of ['RFC 1918', '`--insecure-registries`', '`DOCKER_CONFIG`', '`GOOGLE_APPLICATION_CREDENTIALS`', '`AZURE_CLIENT_ID`', '`--default-image-pull-secret`', '`_json_key`']) {
+    t.ok(differences.includes(named), `it names ${named}`);
+  }
+  const upgrade = /From \*\*kube-secrets-init\*\*[^]*?\n## /.exec(install)?.[0] ?? '';
+  t.ok(upgrade !== '', 'docs/install.md has the upgrade paragraph');
+  t.match(upgrade, /--insecure-registries[^]*--default-image-pull-secret/, 'which says what to set before switching');
+});
