@@ -1,7 +1,7 @@
 /** The README documents every flag `--help` shows and every annotation the webhook reads. */
 import { readFileSync } from 'node:fs';
 import t from 'tap';
-import { COMMAND_FLAGS, GLOBAL_FLAGS } from '../../src/cli/flags.js';
+import { COMMAND_FLAGS, DEFAULTS, GLOBAL_FLAGS } from '../../src/cli/flags.js';
 import * as annotations from '../../src/core/annotations.js';
 import { COMMAND_ANNOTATION_PREFIX } from '../../src/core/command-override.js';
 import { runInjectCli } from '../helpers/inject-cli.js';
@@ -58,4 +58,12 @@ t.test("the differences name the registry access kube-secrets-init had and this 
   const upgrade = /From \*\*kube-secrets-init\*\*[^]*?\n## /.exec(install)?.[0] ?? '';
   t.ok(upgrade !== '', 'docs/install.md has the upgrade paragraph');
   t.match(upgrade, /--insecure-registries[^]*--default-image-pull-secret/, 'which says what to set before switching');
+});
+
+t.test("the differences give the default --log-level, which is not kube-secrets-init's", async (t) => {
+  // kube-secrets-init's --log-level defaults to warning; ours to info, one line per admission.
+  const differences = /## Differences from kube-secrets-init[^]*?\n## /.exec(readme)?.[0] ?? '';
+  t.not(DEFAULTS.logLevel, 'warning', 'the defaults differ');
+  t.ok(differences.includes(`the default \`--log-level\` is \`${DEFAULTS.logLevel}\``), `the README says ours is ${DEFAULTS.logLevel}`);
+  t.match(differences, /kube-secrets-init's default is `warning`/, "and that kube-secrets-init's is warning");
 });
