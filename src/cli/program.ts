@@ -38,7 +38,7 @@ const COMMAND_SUMMARIES: Readonly<Record<CommandName, string>> = {
   inject:
     'write manifests (-f) with secrets-init injected as the webhook would inject it, for review, GitOps and CI; exit 1 on unresolved references or pods the webhook would deny',
   audit:
-    'list the running and pending pods of a cluster whose containers hold secret references but do not run secrets-init; exit 1 when there is any',
+    'list the running and pending pods of a cluster whose containers hold secret references but do not run secrets-init; exit 1 when there is any, 2 when a namespace or pod could not be checked',
 };
 
 const SYNTAX_NOTE =

@@ -67,11 +67,21 @@ export async function runAudit(options: AuditOptions, io: CommandIo): Promise<Ex
   try {
     const report = await audit(options, cluster, scanner);
     io.stdout.write(options.output === 'json' ? `${JSON.stringify(report, null, 2)}\n` : table(report));
-    return report.missed.length > 0 ? 1 : 0;
+    return auditExitCode(report);
   } catch (error) {
     if (error instanceof LookupError) return fail(`${CLUSTER_FAILURES.has(error.cause) ? `cannot use the cluster at ${cluster.server}: ` : ''}${error.message}`);
     throw error;
   }
+}
+
+/**
+ * 1 when a pod was missed; otherwise 2 when a namespace could not be scanned or a pod's
+ * references could not all be read (the audit cannot say that nothing was missed); 0 when
+ * every pod was checked and none was missed.
+ */
+export function auditExitCode(report: AuditReport): ExitCode {
+  if (report.missed.length > 0) return 1;
+  return report.notScanned.length > 0 || report.incomplete.length > 0 ? 2 : 0;
 }
 
 async function audit(options: AuditOptions, cluster: Cluster, scanner: ClusterScanner): Promise<AuditReport> {
@@ -242,6 +252,12 @@ function table(report: AuditReport): string {
   if (report.missed.length > 0) {
     lines.push(`Pods holding secret references without secrets-init (${report.missed.length}):`);
     rows(report.missed);
+  } else if (report.notScanned.length > 0 || report.incomplete.length > 0) {
+    const unchecked = [
+      report.notScanned.length > 0 ? `${report.notScanned.length} namespace(s) not scanned` : '',
+      report.incomplete.length > 0 ? `${report.incomplete.length} pod(s) not fully checked` : '',
+    ].filter((part) => part !== '');
+    lines.push(`No missed pod found among those checked, but the audit is incomplete: ${unchecked.join(', ')} (below).`);
   } else {
     lines.push('No pod holds secret references without secrets-init.');
   }

@@ -184,3 +184,36 @@ t.test('a continue token that expires while a page is audited: the list starts a
   const lists = own.requests.filter((r) => r.path.startsWith('/api/v1/namespaces/big/pods')).map((r) => (/[?&]continue=/.test(r.path) ? 'continue' : 'new'));
   t.same(lists, ['new', 'continue', 'new', 'continue', 'continue'], 'the expired continue (410) is followed by a new list');
 });
+
+t.test('a namespace whose pods cannot be listed, or a pod whose Secret cannot be read, is no all-clear: exit 2', async (t) => {
+  const own = await startStubApiServer();
+  t.teardown(() => own.close());
+  own.addNamespace('locked');
+  own.forbid('pods', 'locked');
+  own.addPod('locked', { metadata: { name: 'hidden' }, spec: { containers: [container('app', [{ name: 'TOKEN', value: AWS }])] }, status: running });
+  own.addNamespace('partial');
+  own.addSecret('partial', 'db', { password: AWS });
+  own.forbid('secrets', 'partial', 'db');
+  own.addPod('partial', { metadata: { name: 'reader' }, spec: { containers: [container('app', [{ name: 'DB', valueFrom: { secretKeyRef: { name: 'db', key: 'password' } } }])] }, status: running });
+  const env = { KUBECONFIG: own.kubeconfigPath, HOME: '/nonexistent-home' };
+
+  const locked = await audit(['-n', 'locked'], env);
+  t.equal(locked.code, 2, 'the one namespace asked for was not scanned');
+  t.notMatch(locked.stdout, 'No pod holds secret references without secrets-init.', 'no all-clear headline');
+  t.match(locked.stdout, /^No missed pod found among those checked, but the audit is incomplete: 1 namespace\(s\) not scanned \(below\)\.$/m);
+  t.match(locked.stdout, 'Namespace locked not scanned: cannot read Pods in locked: forbidden (HTTP 403)');
+
+  const partial = await audit(['-n', 'partial', '-o', 'json'], env);
+  t.equal(partial.code, 2, "a pod whose Secret could not be read was not fully checked");
+  const report = JSON.parse(partial.stdout) as AuditReport;
+  t.same(report.missed, []);
+  t.same(report.incomplete.map((p) => p.pod), ['reader']);
+
+  const both = await audit(['-A'], env);
+  t.equal(both.code, 2);
+  t.match(both.stdout, '1 namespace(s) not scanned, 1 pod(s) not fully checked');
+
+  own.addPod('partial', { metadata: { name: 'inline' }, spec: { containers: [container('app', [{ name: 'TOKEN', value: AWS }])] }, status: running });
+  const missed = await audit(['-A'], env);
+  t.equal(missed.code, 1, 'a missed pod still exits 1 when other pods could not be checked');
+});
