@@ -176,7 +176,7 @@ const SERVER_FLAGS: readonly FlagSpec[] = [
     kind: 'string',
     placeholder: 'name',
     description:
-      "image pull secret tried when the pod's own imagePullSecrets have no credentials for an image's registry (needs --default-image-pull-secret-namespace)",
+      "image pull secret tried after the pod's and its ServiceAccount's imagePullSecrets, when none of those is accepted by an image's registry (needs --default-image-pull-secret-namespace)",
   },
   {
     name: 'default-image-pull-secret-namespace',
@@ -300,7 +300,7 @@ const SERVER_FLAGS: readonly FlagSpec[] = [
     name: 'lookup-timeout',
     kind: 'string',
     placeholder: 'duration',
-    description: `timeout of each Kubernetes API lookup (ConfigMaps, Secrets), as a Go duration such as 500ms or 1.5s; at most ${LOOKUP_TIMEOUT_MAX}`,
+    description: `timeout of each Kubernetes API lookup (Secrets, ConfigMaps, ServiceAccounts), as a Go duration such as 500ms or 1.5s; at most ${LOOKUP_TIMEOUT_MAX}`,
     defaultText: DEFAULTS.lookupTimeout,
   },
   {
@@ -334,7 +334,8 @@ const SERVER_FLAGS: readonly FlagSpec[] = [
     name: 'bootstrap-namespace',
     kind: 'string',
     placeholder: 'namespace',
-    description: "with --self-bootstrap: the webhook's namespace (default: the pod's own, from its service account)",
+    description: "with --self-bootstrap: the webhook's namespace",
+    defaultText: "the pod's own, from its service account",
   },
   {
     name: 'registry-ca-file',

@@ -812,3 +812,10 @@ t.test('--object-cache-ttl: a duration from 0 to 5m', async (tt) => {
   usageError(tt, ['server', '--object-cache-ttl=6m'], ['--object-cache-ttl', 'at most 5m']);
   usageError(tt, ['server', '--object-cache-ttl=-1s'], ['--object-cache-ttl']);
 });
+
+t.test('each flag shows one default in help', async (tt) => {
+  for (const command of ['server', 'certs', 'inject', 'audit']) {
+    const text = informational(tt, [command, '--help']).replace(/\s+/g, ' ');
+    tt.notMatch(text, /\(default: [^)]*\) \(default:/, `${command} --help`);
+  }
+});
