@@ -564,7 +564,7 @@ const INJECT_FLAGS: readonly FlagSpec[] = [
     kind: 'string',
     placeholder: 'namespace',
     description: 'namespace of the objects in the input that name none',
-    defaultText: "the kubeconfig context's namespace, else default",
+    defaultText: "the kubeconfig context's namespace (in a pod without a kubeconfig: the pod's own), else default",
   },
   ...serverFlags(INJECTION_FLAG_NAMES),
   ...serverFlags(REGISTRY_FLAG_NAMES),
@@ -578,7 +578,7 @@ const AUDIT_FLAGS: readonly FlagSpec[] = [
     kind: 'string',
     placeholder: 'namespace',
     description: 'namespace to scan',
-    defaultText: "the kubeconfig context's namespace, else default",
+    defaultText: "the kubeconfig context's namespace (in a pod without a kubeconfig: the pod's own), else default",
   },
   {
     name: 'all-namespaces',

@@ -189,6 +189,16 @@ function checkCertificateAuthority(cluster: Cluster, where: string): void {
   if (blocks.length === 0 || !blocks.every(parses)) throw new KubeConfigError(`${where}: ${what} holds no valid PEM certificate`);
 }
 
+/** The `namespace` file of a mounted service account, if it names one. */
+function serviceAccountNamespace(dir: string): string | undefined {
+  try {
+    const namespace = readFileSync(join(dir, 'namespace'), 'utf8').trim();
+    return namespace === '' ? undefined : namespace;
+  } catch {
+    return undefined;
+  }
+}
+
 /** client-go's rest.InClusterConfig: the service's env vars plus the mounted service account token. */
 function inCluster({ host, port, dir }: Extract<KubeConfigSource, { kind: 'in-cluster' }>): KubeConfig {
   const tokenFile = join(dir, 'token');
@@ -204,7 +214,9 @@ function inCluster({ host, port, dir }: Extract<KubeConfigSource, { kind: 'in-cl
   checkCertificateAuthority(cluster, `in-cluster service account ${dir}`);
   // The tokenFile provider re-reads the (rotated, bound) token every minute.
   const user: User = { name, authProvider: { name: 'tokenFile', config: { tokenFile } } };
-  const context: Context = { name, cluster: name, user: name };
+  // As kubectl in a pod: the namespace of the pod's service account is the context's.
+  const namespace = serviceAccountNamespace(dir);
+  const context: Context = { name, cluster: name, user: name, ...(namespace !== undefined ? { namespace } : {}) };
   config.loadFromOptions({ clusters: [cluster], users: [user], contexts: [context], currentContext: name });
   return config;
 }

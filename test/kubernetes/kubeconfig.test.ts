@@ -96,6 +96,18 @@ t.test('in-cluster: service env vars plus the mounted token', async (t) => {
   t.equal(server(v6), 'https://[fd00::1]:443');
 });
 
+t.test("in-cluster: the context's namespace is the service account's, as kubectl's in a pod", async (t) => {
+  const root = t.testdir({ sa: SERVICE_ACCOUNT_FILES, padded: { ...SERVICE_ACCOUNT_FILES, namespace: 'shop\n' }, none: { token: 't', 'ca.crt': SERVICE_ACCOUNT_FILES['ca.crt'] } });
+  const env = { KUBERNETES_SERVICE_HOST: '10.96.0.1', KUBERNETES_SERVICE_PORT: '443' };
+  const namespaceOf = (dir: string) => {
+    const config = loadKubeConfig(env, { serviceAccountDir: join(root, dir) });
+    return config?.getContextObject(config.getCurrentContext())?.namespace;
+  };
+  t.equal(namespaceOf('sa'), 'secrets-init');
+  t.equal(namespaceOf('padded'), 'shop', 'the file as mounted, without its line break');
+  t.equal(namespaceOf('none'), undefined, 'no namespace file: none (the commands then take default)');
+});
+
 t.test('in-cluster needs both the env vars and the token file', async (t) => {
   const root = t.testdir({ sa: SERVICE_ACCOUNT_FILES, empty: {} });
   const dir = join(root, 'sa');
