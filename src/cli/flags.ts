@@ -83,6 +83,10 @@ export const MAX_REQUEST_BYTES_MIN = '1Ki';
 export const MAX_REQUEST_BYTES_MAX = '64Mi';
 /** --max-connections' upper bound. */
 export const MAX_CONNECTIONS_MAX = 100_000;
+/** Upper bounds of --max-objects-per-pod, --max-variables-per-pod and --max-concurrent-reads. */
+export const MAX_OBJECTS_PER_POD_MAX = 1_000;
+export const MAX_VARIABLES_PER_POD_MAX = 1_000_000;
+export const MAX_CONCURRENT_READS_MAX = 100;
 export const SHUTDOWN_DRAIN_MAX = '60s';
 export const SHUTDOWN_TIMEOUT_MAX = '60s';
 
@@ -260,7 +264,7 @@ const SERVER_FLAGS: readonly FlagSpec[] = [
     name: 'max-objects-per-pod',
     kind: 'string',
     placeholder: 'n',
-    description: 'most distinct Secrets and ConfigMaps the environment of one pod may read; a pod that reads more is denied',
+    description: `most distinct Secrets and ConfigMaps the environment of one pod may read; a pod that reads more is denied; 1 to ${MAX_OBJECTS_PER_POD_MAX}`,
     defaultText: DEFAULTS.maxObjectsPerPod,
   },
   {
@@ -268,14 +272,14 @@ const SERVER_FLAGS: readonly FlagSpec[] = [
     kind: 'string',
     placeholder: 'n',
     description:
-      'most environment variables one pod may define across its containers (env entries, plus every key an envFrom takes from a Secret or ConfigMap); a pod that defines more is denied',
+      `most environment variables one pod may define across its containers (env entries, plus every key an envFrom takes from a Secret or ConfigMap); a pod that defines more is denied; 1 to ${MAX_VARIABLES_PER_POD_MAX}`,
     defaultText: DEFAULTS.maxVariablesPerPod,
   },
   {
     name: 'max-concurrent-reads',
     kind: 'string',
     placeholder: 'n',
-    description: 'most Secrets and ConfigMaps read at once for one admission; the others wait their turn',
+    description: `most Secrets and ConfigMaps read at once for one admission; the others wait their turn; 1 to ${MAX_CONCURRENT_READS_MAX}`,
     defaultText: DEFAULTS.maxConcurrentReads,
   },
   {

@@ -18,6 +18,9 @@ import {
   ADMISSION_TIMEOUT_MAX,
   MAX_REQUEST_BYTES_MAX,
   MAX_CONNECTIONS_MAX,
+  MAX_OBJECTS_PER_POD_MAX,
+  MAX_VARIABLES_PER_POD_MAX,
+  MAX_CONCURRENT_READS_MAX,
   SHUTDOWN_DRAIN_MAX,
   SHUTDOWN_TIMEOUT_MAX,
   MAX_REQUEST_BYTES_MIN,
@@ -247,7 +250,7 @@ function serverOptions(command: Command, env: Readonly<Record<string, string | u
 
   const injection = injectionFlags(command);
   const registry = registryFlags(command);
-  const maxConcurrentReads = countFlag(command, 'max-concurrent-reads', DEFAULTS.maxConcurrentReads, 100);
+  const maxConcurrentReads = countFlag(command, 'max-concurrent-reads', DEFAULTS.maxConcurrentReads, MAX_CONCURRENT_READS_MAX);
   const timeoutMs = durationFlag(command, 'lookup-timeout', DEFAULTS.lookupTimeout, false, LOOKUP_TIMEOUT_MAX);
   const admissionTimeoutMs = durationFlag(command, 'admission-timeout', DEFAULTS.admissionTimeout, false, ADMISSION_TIMEOUT_MAX);
   const objectCacheTtlMs = durationFlag(command, 'object-cache-ttl', DEFAULTS.objectCacheTtl, true, '5m');
@@ -369,8 +372,8 @@ function injectionFlags(command: Command): InjectionFlags {
   const supervisors = supervisorsFlag(command);
 
   const limits: PodLimits = {
-    objectsPerPod: countFlag(command, 'max-objects-per-pod', DEFAULTS.maxObjectsPerPod, 1_000),
-    variablesPerPod: countFlag(command, 'max-variables-per-pod', DEFAULTS.maxVariablesPerPod, 1_000_000),
+    objectsPerPod: countFlag(command, 'max-objects-per-pod', DEFAULTS.maxObjectsPerPod, MAX_OBJECTS_PER_POD_MAX),
+    variablesPerPod: countFlag(command, 'max-variables-per-pod', DEFAULTS.maxVariablesPerPod, MAX_VARIABLES_PER_POD_MAX),
   };
   return { image, pullPolicy, volumeName, volumePath, provider: providerText, runtime, supervisors, limits };
 }

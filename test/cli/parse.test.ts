@@ -819,3 +819,22 @@ t.test('each flag shows one default in help', async (tt) => {
     tt.notMatch(text, /\(default: [^)]*\) \(default:/, `${command} --help`);
   }
 });
+
+t.test('each whole-number flag states its range in help, and the range is the one enforced', async (tt) => {
+  const required: Record<string, string[]> = { inject: ['-f', '-'] };
+  for (const command of ['server', 'certs', 'inject', 'audit']) {
+    const help = informational(tt, [command, '--help']).replace(/\s+/g, ' ');
+    for (const [, name] of help.matchAll(/ --([a-z-]+) <n> /g)) {
+      const entry = new RegExp(` --${name} <n> (.*?) \\(default: `).exec(help)?.[1] ?? '';
+      const range = /1 to (\d+)/.exec(entry);
+      tt.ok(range, `${command} --${name}: "${entry}" states a range`);
+      if (range === null) continue;
+      const max = Number(range[1]);
+      const argv = (value: number) => [command, ...(required[command] ?? []), `--${name}=${value}`];
+      tt.not(parse(argv(max)).kind, 'exit', `${command} --${name}=${max} is accepted`);
+      tt.not(parse(argv(1)).kind, 'exit', `${command} --${name}=1 is accepted`);
+      usageError(tt, argv(max + 1), [`--${name}`]);
+      usageError(tt, argv(0), [`--${name}`]);
+    }
+  }
+});

@@ -145,6 +145,9 @@ t.test("the README's server flag table gives each flag the default --help gives"
       } else {
         t.equal(plain(shown).replace(/ \(any registry\)$/, ''), help, `--${spec.name}`);
       }
+      // A range --help states, the README's row states too.
+      const meaning = plain(rows.find(([cell]) => cell?.includes(`\`--${spec.name}\``))?.[2] ?? '').replace(/(\d),(\d)/g, '$1$2');
+      for (const [bound] of spec.description.matchAll(/1 to \d+|at most \d+[a-z]+/g)) t.ok(meaning.includes(bound), `--${spec.name}: ${bound}`);
     }
   }
   // The self-bootstrap row names its companions with their defaults.
