@@ -178,3 +178,14 @@ t.test('every manifests folder the docs name exists', async (t) => {
   t.ok(paths.size >= 9, [...paths].join(', '));
   for (const path of paths) t.ok(existsSync(new URL(`../../${path}/kustomization.yaml`, import.meta.url)), path);
 });
+
+t.test("the README's section on inject and audit names every flag of the two commands", async (t) => {
+  const section = /\n## Offline: inject and audit\n[^]*?(?=\n## )/.exec(readme)?.[0] ?? '';
+  t.ok(section.length > 1000, 'the section is there');
+  for (const command of ['inject', 'audit'] as const) {
+    for (const spec of COMMAND_FLAGS[command]) {
+      if (spec.hidden === true) continue;
+      t.ok(section.includes(`--${spec.name}`), `${command} --${spec.name}`);
+    }
+  }
+});
