@@ -1,11 +1,13 @@
 /** The README documents every flag `--help` shows and every annotation the webhook reads. */
 import { existsSync, readFileSync } from 'node:fs';
+import { Writable } from 'node:stream';
 import t from 'tap';
 import { parse as parseYaml } from 'yaml';
-import { COMMAND_FLAGS, DEFAULTS, GLOBAL_FLAGS } from '../../src/cli/flags.js';
+import { COMMAND_FLAGS, DEFAULTS, GLOBAL_FLAGS, LOG_LEVELS } from '../../src/cli/flags.js';
 import * as annotations from '../../src/core/annotations.js';
 import { COMMAND_ANNOTATION_PREFIX } from '../../src/core/command-override.js';
 import { ARGO_EMISSARY } from '../../src/core/supervisor.js';
+import { createLogger } from '../../src/telemetry/logger.js';
 import { createMetrics } from '../../src/telemetry/metrics.js';
 import { runInjectCli } from '../helpers/inject-cli.js';
 
@@ -187,5 +189,24 @@ t.test("the README's section on inject and audit names every flag of the two com
       if (spec.hidden === true) continue;
       t.ok(section.includes(`--${spec.name}`), `${command} --${spec.name}`);
     }
+  }
+});
+
+t.test("the README's JSON log levels are the numbers --json writes", async (t) => {
+  const stated = /as JSON lines \(`level` a number: ([^;]+);/.exec(readme)?.[1]?.replace(/\s+/g, ' ') ?? '';
+  const pairs = [...stated.matchAll(/(\d+) ([a-z]+(?: and [a-z]+)?)/g)].flatMap(([, number, names]) => (names ?? '').split(' and ').map((name) => [name, Number(number)] as const));
+  t.same(pairs.map(([name]) => name), [...LOG_LEVELS], 'every --log-level is given its number');
+  for (const [name, number] of pairs) {
+    let text = '';
+    const sink = new Writable({
+      write(chunk: Buffer, _encoding, done) {
+        text += chunk.toString();
+        done();
+      },
+    });
+    const logger = createLogger({ logLevel: name, json: true }, sink);
+    logger[logger.level as 'info']('at the configured level');
+    logger.flush();
+    t.match(JSON.parse(text.split('\n')[0] ?? '{}'), { level: number, msg: 'at the configured level', app: 'secrets-init-webhook', time: String }, `--log-level=${name}`);
   }
 });
