@@ -5,6 +5,7 @@
  */
 import { LOG_FORMATS } from '../core/runtime-options.js';
 import { ARGO_EMISSARY } from '../core/supervisor.js';
+import { SECRETS_INIT_UID } from '../core/init-container.js';
 
 export type FlagKind = 'string' | 'bool' | 'list';
 
@@ -36,6 +37,7 @@ export const DEFAULTS = {
   listenAddress: ':8443',
   image: 'ghcr.io/doitintl/secrets-init:0.5.3',
   pullPolicy: 'IfNotPresent',
+  initContainerUser: String(SECRETS_INIT_UID),
   dockerConfigJsonKey: '.dockerconfigjson',
   volumeName: 'secrets-init-bin',
   volumePath: '/helper/bin',
@@ -202,6 +204,16 @@ const SERVER_FLAGS: readonly FlagSpec[] = [
     placeholder: 'namespace',
     description: 'alias of --default-image-pull-secret-namespace',
     hidden: true,
+  },
+  {
+    name: 'init-container-user',
+    kind: 'string',
+    placeholder: 'uid|unset',
+    description:
+      'runAsUser and runAsGroup of the injected init container (1 to 2147483647), or unset to leave both out so that the image\'s user ' +
+      '(1000 in secrets-init 0.5.1 and later) or the platform\'s applies: OpenShift\'s restricted SCCs refuse a uid outside the namespace\'s range. ' +
+      'Either way the container has runAsNonRoot; a pod whose securityContext sets runAsUser 0 still gets 1000',
+    defaultText: DEFAULTS.initContainerUser,
   },
   {
     name: 'volume-name',
@@ -467,6 +479,7 @@ const CERTS_FLAGS: readonly FlagSpec[] = [
 export const INJECTION_FLAG_NAMES = [
   'image',
   'pull-policy',
+  'init-container-user',
   'volume-name',
   'volume-path',
   'provider',

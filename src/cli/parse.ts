@@ -57,6 +57,8 @@ export interface ServerOptions {
   clientCaFile?: string;
   image: string;
   pullPolicy: PullPolicy;
+  /** --init-container-user: the init container's runAsUser/runAsGroup, or 'unset'. */
+  initContainerUser: number | 'unset';
   registrySkipVerify: boolean;
   dockerConfigJsonKey: string;
   defaultImagePullSecret?: string;
@@ -321,7 +323,7 @@ function serverOptions(command: Command, env: Readonly<Record<string, string | u
 }
 
 /** What injection does to a pod: the flags the server and `inject` share. */
-export type InjectionFlags = Pick<ServerOptions, 'image' | 'pullPolicy' | 'volumeName' | 'volumePath' | 'provider' | 'runtime' | 'supervisors' | 'limits'>;
+export type InjectionFlags = Pick<ServerOptions, 'image' | 'pullPolicy' | 'initContainerUser' | 'volumeName' | 'volumePath' | 'provider' | 'runtime' | 'supervisors' | 'limits'>;
 
 function volumePathFlag(command: Command): string {
   const volumePathText = stringFlag(command, 'volume-path') ?? DEFAULTS.volumePath;
@@ -360,6 +362,8 @@ function injectionFlags(command: Command): InjectionFlags {
   const pullPolicy = PULL_POLICIES.find((candidate) => candidate === pullPolicyText);
   if (pullPolicy === undefined) throw invalid(pullPolicyText, '--pull-policy', oneOf(PULL_POLICIES));
 
+  const initContainerUser = initContainerUserFlag(command);
+
   const volumeName = stringFlag(command, 'volume-name') ?? DEFAULTS.volumeName;
   if (!isDns1123Label(volumeName)) throw invalid(volumeName, '--volume-name', DNS1123_LABEL_RULE);
 
@@ -375,7 +379,18 @@ function injectionFlags(command: Command): InjectionFlags {
     objectsPerPod: countFlag(command, 'max-objects-per-pod', DEFAULTS.maxObjectsPerPod, MAX_OBJECTS_PER_POD_MAX),
     variablesPerPod: countFlag(command, 'max-variables-per-pod', DEFAULTS.maxVariablesPerPod, MAX_VARIABLES_PER_POD_MAX),
   };
-  return { image, pullPolicy, volumeName, volumePath, provider: providerText, runtime, supervisors, limits };
+  return { image, pullPolicy, initContainerUser, volumeName, volumePath, provider: providerText, runtime, supervisors, limits };
+}
+
+/** A uid the kubelet runs as non-root (1 to 2^31 - 1, a Kubernetes uid's range), or `unset`. */
+function initContainerUserFlag(command: Command): number | 'unset' {
+  const text = stringFlag(command, 'init-container-user') ?? DEFAULTS.initContainerUser;
+  if (text === 'unset') return 'unset';
+  const uid = Number(text);
+  if (!/^[0-9]+$/.test(text) || uid < 1 || uid > 2_147_483_647) {
+    throw invalid(text, '--init-container-user', 'must be a uid from 1 to 2147483647 (the container runs as non-root) or unset');
+  }
+  return uid;
 }
 
 /** How image configs are read from registries: the flags the server and `inject` share. */

@@ -55,6 +55,7 @@ export function injectionSettings(options: ServerOptions): InjectionSettings {
   return {
     image: options.image,
     pullPolicy: options.pullPolicy,
+    initContainerUser: options.initContainerUser,
     volumeName: options.volumeName,
     volumePath: options.volumePath,
     runtime: options.runtime,

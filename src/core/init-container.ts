@@ -1,4 +1,4 @@
-import type { Container, ResourceRequirements, Volume } from './pod.js';
+import type { Container, Pod, ResourceRequirements, Volume } from './pod.js';
 import { imageSupports } from './runtime-release.js';
 import { sharedValue } from './shared-json.js';
 
@@ -14,6 +14,13 @@ export interface InitContainerSettings {
   volumeName: string;
   /** Directory the binary is copied to; the wrapper is `<volumePath>/secrets-init` (see wrapping.ts). */
   volumePath: string;
+  /**
+   * The init container's runAsUser and runAsGroup (--init-container-user): a uid (unset:
+   * SECRETS_INIT_UID), or 'unset' to leave both out, so that the image's user or the
+   * platform's applies (OpenShift's restricted SCCs assign a uid from the namespace's range
+   * and refuse any other).
+   */
+  initContainerUser?: number | 'unset';
 }
 
 /**
@@ -37,23 +44,53 @@ const RESOURCES: Record<InitContainerResources, ResourceRequirements> = {
   guaranteed: { requests: { cpu: '10m', memory: '50Mi' }, limits: { cpu: '10m', memory: '50Mi' } },
 };
 
-const built: Record<InitContainerResources, WeakMap<InitContainerSettings, Container>> = { default: new WeakMap(), guaranteed: new WeakMap() };
+/** What the pod says of the user its containers run as, where it decides ours. */
+export type PodUser = 'root' | 'other';
+
+/**
+ * The pod's own user where our init container would inherit it: 'root' when its
+ * securityContext sets runAsUser 0 (runAsNonRoot would then keep our container from
+ * starting, unless it names a uid of its own).
+ */
+export function podUser(pod: Pod): PodUser {
+  const context = pod.spec.securityContext;
+  return typeof context === 'object' && context !== null && (context as { runAsUser?: unknown }).runAsUser === 0 ? 'root' : 'other';
+}
+
+const built = new Map<string, WeakMap<InitContainerSettings, Container>>();
 
 /**
  * Our init container for these settings, built once per settings object (the server's
- * never change) and kind of resources, frozen and serialised once, since every admission
- * shares it.
+ * never change), kind of resources and pod user, frozen and serialised once, since every
+ * admission shares it.
  */
-export function buildInitContainer(settings: InitContainerSettings, resources: InitContainerResources = 'default'): Container {
-  let container = built[resources].get(settings);
+export function buildInitContainer(settings: InitContainerSettings, resources: InitContainerResources = 'default', user: PodUser = 'other'): Container {
+  const kind = `${resources}/${user}`;
+  let byKind = built.get(kind);
+  if (byKind === undefined) {
+    byKind = new WeakMap();
+    built.set(kind, byKind);
+  }
+  let container = byKind.get(settings);
   if (container === undefined) {
-    container = sharedValue(initContainerOf(settings, resources));
-    built[resources].set(settings, container);
+    container = sharedValue(initContainerOf(settings, resources, user));
+    byKind.set(settings, container);
   }
   return container;
 }
 
-function initContainerOf(settings: InitContainerSettings, resources: InitContainerResources): Container {
+/**
+ * The uid our container runs as: the settings', or none (left to the image or platform)
+ * when they say 'unset', unless the pod runs as root, which runAsNonRoot would refuse.
+ */
+function runAsUserOf(settings: InitContainerSettings, user: PodUser): number | undefined {
+  const configured = settings.initContainerUser ?? SECRETS_INIT_UID;
+  if (configured !== 'unset') return configured;
+  return user === 'root' ? SECRETS_INIT_UID : undefined;
+}
+
+function initContainerOf(settings: InitContainerSettings, resources: InitContainerResources, user: PodUser): Container {
+  const uid = runAsUserOf(settings, user);
   return {
     name: INIT_CONTAINER_NAME,
     image: settings.image,
@@ -64,8 +101,7 @@ function initContainerOf(settings: InitContainerSettings, resources: InitContain
     // Passes the Pod Security Standard "restricted".
     securityContext: {
       runAsNonRoot: true,
-      runAsUser: SECRETS_INIT_UID,
-      runAsGroup: SECRETS_INIT_UID,
+      ...(uid !== undefined ? { runAsUser: uid, runAsGroup: uid } : {}),
       allowPrivilegeEscalation: false,
       privileged: false,
       readOnlyRootFilesystem: true,

@@ -5,7 +5,7 @@ import type { ImageConfig } from './original-command.js';
 import { imageWordsWeight, needsImageConfig, originalCommand } from './original-command.js';
 import type { CommandOverride } from './command-override.js';
 import { COMMAND_ANNOTATION_PREFIX, commandOverride } from './command-override.js';
-import { INIT_CONTAINER_NAME, buildInitContainer, buildVolume } from './init-container.js';
+import { INIT_CONTAINER_NAME, buildInitContainer, buildVolume, podUser } from './init-container.js';
 import { isGuaranteed } from './pod-qos.js';
 import type { ContainerAnalysis, PodAnalysis } from './analysis.js';
 import { analyzePod } from './analysis.js';
@@ -176,7 +176,7 @@ export function mutationOf(plan: PodPlan, imageConfigs: ReadonlyMap<string, Imag
   const mutation: PodMutation = { wraps, mounts, audit };
   const ours = (pod.spec.initContainers ?? []).findIndex((c) => c.name === INIT_CONTAINER_NAME);
   if (ours < 0) {
-    mutation.initContainer = { add: buildInitContainer(settings, isGuaranteed(pod) ? 'guaranteed' : 'default') };
+    mutation.initContainer = { add: buildInitContainer(settings, isGuaranteed(pod) ? 'guaranteed' : 'default', podUser(pod)) };
   } else {
     const firstWrappedInit = injected.find((c) => c.slot.role === 'initContainers');
     if (firstWrappedInit !== undefined && firstWrappedInit.slot.index < ours) mutation.initContainer = { moveFrom: ours };

@@ -77,6 +77,7 @@ const SERVER_DEFAULTS: ServerOptions = {
   listenAddress: { host: '', port: 8443 },
   image: 'ghcr.io/doitintl/secrets-init:0.5.3',
   pullPolicy: 'IfNotPresent',
+  initContainerUser: 1000,
   registrySkipVerify: false,
   dockerConfigJsonKey: '.dockerconfigjson',
   volumeName: 'secrets-init-bin',
@@ -164,6 +165,8 @@ t.test('every server value flag in every spelling', async (tt) => {
     ['telemetry-listen-address', ':9090', { telemetryListenAddress: { host: '', port: 9090 } }],
     ['image', 'registry.example.com/tools/secrets-init:1.0', { image: 'registry.example.com/tools/secrets-init:1.0' }],
     ['pull-policy', 'Never', { pullPolicy: 'Never' }],
+    ['init-container-user', '1000680000', { initContainerUser: 1000680000 }],
+    ['init-container-user', 'unset', { initContainerUser: 'unset' }],
     ['docker-config-json-key', '.dockercfg', { dockerConfigJsonKey: '.dockercfg' }],
     ['default-image-pull-secret', 'regcred', { defaultImagePullSecret: 'regcred' }],
     ['default-image-pull-secret-namespace', 'kube-system', { defaultImagePullSecretNamespace: 'kube-system' }],
@@ -478,6 +481,10 @@ t.test('server value validation errors', async (tt) => {
   usageError(tt, ['server', '-p', 'AWS'], ['"AWS"', '--provider']);
   usageError(tt, ['server', '--pull-policy=Sometimes'], ['"Sometimes"', '--pull-policy', 'Always, IfNotPresent, Never']);
   usageError(tt, ['server', '--pull-policy=always'], ['"always"', '--pull-policy']);
+  for (const text of ['0', '-1', '2147483648', '1.5', '1e3', 'root', 'Unset', '']) {
+    usageError(tt, ['server', `--init-container-user=${text}`], [JSON.stringify(text), '--init-container-user', 'from 1 to 2147483647', 'or unset']);
+  }
+  tt.equal(server(tt, ['server', '--init-container-user=2147483647']).server.initContainerUser, 2147483647, 'the largest uid');
   usageError(tt, ['server', '--tls-cert-file=/c.pem'], ['--tls-cert-file', '--tls-private-key-file', 'only --tls-cert-file']);
   usageError(tt, ['server', '--tls-private-key-file=/k.pem'], ['together', 'only --tls-private-key-file']);
   usageError(tt, ['server', '--volume-name=Secrets_Bin'], ['"Secrets_Bin"', '--volume-name', 'DNS-1123']);
@@ -546,6 +553,7 @@ const SERVER_FLAG_NAMES = [
   '--tls-private-key-file',
   '--image',
   '--pull-policy',
+  '--init-container-user',
   '--registry-skip-verify',
   '--docker-config-json-key',
   '--default-image-pull-secret',

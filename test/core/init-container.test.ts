@@ -1,10 +1,11 @@
 import t from 'tap';
 import type { Operation } from 'fast-json-patch';
-import { INIT_CONTAINER_NAME, buildInitContainer, buildVolume, initContainerArgs } from '../../src/core/init-container.js';
+import { INIT_CONTAINER_NAME, buildInitContainer, buildVolume, initContainerArgs, podUser } from '../../src/core/init-container.js';
 import { patchJson } from '../../src/core/json-patch.js';
 import { sharedJson, sharedValue } from '../../src/core/shared-json.js';
 import { wrapperPath } from '../../src/core/wrapping.js';
 import { ImageReferenceError } from '../../src/core/image-reference.js';
+import type { Container } from '../../src/core/pod.js';
 
 const HEX = 'abcdef0123456789'.repeat(4);
 const PATH = '/helper/bin';
@@ -168,4 +169,30 @@ t.test('buildVolume: one frozen volume per name, its JSON made once', async (t) 
   t.ok(Object.isFrozen(volume) && Object.isFrozen(volume.emptyDir), 'frozen all the way down');
   t.equal(sharedJson(volume), '{"name":"bin-a","emptyDir":{"medium":"Memory"}}');
   t.equal(patchJson([{ op: 'add', path: '/spec/volumes', value: [volume] }]), JSON.stringify([{ op: 'add', path: '/spec/volumes', value: [volume] }]));
+});
+
+t.test('buildInitContainer: the user it runs as, by --init-container-user and the pod user', async (t) => {
+  const base = { image: 'ghcr.io/doitintl/secrets-init:0.5.3', pullPolicy: 'IfNotPresent' as const, volumeName: 'v', volumePath: '/v' };
+  const context = (container: Container) => container['securityContext'] as Record<string, unknown>;
+  for (const user of ['root', 'other'] as const) {
+    t.match(context(buildInitContainer(base, 'default', user)), { runAsNonRoot: true, runAsUser: 1000, runAsGroup: 1000 }, `default uid, ${user} pod`);
+    t.match(context(buildInitContainer({ ...base, initContainerUser: 1000680000 }, 'default', user)), { runAsNonRoot: true, runAsUser: 1000680000, runAsGroup: 1000680000 }, `a uid of the flag, ${user} pod`);
+  }
+  const unset = { ...base, initContainerUser: 'unset' as const };
+  for (const resources of ['default', 'guaranteed'] as const) {
+    const left = context(buildInitContainer(unset, resources));
+    t.notOk('runAsUser' in left || 'runAsGroup' in left, `unset: neither runAsUser nor runAsGroup (${resources})`);
+    t.equal(left['runAsNonRoot'], true, 'still non-root');
+    t.match(context(buildInitContainer(unset, resources, 'root')), { runAsNonRoot: true, runAsUser: 1000, runAsGroup: 1000 }, `unset in a pod running as root: 1000, which runAsNonRoot accepts (${resources})`);
+  }
+  t.not(buildInitContainer(unset, 'default', 'root'), buildInitContainer(unset, 'default', 'other'), 'one container per pod user');
+  t.equal(buildInitContainer(unset, 'default', 'root'), buildInitContainer(unset, 'default', 'root'), 'each built once');
+});
+
+t.test('podUser: root only when the pod securityContext sets runAsUser 0', async (t) => {
+  const pod = (securityContext: unknown) => ({ spec: { containers: [], ...(securityContext === undefined ? {} : { securityContext }) } });
+  t.equal(podUser(pod({ runAsUser: 0 })), 'root');
+  for (const context of [undefined, null, {}, { runAsUser: 1000 }, { runAsUser: '0' }, { runAsNonRoot: false }, 'x']) {
+    t.equal(podUser(pod(context)), 'other', JSON.stringify(context) ?? 'none');
+  }
 });

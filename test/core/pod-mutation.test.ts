@@ -148,6 +148,29 @@ t.test('settings decide the image, pull policy, volume name and path', async (t)
   t.strictSame(init.volumeMounts, [{ name: 'si', mountPath: '/opt/si' }]);
 });
 
+t.test('--init-container-user unset: the init container names no user, unless the pod runs as root', async (t) => {
+  const settings = { ...SETTINGS, initContainerUser: 'unset' as const };
+  const app = container('app', { command: ['/app'], env: [{ name: 'A', value: AWS_REFS[0] }] });
+  const initOf = (securityContext: Record<string, unknown> | undefined) => {
+    const input = pod({ containers: [app] });
+    if (securityContext !== undefined) input.spec.securityContext = securityContext;
+    const { result } = mutateAndApply(input, facts(), settings);
+    validatePod(result);
+    return result.spec.initContainers![0]!.securityContext as Record<string, unknown>;
+  };
+  // OpenShift assigns the uid (restricted SCCs refuse one outside the namespace's range).
+  for (const context of [undefined, { runAsUser: 1000680000, fsGroup: 1000680000 }, { runAsNonRoot: true }]) {
+    const init = initOf(context);
+    t.equal(init['runAsNonRoot'], true, 'non-root');
+    t.notOk('runAsUser' in init || 'runAsGroup' in init, `no runAsUser or runAsGroup with pod securityContext ${JSON.stringify(context) ?? 'none'}`);
+  }
+  // runAsNonRoot would keep the container from starting as the pod's uid 0.
+  t.match(initOf({ runAsUser: 0 }), { runAsNonRoot: true, runAsUser: 1000, runAsGroup: 1000 }, 'a pod running as root: 1000');
+  t.match(initOf({ runAsUser: 0 }), { runAsUser: 1000 }, 'the same for the next pod');
+  const { result } = mutateAndApply(pod({ containers: [app] }), facts(), { ...SETTINGS, initContainerUser: 5000 });
+  t.match(result.spec.initContainers![0]!.securityContext, { runAsNonRoot: true, runAsUser: 5000, runAsGroup: 5000 }, 'a uid of the flag');
+});
+
 t.test('secretKeyRef and configMapKeyRef that resolve to references', async (t) => {
   const input = pod({
     containers: [
