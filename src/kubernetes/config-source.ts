@@ -24,7 +24,7 @@ export type KubeConfigSource =
   /** kubeconfig files: an explicit path (must exist) or the existing entries of a `KUBECONFIG` list or `$HOME/.kube/config`. */
   | { kind: 'files'; paths: string[]; shown: string }
   /** client-go's rest.InClusterConfig: the service's env vars plus the mounted service account token. */
-  | { kind: 'in-cluster'; host: string; port: string; dir: string };
+  | { kind: 'in-cluster'; host: string; port: string; dir: string; podNamespace?: string };
 
 export function nonEmpty(value: string | undefined): string | undefined {
   return value === undefined || value.trim() === '' ? undefined : value;
@@ -64,7 +64,11 @@ export function findKubeConfigSource(env: Readonly<Record<string, string | undef
   const host = nonEmpty(env['KUBERNETES_SERVICE_HOST']);
   const port = nonEmpty(env['KUBERNETES_SERVICE_PORT']);
   const dir = options.serviceAccountDir ?? SERVICE_ACCOUNT_DIR;
-  if (host !== undefined && port !== undefined && isFile(join(dir, 'token'))) return { kind: 'in-cluster', host, port, dir };
+  if (host !== undefined && port !== undefined && isFile(join(dir, 'token'))) {
+    // client-go's in-cluster namespace: POD_NAMESPACE (the downward API) before the service account's file.
+    const podNamespace = nonEmpty(env['POD_NAMESPACE']);
+    return { kind: 'in-cluster', host, port, dir, ...(podNamespace !== undefined ? { podNamespace } : {}) };
+  }
 
   const home = nonEmpty(env['HOME']) ?? nonEmpty(env['USERPROFILE']);
   if (home !== undefined) {

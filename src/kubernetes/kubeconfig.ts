@@ -200,7 +200,7 @@ function serviceAccountNamespace(dir: string): string | undefined {
 }
 
 /** client-go's rest.InClusterConfig: the service's env vars plus the mounted service account token. */
-function inCluster({ host, port, dir }: Extract<KubeConfigSource, { kind: 'in-cluster' }>): KubeConfig {
+function inCluster({ host, port, dir, podNamespace }: Extract<KubeConfigSource, { kind: 'in-cluster' }>): KubeConfig {
   const tokenFile = join(dir, 'token');
   const caFile = join(dir, 'ca.crt');
   const name = 'in-cluster';
@@ -214,8 +214,8 @@ function inCluster({ host, port, dir }: Extract<KubeConfigSource, { kind: 'in-cl
   checkCertificateAuthority(cluster, `in-cluster service account ${dir}`);
   // The tokenFile provider re-reads the (rotated, bound) token every minute.
   const user: User = { name, authProvider: { name: 'tokenFile', config: { tokenFile } } };
-  // As kubectl in a pod: the namespace of the pod's service account is the context's.
-  const namespace = serviceAccountNamespace(dir);
+  // As kubectl in a pod: POD_NAMESPACE if set, else the namespace of the pod's service account.
+  const namespace = podNamespace ?? serviceAccountNamespace(dir);
   const context: Context = { name, cluster: name, user: name, ...(namespace !== undefined ? { namespace } : {}) };
   config.loadFromOptions({ clusters: [cluster], users: [user], contexts: [context], currentContext: name });
   return config;

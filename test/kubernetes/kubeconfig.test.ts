@@ -106,6 +106,13 @@ t.test("in-cluster: the context's namespace is the service account's, as kubectl
   t.equal(namespaceOf('sa'), 'secrets-init');
   t.equal(namespaceOf('padded'), 'shop', 'the file as mounted, without its line break');
   t.equal(namespaceOf('none'), undefined, 'no namespace file: none (the commands then take default)');
+  // client-go reads POD_NAMESPACE (set from the downward API) first.
+  for (const dir of ['sa', 'none']) {
+    const config = loadKubeConfig({ ...env, POD_NAMESPACE: 'payments' }, { serviceAccountDir: join(root, dir) });
+    t.equal(config?.getContextObject(config.getCurrentContext())?.namespace, 'payments', `POD_NAMESPACE before the file (${dir})`);
+  }
+  const blank = loadKubeConfig({ ...env, POD_NAMESPACE: '' }, { serviceAccountDir: join(root, 'sa') });
+  t.equal(blank?.getContextObject(blank.getCurrentContext())?.namespace, 'secrets-init', 'an empty POD_NAMESPACE is not one');
 });
 
 t.test('in-cluster needs both the env vars and the token file', async (t) => {
