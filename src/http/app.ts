@@ -102,7 +102,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     if (refused) req.log.warn({ status, reason: error.message, url: req.url }, 'request refused');
     else if (status >= 500) req.log.error({ err: error }, 'request failed');
     else req.log.warn({ status, reason: error.message, url: req.url }, 'bad request');
-    const message = refused ? error.message : status >= 500 ? 'internal error' : error.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE' ? `unsupported content-type "${req.headers['content-type'] ?? ''}": send the AdmissionReview as application/json` : error.message;
+    const message = refused ? error.message : status >= 500 ? 'internal error' : clientErrorMessage(error, req.headers['content-type'], options.maxRequestBytes);
     void reply.status(status).send({ statusCode: status, error: STATUS_CODES[status] ?? 'Error', message });
   });
   app.setNotFoundHandler((req, reply) => {
@@ -133,4 +133,16 @@ export async function buildTelemetryApp(options: Pick<AppOptions, 'logger' | 'me
   await app.register(metricsRoute, { metrics: options.metrics });
   await app.register(healthRoutes, { readiness: options.readiness });
   return app;
+}
+
+/** What a 4xx answer says: Fastify's message, or ours where it would not tell the caller what to do. */
+function clientErrorMessage(error: FastifyError, contentType: string | undefined, maxRequestBytes: number): string {
+  switch (error.code) {
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+      return `unsupported content-type "${contentType ?? ''}": send the AdmissionReview as application/json`;
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return `request body over ${maxRequestBytes} bytes (--max-request-bytes)`;
+    default:
+      return error.message;
+  }
 }
