@@ -4,9 +4,9 @@
  * --self-bootstrap (src/bootstrap/certificates.ts), plus writing a generated set to files.
  */
 import { createPrivateKey, randomBytes } from 'node:crypto';
-import { mkdir, open, rename, unlink } from 'node:fs/promises';
+import { mkdir, open, rename, stat, unlink } from 'node:fs/promises';
 import { isIP } from 'node:net';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { generate } from 'selfsigned';
 
 /** PEM-encoded CA and serving certificate/key (keys are PKCS#8). */
@@ -221,7 +221,7 @@ export async function writeCertificates(
   certs: GeneratedCertificates,
 ): Promise<{ caFile: string; certFile: string; keyFile: string }> {
   const absDir = resolve(dir);
-  await mkdir(absDir, { recursive: true });
+  await makeDirectory(absDir);
   const caFile = join(absDir, 'ca.pem');
   const certFile = join(absDir, 'cert.pem');
   const keyFile = join(absDir, 'key.pem');
@@ -229,6 +229,47 @@ export async function writeCertificates(
   await writeFileAtomic(certFile, certs.cert, 0o644);
   await writeFileAtomic(keyFile, certs.key, 0o600);
   return { caFile, certFile, keyFile };
+}
+
+/**
+ * `dir` and its missing parents, one mkdir each, with an error that names the path and what
+ * is wrong with it. (Node 20's `mkdir(…, { recursive: true })` loops forever on a directory
+ * the kernel refuses with ENOENT, as under /proc.)
+ */
+async function makeDirectory(dir: string): Promise<void> {
+  const missing: string[] = [];
+  for (let path = dir; ; path = dirname(path)) {
+    let info;
+    try {
+      info = await stat(path);
+    } catch (error) {
+      if (errorCode(error) !== 'ENOENT' || dirname(path) === path) throw new Error(`cannot use ${path} as the output folder: ${describeError(error)}`);
+      missing.push(path);
+      continue;
+    }
+    if (!info.isDirectory()) throw new Error(`cannot use ${dir} as the output folder: ${path} is not a directory`);
+    break;
+  }
+  for (const path of missing.reverse()) {
+    try {
+      await mkdir(path);
+    } catch (error) {
+      if (errorCode(error) === 'EEXIST' && (await stat(path).catch(() => undefined))?.isDirectory() === true) continue;
+      throw new Error(`cannot create the output folder ${path}: ${describeError(error)}`);
+    }
+  }
+}
+
+function errorCode(error: unknown): string | undefined {
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === 'string' ? code : undefined;
+}
+
+/** A file system error as its code and text (`EACCES: permission denied`), without the path Node repeats. */
+function describeError(error: unknown): string {
+  const code = errorCode(error);
+  const message = error instanceof Error ? error.message : String(error);
+  return code !== undefined ? message.replace(/,\s*\w+\s+'[^']*'.*$/s, '') : message;
 }
 
 async function writeFileAtomic(file: string, content: string, mode: number): Promise<void> {

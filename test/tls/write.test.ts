@@ -57,5 +57,35 @@ t.test('writeCertificates fails cleanly when dir is a file', async (t) => {
   const file = join(dir, 'file');
   await writeFile(file, 'x');
   const certs = await generateCertificates({ service: 'webhook', namespace: 'secrets', hosts: [], days: 1, keyType: 'ec' });
-  await t.rejects(writeCertificates(file, certs), { code: 'EEXIST' });
+  await t.rejects(writeCertificates(file, certs), { message: `cannot use ${file} as the output folder: ${file} is not a directory` });
+});
+
+t.test('writeCertificates: an output folder it cannot make is an error naming it, never a hang', async (t) => {
+  const root = await mkdtemp(join(tmpdir(), 'tls-write-test-'));
+  t.teardown(() => rm(root, { recursive: true, force: true }));
+  const certs = await generateCertificates({ service: 'webhook', namespace: 'secrets', hosts: [], days: 2, keyType: 'ec' });
+  const file = join(root, 'a-file');
+  await writeFile(file, 'x');
+  /** The error writeCertificates ends with, or a note that it did not end within 5 s. */
+  const failure = async (dir: string): Promise<string> => {
+    let timer: NodeJS.Timeout | undefined;
+    const hung = new Promise<string>((resolve) => {
+      timer = setTimeout(() => resolve('still running after 5 s'), 5_000);
+    });
+    const outcome = writeCertificates(dir, certs).then(
+      () => 'written',
+      (error: unknown) => (error instanceof Error ? error.message : String(error)),
+    );
+    const result = await Promise.race([outcome, hung]);
+    clearTimeout(timer);
+    return result;
+  };
+  t.equal(await failure(file), `cannot use ${file} as the output folder: ${file} is not a directory`);
+  t.match(await failure(join(file, 'sub')), new RegExp(`^cannot use ${file}/sub as the output folder: ENOTDIR`));
+  // Node 20's recursive mkdir spun at 100% CPU for ever on a folder the kernel refuses with ENOENT.
+  if (process.platform === 'linux') t.equal(await failure('/proc/secrets-init-webhook-test/certs'), 'cannot create the output folder /proc/secrets-init-webhook-test: ENOENT: no such file or directory');
+  const made = join(root, 'x', 'y', 'z');
+  t.equal(await failure(made), 'written', 'missing parents are made');
+  t.same((await readdir(made)).sort(), ['ca.pem', 'cert.pem', 'key.pem']);
+  t.equal(await failure(made), 'written', 'an existing folder is used');
 });
