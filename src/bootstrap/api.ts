@@ -5,7 +5,7 @@
  */
 import { AdmissionregistrationV1Api, ApiException, CoreV1Api } from '@kubernetes/client-node';
 import type { ConfigurationOptions, KubeConfig, V1MutatingWebhookConfiguration, V1Secret } from '@kubernetes/client-node';
-import { boundedCall, networkReason, oneLine } from '../kubernetes/bounded-call.js';
+import { boundedCall, networkReason, oneLine, redacted } from '../kubernetes/bounded-call.js';
 import { parseStatus, withoutCredentials } from '../kubernetes/errors.js';
 import { BootstrapError, describeObject, rbacFor } from './errors.js';
 import type { BootstrapObject } from './errors.js';
@@ -48,13 +48,32 @@ function errorName(error: unknown): string | undefined {
 }
 
 
-function failure(verb: Verb, object: BootstrapObject, error: unknown, responseStatus: number | undefined): BootstrapError {
+/** A PEM private key, from its first line on: a server quoting one may cut it anywhere, or escape its line breaks. */
+const PRIVATE_KEY_PEM = /-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*$/;
+
+/**
+ * What a Secret sent in a write holds, as sent (base64) and as text: what an API server (or an
+ * admission webhook's denial) quoting the request must not put into a message.
+ */
+function secretTexts(secret: V1Secret): string[] {
+  return Object.values(secret.data ?? {}).flatMap((value) => [value, Buffer.from(value, 'base64').toString('utf8')]);
+}
+
+/**
+ * The server's own message, without what the request carried (the webhook's token, the
+ * Secret's data, any private key), redacted before it is cut short.
+ */
+function serverMessage(message: string, secrets: readonly string[]): string {
+  return clean(redacted(message, secrets).replace(PRIVATE_KEY_PEM, '[redacted]'));
+}
+
+function failure(verb: Verb, object: BootstrapObject, error: unknown, responseStatus: number | undefined, secrets: readonly string[]): BootstrapError {
   const what = `cannot ${verb} ${describeObject(object)}`;
   if (error instanceof ApiException) {
     const code: unknown = error.code;
     if (typeof code === 'number') {
       const status = parseStatus(error.body);
-      const said = status?.message === undefined ? '' : `: ${clean(status.message)}`;
+      const said = status?.message === undefined ? '' : `: ${serverMessage(status.message, secrets)}`;
       switch (true) {
         case code === 401:
           return new BootstrapError('unauthorized', `${what}: unauthorized (HTTP 401)${said}`, code);
@@ -113,6 +132,7 @@ export function createBootstrapApi(kubeConfig: KubeConfig, options: BootstrapApi
     object: BootstrapObject,
     send: (callOptions: ConfigurationOptions) => Promise<T>,
     contentType?: string,
+    sent: readonly string[] = [],
   ): Promise<T> {
     const what = `cannot ${verb} ${describeObject(object)}`;
     if (signal.aborted) throw new BootstrapError('closed', `${what}: certificate bootstrap closed`);
@@ -126,7 +146,7 @@ export function createBootstrapApi(kubeConfig: KubeConfig, options: BootstrapApi
         : new BootstrapError('closed', `${what}: certificate bootstrap closed`);
     }
     if (result.error instanceof BootstrapError) throw result.error;
-    throw failure(verb, object, result.error, result.status);
+    throw failure(verb, object, result.error, result.status, [...result.credentials, ...sent]);
   }
 
   async function read<T>(verbObject: BootstrapObject, send: (o: ConfigurationOptions) => Promise<T>): Promise<Read<T>> {
@@ -147,14 +167,10 @@ export function createBootstrapApi(kubeConfig: KubeConfig, options: BootstrapApi
     },
     createSecret(namespace, secret) {
       const name = secret.metadata?.name ?? '';
-      return call('create', { kind: 'Secret', namespace, name }, (o) =>
-        core.createNamespacedSecret({ namespace, body: secret }, o),
-      );
+      return call('create', { kind: 'Secret', namespace, name }, (o) => core.createNamespacedSecret({ namespace, body: secret }, o), undefined, secretTexts(secret));
     },
     replaceSecret(namespace, name, secret) {
-      return call('update', { kind: 'Secret', namespace, name }, (o) =>
-        core.replaceNamespacedSecret({ name, namespace, body: secret }, o),
-      );
+      return call('update', { kind: 'Secret', namespace, name }, (o) => core.replaceNamespacedSecret({ name, namespace, body: secret }, o), undefined, secretTexts(secret));
     },
     readWebhookConfiguration(name) {
       return read({ kind: 'MutatingWebhookConfiguration', name }, (o) =>

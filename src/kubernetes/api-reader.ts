@@ -65,7 +65,7 @@ export function createKubeObjectReader(kubeConfig: KubeConfig, options: KubeRead
     if (result.ok) return { found: true, body: parsedBody(ref, result.body, result.status), status: result.status };
     if (result.reason !== 'failed') throw timeoutError(ref, timeoutMs);
     if (isNotFound(result.error)) return { found: false };
-    throw toLookupError(ref, result.error, { responseStatus: result.status });
+    throw toLookupError(ref, result.error, { responseStatus: result.status, credentials: result.credentials });
   }
 
   function unwrap<T>(ref: ObjectRef, fetched: { body: unknown; status: number | undefined }, decoded: Decoded<T>): T {

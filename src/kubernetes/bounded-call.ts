@@ -11,7 +11,7 @@ import type { AgentPool } from './agent-pool.js';
 export type BoundedCallResult<T> =
   | { ok: true; value: T; status: number | undefined; body?: string }
   | { ok: false; reason: 'timeout' | 'aborted' }
-  | { ok: false; reason: 'failed'; error: unknown; status: number | undefined };
+  | { ok: false; reason: 'failed'; error: unknown; status: number | undefined; credentials: readonly string[] };
 
 export interface BoundedCallOptions {
   timeoutMs: number;
@@ -62,10 +62,15 @@ export async function boundedCall<T>(send: (callOptions: ConfigurationOptions) =
   const controller = new AbortController();
   let status: number | undefined;
   let body: string | undefined;
+  /** What the requests carried that no message may show (a server may quote it back). */
+  const credentials = new Set<string>();
   // ObjectParamAPI methods (what CoreV1Api is) take Observable middleware, not PromiseMiddleware.
   const middleware: ObservableMiddleware = {
     pre(context: RequestContext): Observable<RequestContext> {
       context.setSignal(controller.signal);
+      for (const [name, value] of Object.entries(context.getHeaders())) {
+        if (name.toLowerCase() === 'authorization') for (const secret of authorizationSecrets(value)) credentials.add(secret);
+      }
       const agent = context.getAgent();
       if (options.agents !== undefined && agent !== undefined) context.setAgent(options.agents.reuse(agent) as typeof agent);
       if (options.contentType !== undefined) context.setHeaderParam('Content-Type', options.contentType);
@@ -127,7 +132,7 @@ export async function boundedCall<T>(send: (callOptions: ConfigurationOptions) =
     if ('stopped' in outcome) return { ok: false, reason: outcome.stopped };
     // An abort also rejects the call itself; report why it was aborted.
     if (controller.signal.aborted) return { ok: false, reason: options.signal?.aborted ? 'aborted' : 'timeout' };
-    if (!outcome.done) return { ok: false, reason: 'failed', error: outcome.error, status };
+    if (!outcome.done) return { ok: false, reason: 'failed', error: outcome.error, status, credentials: [...credentials] };
     return body === undefined ? { ok: true, value: outcome.value, status } : { ok: true, value: outcome.value, status, body };
   } finally {
     clearTimeout(timer);
@@ -135,6 +140,37 @@ export async function boundedCall<T>(send: (callOptions: ConfigurationOptions) =
     // After a timeout the aborted call still settles; nobody is waiting for it.
     pending.catch(() => undefined);
   }
+}
+
+/** Secrets shorter than this are not searched for in messages (too likely to hit ordinary words). */
+const MIN_SECRET_CHARS = 4;
+
+/**
+ * What an Authorization header gives away: the header, its token or Basic value, and for
+ * Basic the password (and `user:password`) it encodes.
+ */
+function authorizationSecrets(value: string): string[] {
+  const secrets = [value];
+  const scheme = /^(\S+)\s+([\s\S]*)$/.exec(value);
+  if (scheme !== null) {
+    const credential = scheme[2] ?? '';
+    secrets.push(credential);
+    if (scheme[1]?.toLowerCase() === 'basic') {
+      const decoded = Buffer.from(credential, 'base64').toString('utf8');
+      const colon = decoded.indexOf(':');
+      secrets.push(decoded, colon < 0 ? decoded : decoded.slice(colon + 1));
+    }
+  }
+  return secrets.filter((secret) => secret.trim().length >= MIN_SECRET_CHARS);
+}
+
+/** `text` with every one of `secrets` (the longest first) replaced by `[redacted]`. */
+export function redacted(text: string, secrets: readonly string[]): string {
+  let result = text;
+  for (const secret of [...secrets].sort((a, b) => b.length - a.length)) {
+    if (secret.length >= MIN_SECRET_CHARS) result = result.split(secret).join('[redacted]');
+  }
+  return result;
 }
 
 /** Control characters folded to spaces, and cut at `max` characters: server text made safe for a one-line message. */

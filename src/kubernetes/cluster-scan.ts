@@ -81,7 +81,7 @@ export function createClusterScanner(kubeConfig: KubeConfig, timeoutMs: number):
     if (!result.ok) {
       if (isNotFound(result.error)) return undefined;
       if (continued && isExpired(result.error)) throw new ContinueExpired();
-      throw toLookupError(ref, result.error, { responseStatus: result.status });
+      throw toLookupError(ref, result.error, { responseStatus: result.status, credentials: result.credentials });
     }
     let body: unknown;
     try {

@@ -17,13 +17,18 @@
 import { AbortError, ApiException, FetchError } from '@kubernetes/client-node';
 import { LookupError } from './lookup.js';
 import type { ObjectRef } from './lookup.js';
-import { networkReason, oneLine } from './bounded-call.js';
+import { networkReason, oneLine, redacted } from './bounded-call.js';
 
 const MAX_DETAIL = 500;
 
 export interface ExchangeState {
   /** Set once a response arrived (by the client's post middleware). */
   responseStatus?: number;
+  /**
+   * What the request carried that no message may show: its Authorization (the webhook's own
+   * token), which a server or a proxy in front of it may quote back in its error.
+   */
+  credentials?: readonly string[];
 }
 
 function clean(text: string): string {
@@ -70,19 +75,23 @@ export function isExpired(error: unknown): boolean {
   return parseStatus(error.body)?.reason === 'Expired';
 }
 
-/** What the server said, for the message: the Status message, or a short plain-text body. */
-function serverSaid(body: unknown): string | undefined {
+/**
+ * What the server said, for the message: the Status message, or a short plain-text body,
+ * without the credentials the request carried (redacted before the text is cut short, so
+ * that no piece of one survives at the cut).
+ */
+function serverSaid(body: unknown, credentials: readonly string[]): string | undefined {
   const status = parseStatus(body);
-  if (status !== undefined) return status.message === undefined ? undefined : clean(status.message);
+  if (status !== undefined) return status.message === undefined ? undefined : clean(redacted(status.message, credentials));
   if (typeof body !== 'string') return undefined;
-  const text = clean(body);
+  const text = clean(redacted(body, credentials));
   // Skip HTML error pages and JSON that is not a Status.
   if (text === '' || text.startsWith('<') || text.startsWith('{') || text.startsWith('[')) return undefined;
   return text;
 }
 
-function httpFailure(ref: ObjectRef, code: number, body: unknown): LookupError {
-  const said = serverSaid(body);
+function httpFailure(ref: ObjectRef, code: number, body: unknown, credentials: readonly string[]): LookupError {
+  const said = serverSaid(body, credentials);
   const suffix = said === undefined ? '' : `: ${said}`;
   if (code === 401) return new LookupError(ref, 'unauthorized', `unauthorized (HTTP 401)${suffix}`, code);
   if (code === 403) return new LookupError(ref, 'forbidden', `forbidden (HTTP 403)${suffix}`, code);
@@ -127,7 +136,7 @@ export function toLookupError(ref: ObjectRef, error: unknown, exchange: Exchange
   if (error instanceof LookupError) return error;
   if (error instanceof ApiException) {
     const code: unknown = error.code;
-    if (typeof code === 'number') return httpFailure(ref, code, error.body);
+    if (typeof code === 'number') return httpFailure(ref, code, error.body, exchange.credentials ?? []);
   }
   if (isFetchError(error)) {
     if (error.type === 'system' && CERTIFICATE_CODES.test(String((error as { code?: unknown }).code ?? ''))) {
