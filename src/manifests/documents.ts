@@ -134,7 +134,7 @@ export function splitDocuments(source: string, text: string): ManifestDocument[]
     if (error !== undefined) {
       const at = error.linePos?.[0];
       // Only the reason and position: the line itself may hold a secret value.
-      const detail = error.message.split('\n')[0]?.replace(/ at line \d+, column \d+:?$/, '') ?? 'invalid';
+      const detail = unquoted(error.message.split('\n')[0]?.replace(/ at line \d+, column \d+:?$/, '') ?? 'invalid');
       const why = error.code === 'DUPLICATE_KEY' ? booleanKeyHint(parsed, error.pos[0]) : '';
       throw new ManifestError(`${where} is not valid YAML or JSON: ${detail}${at ? ` (line ${at.line}, column ${at.col})` : ''}${why}`);
     }
@@ -172,6 +172,26 @@ function parsedDocuments(text: string): { yaml: Document.Parsed; text: string; p
 }
 
 /**
+ * The yaml package's messages that quote the text, as their words without the quote: a
+ * Secret's value that YAML reads as something else (`password: *s3cret` an alias,
+ * `|s3cret` a block scalar header, `!s3cret` a tag, `"s3\Ucret"` an escape) would otherwise
+ * be written to stderr, and so into CI logs.
+ */
+const QUOTING: ReadonlyArray<readonly [RegExp, string]> = [
+  [/^(Block scalar header includes extra characters|Not a YAML token|Could not resolve tag|Not a valid tag|Unresolved tag|Ordered maps must not include duplicate keys|Unresolved alias \(the anchor must be set before the alias\)|Unknown directive|Unsupported YAML version|Invalid escape sequence)(?!\w)[\s\S]*$/, '$1'],
+  [/^The [\s\S]* tag has no suffix$/, 'A tag has no suffix'],
+  [/^Verbatim tags aren't resolved, so [\s\S]* is invalid\.$/, "Verbatim tags aren't resolved"],
+  [/^Unexpected (?!, in |empty item in )[\s\S]+ in ([a-z ]+)$/, 'Unexpected text in $1'],
+  // An unexpected token at the top of a document: the parser's message, then the token's text.
+  [/^([^"]*?): "[\s\S]*$/, '$1'],
+];
+
+function unquoted(message: string): string {
+  for (const [pattern, replacement] of QUOTING) if (pattern.test(message)) return message.replace(pattern, replacement);
+  return message;
+}
+
+/**
  * Why a key at `offset` of `text` repeats one that looks different: y, yes, on and true (any
  * of their cases) are all the key "true" to kubectl, n, no, off and false "false", and it keeps
  * only the last. Empty for other keys.
@@ -188,7 +208,8 @@ function parseYaml(text: string): Document.Parsed[] {
   // customTags: YAML 1.1 as kubectl reads and writes it (see KUBECTL_TAGS).
   // uniqueKeys: checked here instead (see duplicateKeyError).
   const lineCounter = new LineCounter();
-  const parsed = parseAllDocuments(text, { prettyErrors: true, uniqueKeys: false, merge: true, customTags: KUBECTL_TAGS, lineCounter });
+  // logLevel: no process warning (they quote keys, and a key may be a mapping of values).
+  const parsed = parseAllDocuments(text, { prettyErrors: true, uniqueKeys: false, merge: true, customTags: KUBECTL_TAGS, lineCounter, logLevel: 'error' });
   const documents = Array.isArray(parsed) ? parsed : [];
   for (const document of documents) {
     const error = duplicateKeyError(document, lineCounter);
@@ -343,8 +364,8 @@ function documentValue(yaml: Document, where: string): unknown {
     return unshared(expandedValue(yaml));
   } catch (error) {
     if (error instanceof ManifestError) throw error;
-    // The library's message only (a RangeError: too deeply nested), never a stack trace.
-    throw new ManifestError(`${where} cannot be read: ${error instanceof Error ? error.message : String(error)}`);
+    // The library's message only (a RangeError: too deeply nested), never a stack trace, nor what it quotes.
+    throw new ManifestError(`${where} cannot be read: ${unquoted(error instanceof Error ? error.message : String(error))}`);
   }
 }
 
