@@ -46,7 +46,9 @@ function parseJson(body: Buffer, what: string): JsonObject {
   try {
     value = JSON.parse(body.toString('utf8'));
   } catch (err) {
-    throw new RegistryFailure('invalid', `the ${what} is not valid JSON (${(err as Error).message.slice(0, 120)})`);
+    // Not the parser's message: it quotes the body, and a registry may echo the credentials it was sent.
+    const at = /at position (\d+)/.exec((err as Error).message)?.[1];
+    throw new RegistryFailure('invalid', `the ${what} is not valid JSON${at === undefined ? '' : ` (at character ${at})`}`);
   }
   if (!isObject(value)) throw new RegistryFailure('invalid', `the ${what} is not a JSON object`);
   return value;

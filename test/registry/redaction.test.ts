@@ -3,6 +3,7 @@
  * the user name): nothing the webhook holds or sent may reach a message, not even a
  * piece of it cut off at the end of a long message.
  */
+import { createHash } from 'node:crypto';
 import { createServer } from 'node:http';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -120,4 +121,30 @@ t.test('a non-ASCII password or user name quoted by the registry is redacted, as
     }
     t.match(message, /unexpected HTTP status 400 for manifest: user \[redacted\] with password \[redacted\] may not read this repository$/, form);
   }
+});
+
+t.test('a manifest that is not JSON is not quoted: it may echo what the registry was sent', async (t) => {
+  // The same body for the same credentials: its digest holds when it is fetched by it.
+  const body = `${USER}:${PASSWORD} was sent`;
+  const digest = `sha256:${createHash('sha256').update(body).digest('hex')}`;
+  const server = createServer((req: IncomingMessage, res: ServerResponse) => {
+    if (req.headers.authorization === undefined) {
+      res.writeHead(401, { 'www-authenticate': 'Basic realm="echo"' });
+      res.end();
+      return;
+    }
+    res.writeHead(200, { 'content-type': 'application/vnd.oci.image.manifest.v1+json', 'docker-content-digest': digest });
+    res.end(req.method === 'HEAD' ? undefined : body);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => new Promise<void>((resolve) => server.close(() => resolve())));
+  const host = `127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const client = createRegistryClient({ timeoutMs: 5_000, skipVerify: false, insecureRegistries: [host] });
+  const error = await client
+    .imageConfig(parseImageReference(`${host}/team/app:1`), digest, { os: 'linux', architecture: 'amd64' }, [{ id: 'Secret team-a/robot', username: USER, password: PASSWORD }])
+    .catch((e: unknown) => e);
+  t.type(error, RegistryError);
+  const message = (error as Error).message;
+  t.match(message, /the manifest is not valid JSON/);
+  for (const piece of [USER.slice(0, 8), PASSWORD.slice(0, 8)]) t.notOk(message.includes(piece), `no piece of a credential in: ${message}`);
 });
