@@ -1,0 +1,105 @@
+/**
+ * What the server keeps across admissions (the facts of Secrets and ConfigMaps, image configs,
+ * registry tokens, failures remembered for a while) holds no value: after admissions that read
+ * Secrets and pull secrets holding canaries, and a collection, the heap holds none of them,
+ * nor the Basic credentials made of them. The canaries are made at random and held by this
+ * test only as bytes (off the heap), so that the one string found would be the server's.
+ */
+import { randomBytes } from 'node:crypto';
+import { createServer } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { getHeapSnapshot } from 'node:v8';
+import t from 'tap';
+import { parseCommandLine } from '../../src/cli/parse.js';
+import { startServer } from '../../src/commands/server.js';
+import { createLogger } from '../../src/telemetry/logger.js';
+import { startStubApiServer } from '../helpers/stub-apiserver.js';
+import { postReview } from '../e2e/fixtures/support.js';
+
+const NS = 'kept';
+const AWS_REF = 'arn:aws:secretsmanager:us-east-1:123456789012:secret:db-AbCdEf';
+
+/** A canary as bytes: never a string of this process's own. */
+function canary(): Buffer {
+  return Buffer.concat([Buffer.from('CANARY'), Buffer.from(randomBytes(12).toString('hex'))]);
+}
+
+const values = { plain: canary(), refLike: Buffer.concat([Buffer.from('arn:aws:secretsmanager:us-east-1:123456789012:secret:'), canary()]), huge: Buffer.concat([canary(), Buffer.alloc(100_000, 'x')]) };
+const pull = { user: canary(), password: canary() };
+const userPassword = Buffer.concat([pull.user, Buffer.from(':'), pull.password]);
+const needles: Array<[string, Buffer]> = [
+  ['a plain Secret value', values.plain],
+  ['a Secret value that is a reference', values.refLike.subarray(values.refLike.length - 30)],
+  ['a huge Secret value', values.huge.subarray(0, 30)],
+  ['a pull secret user name', pull.user],
+  ['a pull secret password', pull.password],
+  ['a Basic credential', Buffer.from(userPassword.toString('base64')).subarray(0, 30)],
+];
+
+/** A registry that refuses every credential (Basic), so that each lookup tries them all. */
+const registry = createServer((req: IncomingMessage, res: ServerResponse) => {
+  res.writeHead(401, { 'www-authenticate': 'Basic realm="kept"', 'content-type': 'application/json' });
+  res.end(req.method === 'HEAD' ? undefined : JSON.stringify({ errors: [{ code: 'UNAUTHORIZED', message: `refused ${req.headers.authorization ?? ''}` }] }));
+});
+await new Promise<void>((resolve) => registry.listen(0, '127.0.0.1', resolve));
+t.teardown(() => new Promise<void>((resolve) => registry.close(() => resolve())));
+const host = `127.0.0.1:${(registry.address() as AddressInfo).port}`;
+
+const stub = await startStubApiServer();
+t.teardown(() => stub.close());
+stub.addNamespace(NS);
+stub.addSecret(NS, 'app', { ref: AWS_REF, plain: values.plain, 'looks-like-ref': values.refLike, huge: values.huge });
+stub.addSecret(NS, 'regcred', { '.dockerconfigjson': Buffer.concat([Buffer.from(`{"auths": {"${host}": {"auth": "`), Buffer.from(userPassword.toString('base64')), Buffer.from('"}}}')]) }, 'kubernetes.io/dockerconfigjson');
+stub.addSecret(NS, 'regcred-fields', {
+  '.dockerconfigjson': Buffer.concat([Buffer.from(`{"auths": {"${host}": {"username": "`), pull.user, Buffer.from('", "password": "'), pull.password, Buffer.from('"}}}')]),
+});
+
+/** Whether the heap holds `needle`, read from a snapshot as it streams (a snapshot holds every live string). */
+async function heapHolds(needles: ReadonlyArray<readonly [string, Buffer]>): Promise<string[]> {
+  const found = new Set<string>();
+  const longest = Math.max(...needles.map(([, needle]) => needle.length));
+  let tail = Buffer.alloc(0);
+  for await (const chunk of getHeapSnapshot()) {
+    const window = Buffer.concat([tail, chunk as Buffer]);
+    for (const [what, needle] of needles) if (window.includes(needle)) found.add(what);
+    tail = window.subarray(Math.max(0, window.length - longest));
+  }
+  return [...found];
+}
+
+t.test('after admissions, the heap holds no Secret value and no pull credential', async (t) => {
+  const parsed = parseCommandLine(
+    ['server', '--listen-address=127.0.0.1:0', `--insecure-registries=${host}`, '--object-cache-ttl=5m', '--image-cache-ttl=5m', '--registry-timeout=2s'],
+    {},
+    'test',
+  );
+  if (parsed.kind !== 'server') throw new Error(`parsed as ${parsed.kind}`);
+  const server = await startServer(parsed.server, createLogger({ logLevel: 'debug', json: true }, { write: () => true }), { KUBECONFIG: stub.kubeconfigPath });
+  t.teardown(() => server.close());
+  const container = (fields: Record<string, unknown>) => ({ name: 'app', image: 'registry.example.com/app:1', command: ['/app'], ...fields });
+  const specs: Array<Record<string, unknown>> = [
+    { containers: [container({ envFrom: [{ secretRef: { name: 'app' } }] })] },
+    { containers: [container({ env: [{ name: 'P', valueFrom: { secretKeyRef: { name: 'app', key: 'plain' } } }, { name: 'R', valueFrom: { secretKeyRef: { name: 'app', key: 'looks-like-ref' } } }] })] },
+    { imagePullSecrets: [{ name: 'regcred' }, { name: 'regcred-fields' }], containers: [{ name: 'app', image: `${host}/team/app:1`, envFrom: [{ secretRef: { name: 'app' } }] }] },
+  ];
+  let answered = 0;
+  for (let round = 0; round < 3; round++) {
+    for (const [i, spec] of specs.entries()) {
+      const review = {
+        apiVersion: 'admission.k8s.io/v1',
+        kind: 'AdmissionReview',
+        request: { uid: `u-${round}-${i}`, kind: { group: '', version: 'v1', kind: 'Pod' }, operation: 'CREATE', namespace: NS, object: { metadata: { name: `p${i}`, namespace: NS }, spec } },
+      };
+      const result = await postReview(server.url, review, { timeoutMs: 20_000 });
+      if (result.status === 200) answered++;
+    }
+  }
+  t.equal(answered, 9, 'every admission was answered');
+  const held = await heapHolds(needles);
+  t.same(held, [], 'nothing secret is kept');
+  // The check itself finds what is there.
+  const probe = `${values.plain.toString('utf8')}`;
+  t.same(await heapHolds([['the probe', values.plain]]), ['the probe'], 'a value held as a string is found');
+  void probe.length;
+});
