@@ -16,11 +16,30 @@ import type { KubeConfigSource, LoadKubeConfigOptions } from './config-source.js
 export { KubeConfigError, SERVICE_ACCOUNT_DIR, findKubeConfigSource } from './config-source.js';
 export type { KubeConfigSource, LoadKubeConfigOptions } from './config-source.js';
 
-/** js-yaml errors quote the offending line, which may hold a token: keep only the reason and position. */
+/**
+ * js-yaml's reasons that quote the text, as their words without the quote: a password or
+ * token that YAML reads as an alias (`*…`) or a tag (`!…`) would otherwise be shown.
+ */
+const QUOTING_REASONS: ReadonlyArray<readonly [RegExp, string]> = [
+  [/^(unidentified alias|undeclared tag handle) "[\s\S]*$/, '$1'],
+  [/^unknown tag !<[\s\S]*$/, 'unknown tag'],
+  [/^cannot resolve a node with !<[\s\S]*$/, 'cannot resolve a node with its explicit tag'],
+  [/^unacceptable node kind for !<[\s\S]*$/, 'unacceptable node kind for its tag'],
+  [/^(tag name cannot contain such characters|tag name is malformed|tag prefix is malformed): [\s\S]*$/, '$1'],
+  [/^there is a previously declared suffix for "[\s\S]*$/, 'there is a previously declared suffix for a tag handle'],
+];
+
+function unquotedReason(reason: string): string {
+  for (const [pattern, replacement] of QUOTING_REASONS) if (pattern.test(reason)) return reason.replace(pattern, replacement);
+  return reason;
+}
+
+/** js-yaml errors quote the offending line, which may hold a token: keep only the reason (without what it quotes) and position. */
 function loadErrorDetail(error: unknown): string {
   if (typeof error !== 'object' || error === null) return String(error);
-  const { reason, mark, message } = error as { reason?: unknown; mark?: unknown; message?: unknown };
-  if (typeof reason === 'string') {
+  const { reason: quoted, mark, message } = error as { reason?: unknown; mark?: unknown; message?: unknown };
+  if (typeof quoted === 'string') {
+    const reason = unquotedReason(quoted);
     const { line, column } = (typeof mark === 'object' && mark !== null ? mark : {}) as {
       line?: unknown;
       column?: unknown;
@@ -66,7 +85,8 @@ function withTokenFiles(config: KubeConfig, path: string): void {
   if (!text.includes('tokenFile')) return;
   let raw: unknown;
   try {
-    raw = parseYaml(text);
+    // logLevel: no process warning, which would quote a key (and a key may be a mapping holding a token).
+    raw = parseYaml(text, { logLevel: 'error' });
   } catch {
     return;
   }
