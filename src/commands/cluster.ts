@@ -5,12 +5,12 @@
  */
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { KubeAccessOptions } from '../cli/parse.js';
-import { KubeConfigError, findKubeConfigSource } from '../kubernetes/config-source.js';
+import { KubeConfigError, findKubeConfigSource, shownServer } from '../kubernetes/config-source.js';
 import type { KubeObjectReader, LookupFailureCause } from '../kubernetes/lookup.js';
 
 export interface Cluster {
   kubeConfig: KubeConfig;
-  /** The API server's URL, for messages. */
+  /** The API server's URL, for messages (without a password it may carry). */
   server: string;
   /** The context's namespace, if it names one. */
   namespace?: string;
@@ -45,7 +45,7 @@ export async function openCluster(kube: KubeAccessOptions, env: Readonly<Record<
     const context = kubeConfig.getContextObject(kubeConfig.getCurrentContext());
     const cluster: Cluster = {
       kubeConfig,
-      server: kubeConfig.getCurrentCluster()?.server ?? '(unknown server)',
+      server: shownServer(kubeConfig.getCurrentCluster()?.server),
       reader: createKubeObjectReader(kubeConfig, { timeoutMs: OFFLINE_CALL_TIMEOUT_MS }),
     };
     if (context?.namespace !== undefined && context.namespace !== '') cluster.namespace = context.namespace;

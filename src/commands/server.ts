@@ -14,7 +14,7 @@ import type { ImageConfigSource } from '../images/image-config-source.js';
 import { RegistrySetupError, configuredImageSource } from '../images/configured-source.js';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { join } from 'node:path';
-import { KubeConfigError, SERVICE_ACCOUNT_DIR, findKubeConfigSource } from '../kubernetes/config-source.js';
+import { KubeConfigError, SERVICE_ACCOUNT_DIR, findKubeConfigSource, shownServer } from '../kubernetes/config-source.js';
 import type { KubeObjectReader } from '../kubernetes/lookup.js';
 import { unconfiguredReader } from '../kubernetes/unconfigured.js';
 import { createMetrics } from '../telemetry/metrics.js';
@@ -156,7 +156,7 @@ async function serve(
   const beyond = bodyLimitBeyondCapacity(options.maxRequestBytes, requestMemory.capacity);
   if (beyond !== undefined) throw new StartupError(beyond);
   if (kubeConfig === undefined) logger.warn('no Kubernetes API access configured (KUBECONFIG or in-cluster): pods whose env reads Secrets or ConfigMaps will be denied');
-  else logger.info({ server: kubeConfig.getCurrentCluster()?.server }, 'Kubernetes API configured');
+  else logger.info({ server: shownServer(kubeConfig.getCurrentCluster()?.server) }, 'Kubernetes API configured');
   const metrics = createMetrics({ processMetrics: true, build: buildInfo(env) });
   let reader: KubeObjectReader = unconfiguredReader();
   if (kubeConfig !== undefined) {

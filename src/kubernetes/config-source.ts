@@ -26,6 +26,15 @@ export type KubeConfigSource =
   /** client-go's rest.InClusterConfig: the service's env vars plus the mounted service account token. */
   | { kind: 'in-cluster'; host: string; port: string; dir: string; podNamespace?: string };
 
+/**
+ * The API server's URL as logs and messages show it: without the user information a
+ * kubeconfig's `server` may carry (`https://user:password@host`), which holds a password.
+ */
+export function shownServer(server: string | undefined): string {
+  if (server === undefined || server === '') return '(unknown server)';
+  return server.replace(/^([a-z][a-z0-9+.-]*:\/\/)[^/?#]*@/i, '$1');
+}
+
 export function nonEmpty(value: string | undefined): string | undefined {
   return value === undefined || value.trim() === '' ? undefined : value;
 }
