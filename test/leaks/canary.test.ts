@@ -250,6 +250,30 @@ t.test('the server: answers, logs and /metrics at --log-level=debug', async (t) 
   t.match(hook.stdout(), /admission denied/);
 });
 
+t.test('the server bootstrapping its certificate: no key material in its logs', async (t) => {
+  const boot = await startStubApiServer();
+  t.teardown(() => boot.close());
+  boot.addMutatingWebhookConfiguration('secrets-init-webhook', [
+    { name: 'secrets-init.doit-intl.com', sideEffects: 'None', admissionReviewVersions: ['v1'], clientConfig: { service: { name: 'secrets-init-webhook', namespace: 'secrets-init', path: '/pods' } } },
+  ]);
+  const args = ['--log-level=debug', 'server', '--self-bootstrap', '--bootstrap-namespace=secrets-init'];
+  const first = await startWebhook(args, { KUBECONFIG: boot.kubeconfigPath }, { t, readyTimeoutMs: 60_000 });
+  // A second replica reads the Secret the first wrote.
+  const second = await startWebhook(args, { KUBECONFIG: boot.kubeconfigPath }, { t, readyTimeoutMs: 60_000 });
+  await Promise.all([first.stop(), second.stop()]);
+  const secret = boot.getObject('Secret', 'secrets-init', 'secrets-init-webhook-tls') as { data?: Record<string, string> } | undefined;
+  const keys = ['tls.key', 'ca.key'].map((key) => secret?.data?.[key]).filter((value): value is string => value !== undefined);
+  t.ok(keys.length > 0, 'the Secret holds the keys');
+  const logs = first.logs() + second.logs();
+  t.notMatch(logs, /PRIVATE KEY/);
+  for (const encoded of keys) {
+    const body = Buffer.from(encoded, 'base64').toString('utf8').replace(/-----[^-]+-----/g, '').replace(/\s+/g, '');
+    t.notOk(logs.includes(body.slice(0, 24)) || logs.includes(encoded.slice(0, 24)), 'no piece of a key, as PEM or as the Secret holds it');
+  }
+  assertNoCanary(t, 'the bootstrap logs', logs.replaceAll(boot.token, ''));
+  t.notOk(logs.includes(boot.token), 'nor the API token');
+});
+
 // ---------------------------------------------------------------------------
 // The offline commands.
 
