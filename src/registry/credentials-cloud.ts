@@ -177,7 +177,28 @@ function decodeEcrToken(token: string): { username: string; password: string } |
   return { username: text.slice(0, colon), password: text.slice(colon + 1) };
 }
 
-function awsErrorDetail(error: unknown): string {
+/**
+ * What a request to AWS carried that no message may show, should an endpoint (or a proxy)
+ * quote it: the identity's secret key and session token (the chain keeps the identity it
+ * resolved for the request, so this asks nothing again).
+ */
+async function awsSecrets(client: ECRClient): Promise<string[]> {
+  try {
+    const identity = await client.config.credentials();
+    return [identity.secretAccessKey, identity.sessionToken ?? ''].filter((secret) => secret.length >= 8);
+  } catch {
+    return [];
+  }
+}
+
+/** `text` without `secrets` and without any SigV4 signature (a signed request can be sent again for minutes). */
+function withoutAwsSecrets(text: string, secrets: readonly string[]): string {
+  let result = text.replace(/\bSignature=[0-9a-fA-F]+/g, 'Signature=[redacted]');
+  for (const secret of secrets) result = result.split(secret).join('[redacted]');
+  return result;
+}
+
+function awsErrorDetail(error: unknown, secrets: readonly string[]): string {
   if (!(error instanceof Error)) return 'unknown error';
   const status = (error as { $metadata?: { httpStatusCode?: unknown } }).$metadata?.httpStatusCode;
   const statusText = typeof status === 'number' ? ` (HTTP ${status})` : '';
@@ -185,7 +206,8 @@ function awsErrorDetail(error: unknown): string {
     error.name === 'CredentialsProviderError'
       ? ' (no AWS identity: configure IRSA or EKS Pod Identity for the webhook ServiceAccount)'
       : '';
-  return `${error.name}${statusText}: ${cleanDetail(error.message)}${hint}`;
+  // Redacted before it is cut short, so that no part of a secret survives at the cut.
+  return `${error.name}${statusText}: ${cleanDetail(withoutAwsSecrets(error.message, secrets))}${hint}`;
 }
 
 /** ECR authorization tokens for the webhook's AWS identity, one per region, cached until expiry minus a margin. */
@@ -230,10 +252,9 @@ export function ecrCredentialProvider(options: EcrCredentialProviderOptions = {}
       try {
         output = await ecr.send(new sdk.GetAuthorizationTokenCommand({}), { abortSignal: controller.signal });
       } catch (error) {
-        throw new CloudCredentialError(
-          ECR_PROVIDER_NAME,
-          `GetAuthorizationToken failed for ${where}: ${awsErrorDetail(error)}`,
-        );
+        // No identity: nothing was sent (and resolving it again could take as long again).
+        const secrets = error instanceof Error && error.name === 'CredentialsProviderError' ? [] : await awsSecrets(ecr);
+        throw new CloudCredentialError(ECR_PROVIDER_NAME, `GetAuthorizationToken failed for ${where}: ${awsErrorDetail(error, secrets)}`);
       }
       for (const { authorizationToken, expiresAt } of output.authorizationData ?? []) {
         if (typeof authorizationToken !== 'string') continue;

@@ -171,3 +171,13 @@ t.test('an endpoint that never answers: bounded by timeoutMs', async (t) => {
   t.equal(error.message, 'ECR: GetAuthorizationToken for region us-east-1 timed out after 300ms');
   t.ok(Date.now() - started < 3000, 'gave up quickly');
 });
+
+t.test('an error that quotes the request: neither the session token nor the secret key is shown', async (t) => {
+  const fake = await fakeEcr(t);
+  fake.mode = 'echo';
+  const error = await rejection(t, provider(fake).credential(DOMAIN));
+  t.match(error.message, /^ECR: GetAuthorizationToken failed for region us-east-1: UnrecognizedClientException \(HTTP 400\): The security token \[redacted\] sent with /);
+  t.notOk(error.message.includes(TEST_SESSION_TOKEN), `no session token in: ${error.message}`);
+  t.notOk(error.message.includes(TEST_SECRET_ACCESS_KEY));
+  t.notOk(error.message.includes('Signature='), 'nor the signature');
+});
