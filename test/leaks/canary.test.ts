@@ -397,6 +397,13 @@ t.test('audit: pods reading the canary Secrets', async (t) => {
     t.equal(result.code, 1, `audit -o ${output} found the pods: ${result.stdout} ${result.stderr}`);
     assertNoCanary(t, `audit -o ${output}`, result.stdout + result.stderr);
   }
+  // A pod reading the Secret whose read the API server answers quoting the token.
+  const echoed = pods().find(({ name }) => name === 'echoed-token');
+  if (echoed !== undefined) stub.addPod(NS, { ...echoed.pod, status: { phase: 'Running' } });
+  const refused = await runCli(['--log-level=debug', 'audit', '-n', NS], { KUBECONFIG: stub.kubeconfigPath }, { t, timeoutMs: 60_000 });
+  t.not(refused.code, 0, 'audit reports the failed read');
+  t.match(refused.stdout + refused.stderr, /cannot read Secret leak\/echo: API server error \(HTTP 500\): proxy: Authorization: \[redacted\] was refused/);
+  assertNoCanary(t, 'audit with the echoing read', refused.stdout + refused.stderr);
 });
 
 t.test('certs: the private key goes to its file only', async (t) => {
