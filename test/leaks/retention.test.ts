@@ -37,20 +37,39 @@ const needles: Array<[string, Buffer]> = [
   ['a Basic credential', Buffer.from(userPassword.toString('base64')).subarray(0, 30)],
 ];
 
-/** A registry that refuses every credential (Basic), so that each lookup tries them all. */
-const registry = createServer((req: IncomingMessage, res: ServerResponse) => {
-  res.writeHead(401, { 'www-authenticate': 'Basic realm="kept"', 'content-type': 'application/json' });
-  res.end(req.method === 'HEAD' ? undefined : JSON.stringify({ errors: [{ code: 'UNAUTHORIZED', message: `refused ${req.headers.authorization ?? ''}` }] }));
-});
-await new Promise<void>((resolve) => registry.listen(0, '127.0.0.1', resolve));
-t.teardown(() => new Promise<void>((resolve) => registry.close(() => resolve())));
-const host = `127.0.0.1:${(registry.address() as AddressInfo).port}`;
+/**
+ * A registry that refuses every credential, so that each lookup tries them all: with Basic, or
+ * with Bearer tokens from its token server (which it then answers 404, as a hidden repository).
+ */
+let tokensGiven = 0;
+async function refusingRegistry(scheme: 'basic' | 'bearer'): Promise<string> {
+  const registry = createServer((req: IncomingMessage, res: ServerResponse) => {
+    const host = `127.0.0.1:${(registry.address() as AddressInfo).port}`;
+    const authorization = req.headers.authorization;
+    if (req.url?.startsWith('/token')) {
+      if (authorization !== undefined) tokensGiven++;
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ token: `token-${randomBytes(8).toString('hex')}`, expires_in: 300 }));
+      return;
+    }
+    const challenge = scheme === 'basic' ? 'Basic realm="kept"' : `Bearer realm="http://${host}/token",service="kept"`;
+    const status = scheme === 'bearer' && authorization !== undefined ? 404 : 401;
+    res.writeHead(status, { 'www-authenticate': challenge, 'content-type': 'application/json' });
+    res.end(req.method === 'HEAD' ? undefined : JSON.stringify({ errors: [{ code: 'UNAUTHORIZED', message: `refused ${authorization ?? ''}` }] }));
+  });
+  await new Promise<void>((resolve) => registry.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => new Promise<void>((resolve) => registry.close(() => resolve())));
+  return `127.0.0.1:${(registry.address() as AddressInfo).port}`;
+}
+const host = await refusingRegistry('basic');
+const bearerHost = await refusingRegistry('bearer');
 
 const stub = await startStubApiServer();
 t.teardown(() => stub.close());
 stub.addNamespace(NS);
 stub.addSecret(NS, 'app', { ref: AWS_REF, plain: values.plain, 'looks-like-ref': values.refLike, huge: values.huge });
-stub.addSecret(NS, 'regcred', { '.dockerconfigjson': Buffer.concat([Buffer.from(`{"auths": {"${host}": {"auth": "`), Buffer.from(userPassword.toString('base64')), Buffer.from('"}}}')]) }, 'kubernetes.io/dockerconfigjson');
+const auth = Buffer.from(userPassword.toString('base64'));
+stub.addSecret(NS, 'regcred', { '.dockerconfigjson': Buffer.concat([Buffer.from(`{"auths": {"${host}": {"auth": "`), auth, Buffer.from(`"}, "${bearerHost}": {"auth": "`), auth, Buffer.from('"}}}')]) }, 'kubernetes.io/dockerconfigjson');
 stub.addSecret(NS, 'regcred-fields', {
   '.dockerconfigjson': Buffer.concat([Buffer.from(`{"auths": {"${host}": {"username": "`), pull.user, Buffer.from('", "password": "'), pull.password, Buffer.from('"}}}')]),
 });
@@ -70,7 +89,7 @@ async function heapHolds(needles: ReadonlyArray<readonly [string, Buffer]>): Pro
 
 t.test('after admissions, the heap holds no Secret value and no pull credential', async (t) => {
   const parsed = parseCommandLine(
-    ['server', '--listen-address=127.0.0.1:0', `--insecure-registries=${host}`, '--object-cache-ttl=5m', '--image-cache-ttl=5m', '--registry-timeout=2s'],
+    ['server', '--listen-address=127.0.0.1:0', `--insecure-registries=${host},${bearerHost}`, '--object-cache-ttl=5m', '--image-cache-ttl=5m', '--registry-timeout=2s'],
     {},
     'test',
   );
@@ -82,6 +101,7 @@ t.test('after admissions, the heap holds no Secret value and no pull credential'
     { containers: [container({ envFrom: [{ secretRef: { name: 'app' } }] })] },
     { containers: [container({ env: [{ name: 'P', valueFrom: { secretKeyRef: { name: 'app', key: 'plain' } } }, { name: 'R', valueFrom: { secretKeyRef: { name: 'app', key: 'looks-like-ref' } } }] })] },
     { imagePullSecrets: [{ name: 'regcred' }, { name: 'regcred-fields' }], containers: [{ name: 'app', image: `${host}/team/app:1`, envFrom: [{ secretRef: { name: 'app' } }] }] },
+    { imagePullSecrets: [{ name: 'regcred' }], containers: [{ name: 'app', image: `${bearerHost}/team/app:1`, env: [{ name: 'R', value: AWS_REF }] }] },
   ];
   let answered = 0;
   for (let round = 0; round < 3; round++) {
@@ -95,7 +115,8 @@ t.test('after admissions, the heap holds no Secret value and no pull credential'
       if (result.status === 200) answered++;
     }
   }
-  t.equal(answered, 9, 'every admission was answered');
+  t.equal(answered, 3 * specs.length, 'every admission was answered');
+  t.ok(tokensGiven > 0, 'tokens were fetched with the pull secret');
   const held = await heapHolds(needles);
   t.same(held, [], 'nothing secret is kept');
   // The check itself finds what is there.
