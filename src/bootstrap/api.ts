@@ -6,7 +6,7 @@
 import { AdmissionregistrationV1Api, ApiException, CoreV1Api } from '@kubernetes/client-node';
 import type { ConfigurationOptions, KubeConfig, V1MutatingWebhookConfiguration, V1Secret } from '@kubernetes/client-node';
 import { boundedCall, networkReason, oneLine, redacted } from '../kubernetes/bounded-call.js';
-import { parseStatus, withoutCredentials } from '../kubernetes/errors.js';
+import { configurationProblem, parseStatus } from '../kubernetes/errors.js';
 import { BootstrapError, describeObject, rbacFor } from './errors.js';
 import type { BootstrapObject } from './errors.js';
 
@@ -118,8 +118,7 @@ function failure(verb: Verb, object: BootstrapObject, error: unknown, responseSt
     return new BootstrapError('bad-response', `${what}: the response body could not be decoded (HTTP ${responseStatus})`, responseStatus);
   }
   // Nothing was sent: building the request (credentials, TLS material) failed; the client's message may quote the token.
-  const message = error instanceof Error ? error.message : String(error);
-  return new BootstrapError('unreachable', `${what}: Kubernetes client configuration error: ${clean(withoutCredentials(message))}`);
+  return new BootstrapError('unreachable', `${what}: Kubernetes client configuration error: ${clean(configurationProblem(error))}`);
 }
 
 export function createBootstrapApi(kubeConfig: KubeConfig, options: BootstrapApiOptions): BootstrapApi {

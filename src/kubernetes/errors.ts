@@ -163,8 +163,20 @@ export function toLookupError(ref: ObjectRef, error: unknown, exchange: Exchange
     return badResponse(ref, problem, exchange.responseStatus);
   }
   // Nothing was sent: building the request (credentials, TLS material) failed.
-  const message = error instanceof Error ? error.message : String(error);
-  return new LookupError(ref, 'not-configured', `Kubernetes client configuration error: ${clean(withoutCredentials(message))}`);
+  return new LookupError(ref, 'not-configured', `Kubernetes client configuration error: ${clean(configurationProblem(error))}`);
+}
+
+/**
+ * Why a request could not be built, without any credential the client's message may quote:
+ * a credential plugin (exec) whose output is not JSON makes the parser quote the start of it,
+ * the token.
+ */
+export function configurationProblem(error: unknown): string {
+  if (error instanceof SyntaxError) {
+    const at = /at position (\d+)/.exec(error.message)?.[1];
+    return `a credential plugin's output is not valid JSON${at === undefined ? '' : ` (at character ${at})`}`;
+  }
+  return withoutCredentials(error instanceof Error ? error.message : String(error));
 }
 
 /** node-fetch's error for a header it cannot send, which quotes the whole value first, line breaks and all. */
