@@ -3,7 +3,7 @@
  * with disjoint selectors) and no-match-conditions (for clusters without matchConditions),
  * each applied the way a user's overlay applies them.
  */
-import type { V1MutatingWebhook } from '@kubernetes/client-node';
+import type { V1Deployment, V1MutatingWebhook } from '@kubernetes/client-node';
 import t from 'tap';
 import {
   CERT_MANAGER_NAMESPACE,
@@ -12,7 +12,9 @@ import {
   checkObjects,
   checkWebhookEntry,
   namespaceLabels,
+  serverOptions,
   webhookConfiguration,
+  webhookContainer,
   webhookPodLabels,
 } from './fixtures/checks.js';
 import { APP_NAME, LABELLED_PODS_WEBHOOK_NAME, NAMESPACE, WEBHOOK_NAME, buildOverlay, find, kinds } from './fixtures/kustomize.js';
@@ -112,4 +114,31 @@ t.test('the example overlay builds as cert-manager + opt-in by hand, with the ce
       : o,
   );
   t.same(await build('overlays/cert-manager-opt-in'), expected, 'overlays/cert-manager-opt-in');
+});
+
+t.test('openshift: no uid or fsGroup in the webhook Deployment, and injected init containers name none', async (t) => {
+  for (const certificates of ['overlays/cert-manager', 'overlays/self-signed']) {
+    await t.test(`on ${certificates}`, async (t) => {
+      const plain = await buildOverlay(t, { resources: [certificates] });
+      const objects = await buildOverlay(t, { resources: [certificates], components: ['components/openshift'] });
+      checkObjects(t, objects);
+      t.same(kinds(objects), kinds(plain), 'the same objects');
+      const deployment = find<KubeObject & V1Deployment>(objects, 'Deployment', APP_NAME);
+      const pod = deployment.spec?.template.spec;
+      const container = webhookContainer(deployment);
+      // restricted-v2 refuses a uid or fsGroup outside the namespace's range: none is named.
+      const named = JSON.stringify(deployment).match(/"(runAsUser|runAsGroup|fsGroup|supplementalGroups)"/g) ?? [];
+      t.same(named, [], 'no uid, gid or fsGroup anywhere in the Deployment');
+      t.equal(pod?.securityContext?.runAsNonRoot, true, 'the pod still runs as non-root');
+      t.equal(container.securityContext?.runAsNonRoot, true, 'the container too');
+      t.same(container.securityContext?.capabilities?.drop, ['ALL'], 'capabilities still dropped');
+      t.equal(container.securityContext?.allowPrivilegeEscalation, false);
+      t.equal(pod?.securityContext?.seccompProfile?.type, 'RuntimeDefault');
+      const server = serverOptions(t, container.args ?? []);
+      t.equal(server?.initContainerUser, 'unset', 'the webhook leaves the init container its uid to assign');
+      const plainContainer = webhookContainer(find<KubeObject & V1Deployment>(plain, 'Deployment', APP_NAME));
+      t.same(container.args?.filter((arg) => arg !== '--init-container-user=unset'), plainContainer.args, 'the other args as they were');
+      t.equal(serverOptions(t, plainContainer.args ?? [])?.initContainerUser, 1000, 'without the component: uid 1000');
+    });
+  }
 });

@@ -300,6 +300,7 @@ t.test('every kustomization under manifests/ is exercised', async (t) => {
     'components/monitoring/kustomization.yaml',
     'components/network-policy/kustomization.yaml',
     'components/no-match-conditions/kustomization.yaml',
+    'components/openshift/kustomization.yaml',
     'components/opt-in/kustomization.yaml',
     'overlays/cert-manager-opt-in/kustomization.yaml',
     'overlays/cert-manager/kustomization.yaml',
