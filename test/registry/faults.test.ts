@@ -3,7 +3,7 @@
  * mismatches, oversized bodies, 404, endless 401, and storage redirects.
  */
 import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { createServer as createTcpServer, type AddressInfo, type Socket } from 'node:net';
 import t from 'tap';
 import { parseImageReference } from '../../src/core/image-reference.js';
 import { createRegistryClient, RegistryError, type RegistryClientOptions } from '../../src/registry/client.js';
@@ -163,6 +163,11 @@ t.test('oversized bodies', async (t) => {
   const byDefault = await expectError(t, server, clientFor(server).imageConfig(refOf(server), `sha256:${'a'.repeat(64)}`, linux, creds));
   t.match(byDefault.message, /larger than the limit of 1048576 bytes/, 'the default limit is 1 MiB');
 
+  // A declared length over the limit is refused before any of the body is waited for.
+  server.fault = { kind: 'stall', bytes: 1, then: 'hold', declared: 96 * 1024 };
+  const announced = await expectError(t, server, clientFor(server, { maxBytes: 64 * 1024, timeoutMs: 3_000 }).imageConfig(refOf(server), `sha256:${'a'.repeat(64)}`, linux, creds));
+  t.match(announced, { kind: 'too-large' }, 'a body that declares too much and stalls is too large, not a timeout');
+
   server.fault = { kind: 'huge', bytes: 256 * 1024 };
   server.target = 'blob';
   const blob = await expectError(t, server, small.imageConfig(refOf(server), server.manifestDigest(), linux, creds));
@@ -233,8 +238,10 @@ t.test('a redirect whose body never ends does not keep its connection streaming'
   // Every request is redirected to itself with a body that never ends: 16 KiB every 5 ms.
   let open = 0;
   let pushed = 0;
+  const sent: string[] = [];
   const server = createServer((req, res) => {
     open++;
+    sent.push(req.method ?? '');
     res.on('close', () => open--);
     res.writeHead(302, { location: req.url ?? '/' });
     if (req.method === 'HEAD') {
@@ -256,12 +263,69 @@ t.test('a redirect whose body never ends does not keep its connection streaming'
   const client = createRegistryClient({ timeoutMs: 5_000, skipVerify: false, insecureRegistries: [host] });
   const err = await client.resolveTag(parseImageReference(`${host}/test/app:v1`), creds).catch((e: unknown) => e);
   t.match(err, { kind: 'http', message: /too many redirects/ });
+  // HEAD, then GET (a HEAD that fails so is tried as a GET): each the request and 5 redirects.
+  t.same(sent, [...Array<string>(6).fill('HEAD'), ...Array<string>(6).fill('GET')], 'at most 5 redirects followed');
   // Each redirect's body is cut once it passes 64 KiB, long before the 5-s timeout.
   for (let i = 0; i < 100 && open > 0; i++) await new Promise((resolve) => setTimeout(resolve, 20));
   t.equal(open, 0, 'every redirect response was closed');
   const settled = pushed;
   await new Promise((resolve) => setTimeout(resolve, 200));
   t.equal(pushed, settled, 'nothing is streamed after the lookup failed');
+});
+
+t.test('an error body that never ends is read for its error code only, then the answer stands', async (t) => {
+  // 404 with a body that never ends: 16 KiB every 50 ms (1 MiB, the body limit, after 3 s).
+  const server = createServer((_req, res) => {
+    res.writeHead(404, { 'content-type': 'application/json' });
+    res.write('{"errors":[{"code":"MANIFEST_UNKNOWN","message":"no such manifest","detail":"');
+    const timer = setInterval(() => res.write(Buffer.alloc(16 * 1024, 0x61)), 50);
+    res.on('close', () => clearInterval(timer));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => {
+    server.closeAllConnections();
+    server.close();
+  });
+  const host = `127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const client = createRegistryClient({ timeoutMs: 5_000, skipVerify: false, insecureRegistries: [host] });
+  const started = Date.now();
+  const err = await client.imageConfig(parseImageReference(`${host}/test/app:v1`), `sha256:${'a'.repeat(64)}`, linux, []).catch((e: unknown) => e);
+  t.match(err, { kind: 'not-found', message: /manifest unknown \(HTTP 404\)/ }, 'a 404, not a timeout');
+  t.ok(Date.now() - started < 1_500, `answered once 64 KiB of it came, long before the timeout (${Date.now() - started} ms)`);
+});
+
+t.test('a kept-alive connection the registry closed as the next request went out: the request is sent again', async (t) => {
+  // Answers the first request of each connection (keeping it open), and closes the
+  // connection, answering nothing, when a second request comes on it.
+  const digest = `sha256:${'b'.repeat(64)}`;
+  const sockets: Socket[] = [];
+  const server = createTcpServer((socket) => {
+    sockets.push(socket);
+    let seen = '';
+    let answered = 0;
+    socket.on('data', (chunk: Buffer) => {
+      seen += chunk.toString('latin1');
+      const requests = seen.split('\r\n\r\n').length - 1;
+      if (requests > 1) {
+        socket.destroy();
+        return;
+      }
+      if (requests === 1 && answered === 0) {
+        answered = 1;
+        socket.write(`HTTP/1.1 200 OK\r\ndocker-content-digest: ${digest}\r\ncontent-length: 0\r\nconnection: keep-alive\r\n\r\n`);
+      }
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => {
+    for (const socket of sockets) socket.destroy();
+    server.close();
+  });
+  const host = `127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const client = createRegistryClient({ timeoutMs: 3_000, skipVerify: false, insecureRegistries: [host] });
+  t.equal(await client.resolveTag(parseImageReference(`${host}/test/app:v1`), []), digest);
+  t.equal(await client.resolveTag(parseImageReference(`${host}/test/app:v2`), []), digest, 'sent again on a new connection, not a failure');
+  t.equal(sockets.length, 2);
 });
 
 t.test('a burst of lookups of a slow registry: each request is sent at once, not queued behind the others until its timeout', async (t) => {
