@@ -220,6 +220,18 @@ t.test('a slow API server times out near the timeout, and the request is aborted
   t.equal(stub.openConnections, 0, 'the HTTP request was aborted');
 });
 
+t.test("a read abandoned by the admission's deadline says so, not that the read timed out", async (t) => {
+  const { stub, reader } = await setup(t, 5000);
+  stub.addConfigMap('prod', 'cfg', { k: 'v' });
+  stub.delayMs = 5000;
+  const controller = new AbortController();
+  setTimeout(() => controller.abort(), 100);
+  const started = Date.now();
+  const error = await lookupError(t, reader.read({ kind: 'ConfigMap', namespace: 'prod', name: 'cfg' }, { signal: controller.signal }));
+  expectFailure(t, error, 'timeout', "cannot read ConfigMap prod/cfg: abandoned: the admission's deadline passed");
+  t.ok(Date.now() - started < 2000, 'given up when the signal came, not at the read timeout');
+});
+
 t.test('a refused connection is unreachable', async (t) => {
   // A port that was just free and is now closed.
   const port = await new Promise<number>((resolve, reject) => {
@@ -470,4 +482,10 @@ t.test('a burst of reads from a slow API server: each is sent at once, not queue
   const before = stub.connectionsAccepted;
   await Promise.all(Array.from({ length: 16 }, (_, i) => reader.read({ kind: 'Secret', namespace: 'ns', name: `s${i}` })));
   t.equal(stub.connectionsAccepted, before, '16 reads at once after the burst reuse kept connections');
+});
+
+t.test('server text in messages is one line: control characters folded, cut short', async (t) => {
+  const { oneLine } = await import('../../src/kubernetes/bounded-call.js');
+  t.equal(oneLine('denied\n{"level":50,"msg":"forged"}\r\n\u0000\u007fend', 100), 'denied {"level":50,"msg":"forged"} end');
+  t.equal(oneLine(`  ${'x'.repeat(20)}  `, 10), `${'x'.repeat(10)}...`);
 });
