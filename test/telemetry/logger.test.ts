@@ -113,3 +113,9 @@ t.test('isoTime: the field pino.stdTimeFunctions.isoTime writes, current to the 
     await sleep(3);
   }
 });
+
+t.test("--log-level takes the reference's level names: warning is pino's warn, panic its fatal", async (t) => {
+  const sink = new Writable({ write: (_chunk, _encoding, done) => done() });
+  const table: Array<[string, string]> = [['debug', 'debug'], ['info', 'info'], ['warning', 'warn'], ['error', 'error'], ['fatal', 'fatal'], ['panic', 'fatal'], ['verbose', 'info']];
+  for (const [given, level] of table) t.equal(createLogger({ logLevel: given, json: true }, sink).level, level, given);
+});
