@@ -5,12 +5,14 @@
  */
 import { createHash } from 'node:crypto';
 import { createServer } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import t from 'tap';
 import type { Test } from 'tap';
 import { parseImageReference } from '../../src/core/image-reference.js';
 import { RegistryError, createRegistryClient } from '../../src/registry/client.js';
+import { makeLoopbackCertificates } from '../helpers/certs.js';
 
 const USER = 'robot$team-puller';
 const PASSWORD = 'Pa55-w0rd-of-the-robot';
@@ -147,4 +149,25 @@ t.test('a manifest that is not JSON is not quoted: it may echo what the registry
   const message = (error as Error).message;
   t.match(message, /the manifest is not valid JSON/);
   for (const piece of [USER.slice(0, 8), PASSWORD.slice(0, 8)]) t.notOk(message.includes(piece), `no piece of a credential in: ${message}`);
+});
+
+t.test('registry text that reaches a message unquoted (a token realm) is redacted before the message is cut short', async (t) => {
+  // A password that may stand in a host name, put by the registry into its realm so that it
+  // starts 5 characters before the 600-character cut of a message's cause.
+  const password = 'pw-7c1e9a3b5d';
+  const realmHost = `${'a'.repeat(567)}.${password}.example`;
+  const certificates = await makeLoopbackCertificates();
+  const server = createHttpsServer({ cert: certificates.cert, key: certificates.key }, (_req, res) => {
+    res.writeHead(401, { 'www-authenticate': `Bearer realm="http://${realmHost}/token",service="echo"` });
+    res.end();
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => new Promise<void>((resolve) => server.close(() => resolve())));
+  const host = `127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const client = createRegistryClient({ timeoutMs: 5_000, ca: certificates.caCert, skipVerify: false, insecureRegistries: [], allowedRegistries: [host] });
+  const error = await client.resolveTag(parseImageReference(`${host}/team/app:1`), [{ id: 'Secret team-a/robot', username: 'robot', password }]).catch((e: unknown) => e);
+  t.type(error, RegistryError);
+  const message = (error as Error).message;
+  t.match(message, /token realm a+\.\[reda/, 'the password redacted (where the cut falls)');
+  t.notOk(message.includes(password.slice(0, 5)), `no piece of the password in: …${message.slice(-60)}`);
 });
