@@ -125,6 +125,7 @@ t.test('transient registry failures are remembered briefly, so a broken registry
   const lookup = () => source.configOf({ image: pod.spec.containers[0]!.image!, container: 'app', namespace: NS, pod: podPullFacts(pod), objects: reader });
   const first = await lookup().then(() => undefined, (e: unknown) => e as Error);
   t.match(first?.message, /registry server error \(HTTP 503\)/);
+  t.equal((first as ImageConfigError).fault, 'dependency', 'a registry that fails is not the pod author\'s to fix');
   const asked = faulty.requests().length;
   const second = await lookup().then(() => undefined, (e: unknown) => e as Error);
   t.match(second?.message, /HTTP 503/);
@@ -195,4 +196,22 @@ t.test('an invalid image reference is a clear failure', async (t) => {
   const huge = await lookup(podFor(hugeImage)).then(() => undefined, (e: unknown) => e as Error);
   t.ok(huge !== undefined && huge.message.length < 400, `a 1 MiB reference is quoted short (${huge?.message.length} characters)`);
   t.ok(huge?.message.endsWith(`(${hugeImage.length} characters)`), 'and says how long it was');
+});
+
+t.test("a registry the webhook may not contact is the pod's fault, not a failed dependency", async (t) => {
+  const stub = await startStubApiServer();
+  t.teardown(() => stub.close());
+  const reader = createKubeObjectReader(loadKubeConfig({ KUBECONFIG: stub.kubeconfigPath })!, { timeoutMs: 1000 });
+  const source = registryImageSource({
+    client: createRegistryClient({ timeoutMs: 2000, skipVerify: false, insecureRegistries: [], allowedRegistries: ['ghcr.io'] }),
+    dockerConfigJsonKey: '.dockerconfigjson',
+    cloud: [],
+    defaultArchitecture: 'amd64',
+    tagTtlMs: 60_000,
+  });
+  const pod = podFor('registry.example.com/team/app:1');
+  const error = await source.configOf({ image: 'registry.example.com/team/app:1', container: 'app', namespace: NS, pod: podPullFacts(pod), objects: reader }).then(() => undefined, (e: unknown) => e);
+  t.ok(error instanceof ImageConfigError);
+  t.match((error as Error).message, /the registry is not in --allowed-registries/);
+  t.equal((error as ImageConfigError).fault, 'pod', "the pod's author must choose another registry");
 });
