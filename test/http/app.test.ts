@@ -106,6 +106,11 @@ t.test("the API server's timeout query parameter bounds the admission: the denia
   // Nor does a timeout that is not a duration: it is ignored.
   res = await quick.inject({ method: 'POST', url: '/pods?timeout=soon', payload: review('admission.k8s.io/v1', withRef) });
   t.match(res.json().response.status.message, 'no answer within 200ms (--admission-timeout)');
+  // Nor one that is not positive.
+  for (const timeout of ['0s', '-5s']) {
+    res = await quick.inject({ method: 'POST', url: `/pods?timeout=${timeout}`, payload: review('admission.k8s.io/v1', withRef) });
+    t.match(res.json().response.status.message, 'no answer within 200ms (--admission-timeout)', `timeout=${timeout}`);
+  }
 });
 
 t.test('bad requests get a 4xx with a message that says what is wrong', async (t) => {
@@ -224,4 +229,38 @@ t.test('with a telemetry listener, /metrics moves off the webhook port', async (
   const telemetry = await buildTelemetryApp({ logger: pino({ level: 'silent' }), metrics: createMetrics({ processMetrics: false }), readiness });
   t.teardown(() => telemetry.close());
   t.equal((await telemetry.inject({ method: 'GET', url: '/metrics' })).statusCode, 200);
+});
+
+t.test('an unexpected failure is answered 500 "internal error"; its message goes to the log only', async (t) => {
+  const { app, lines } = await makeApp(t);
+  app.get('/fails', async () => {
+    throw new Error('connect ECONNREFUSED 10.0.0.7:6443 with token sk-internal-detail');
+  });
+  const res = await app.inject({ method: 'GET', url: '/fails' });
+  t.equal(res.statusCode, 500);
+  t.same(res.json(), { statusCode: 500, error: 'Internal Server Error', message: 'internal error' });
+  t.notMatch(res.body, /sk-internal-detail|10\.0\.0\.7/);
+  t.ok(lines.some((line) => line.includes('sk-internal-detail')), 'the log has the details');
+});
+
+t.test('once shutdown began every answer says Connection: close; before, none does', async (t) => {
+  let draining = false;
+  const app = await buildApp({
+    logger: pino({ level: 'silent' }),
+    admission: { settings: SETTINGS, maxConcurrentReads: 8, admissionTimeoutMs: 8_000, objects: unconfiguredReader(), images: staticImageConfigs({}) },
+    metrics: createMetrics({ processMetrics: false }),
+    readiness: readinessFlag(),
+    maxRequestBytes: 5 * 1024 * 1024,
+    serveMetrics: false,
+    draining: () => draining,
+  });
+  t.teardown(() => app.close());
+  const before = await app.inject({ method: 'POST', url: '/pods', payload: review('admission.k8s.io/v1', pod) });
+  t.equal(before.statusCode, 200);
+  t.not(before.headers.connection, 'close');
+  draining = true;
+  for (const request of [{ method: 'POST' as const, url: '/pods', payload: review('admission.k8s.io/v1', pod) }, { method: 'GET' as const, url: '/healthz' }, { method: 'GET' as const, url: '/nowhere' }]) {
+    const res = await app.inject(request);
+    t.equal(res.headers.connection, 'close', `${request.method} ${request.url}`);
+  }
 });

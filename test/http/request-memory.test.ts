@@ -290,6 +290,24 @@ t.test('large and chunked bodies are charged as they arrive, not as they are dec
   t.equal((await post(webhook.port, small)).status, 200, 'and the server still answers');
 });
 
+t.test('a chunked body is charged as its chunks arrive, and one past the body limit is refused', async (t) => {
+  const webhook = await startWebhook(t, 256 * 1024 * 1024);
+  // No Content-Length: a chunk of 20 KiB sent, the rest not yet.
+  const sender = await rawConnection(t, webhook.port, CA);
+  const chunk = `{"pad":"${'x'.repeat(20 * 1024)}`;
+  sender.socket.write(`POST /pods HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n${chunk.length.toString(16)}\r\n${chunk}\r\n`);
+  await until(() => webhook.memory.arriving >= 20 * 1024, 'the chunk that came is charged while the body arrives');
+  t.ok(webhook.memory.held >= 20 * 1024);
+  sender.socket.destroy();
+  await until(() => webhook.memory.held === 0, 'given back when the caller goes away');
+
+  // Past the 1 MiB body limit without declaring a length: 413, not read to its end.
+  const over = await post(webhook.port, review({ command: ['/app'], size: 1536 * 1024 }), { chunked: true }).catch((error: Error) => error);
+  if (over instanceof Error) t.match(over.message, /socket hang up|ECONNRESET|EPIPE/, 'cut while it was still sending');
+  else t.equal(over.status, 413, 'refused as too large');
+  t.equal((await post(webhook.port, review({ command: ['/app'], size: 1000 * 1024 }), { chunked: true })).status, 200, 'a chunked body within the limit is answered');
+});
+
 t.test('a body that stops arriving is cut at the request bound and gives back what it held', async (t) => {
   // A request bound short enough for a test, long enough to see the half that came charged on a loaded machine.
   const webhook = await startWebhook(t, 1024 * 1024, staticImageConfigs({}), { handshakeMs: 10_000, requestMs: 3_000, sweepMs: 100, keepAliveMs: CALLER_TIMEOUTS.keepAliveMs });
