@@ -55,6 +55,12 @@ export interface TestRegistry {
   requests(): LoggedRequest[];
   /** Resolves once at least `count` requests are logged (bounded; rejects after `timeoutMs`). */
   waitForRequests(count: number, timeoutMs?: number): Promise<LoggedRequest[]>;
+  /**
+   * How many requests are logged once no line has arrived for `quietMs` (at most 5 s): the
+   * count to slice from, with the lines of requests already answered all in (a loaded
+   * machine writes them late).
+   */
+  settled(quietMs?: number): Promise<number>;
   /** The token server, for token-auth registries. */
   token?: TokenServer;
   close(): Promise<void>;
@@ -356,6 +362,19 @@ export async function startRegistry(options: StartOptions = {}): Promise<TestReg
           await new Promise((resolve) => setTimeout(resolve, 10));
         }
         return logged.map((entry) => ({ ...entry }));
+      },
+      async settled(quietMs = 100) {
+        const until = Date.now() + 5_000;
+        let count = logged.length;
+        let since = Date.now();
+        while (Date.now() - since < quietMs && Date.now() < until) {
+          await new Promise((resolve) => setTimeout(resolve, 10));
+          if (logged.length !== count) {
+            count = logged.length;
+            since = Date.now();
+          }
+        }
+        return count;
       },
       async close() {
         if (closed) return;

@@ -73,7 +73,7 @@ t.test('htpasswd Basic auth', async (t) => {
 
   t.test('first credential wrong, second right: success', async (t) => {
     const client = createRegistryClient(options);
-    const before = registry.requests().length;
+    const before = await registry.settled();
     const digest = await client.resolveTag(ref, [wrong, bob]);
     t.equal(digest, pushed.manifestDigest);
     const logged = (await registry.waitForRequests(before + 3)).slice(before);
@@ -83,7 +83,7 @@ t.test('htpasswd Basic auth', async (t) => {
       'anonymous, then the wrong credential, then the right one',
     );
     // Within the same client, the accepted credential is sent at once next time.
-    const again = registry.requests().length;
+    const again = await registry.settled();
     const config = await client.imageConfig(ref, digest, linux, [wrong, bob]);
     t.same(config.cmd, ['run']);
     const next = (await registry.waitForRequests(again + 2)).slice(again);
@@ -142,7 +142,7 @@ t.test('token auth', async (t) => {
     t.same(token.requests().at(-1)?.scopes, ['repository:tokens/app:pull'], 'pull scope only');
 
     const counted = token.requests().length;
-    const logged = registry.requests().length;
+    const logged = await registry.settled();
     const config = await client.imageConfig(ref, digest, linux, [wrong, carol]);
     t.same(config, { manifestDigest: pushed.manifestDigest, entrypoint: ['/tok'], cmd: ['en'] });
     t.same(await client.resolveTag(ref, [wrong, carol]), digest);
