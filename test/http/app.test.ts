@@ -220,7 +220,8 @@ t.test('a rejected request is timed like any other admission, not observed as 0 
   const text = (await app.inject({ method: 'GET', url: '/metrics' })).body;
   const sample = (name: string) => Number(new RegExp(`^${name}\\{result="rejected"\\} (\\S+)$`, 'm').exec(text)?.[1]);
   t.equal(sample('secrets_init_webhook_admission_duration_seconds_count'), 1);
-  t.ok(sample('secrets_init_webhook_admission_duration_seconds_sum') >= 0.25, `observed ${sample('secrets_init_webhook_admission_duration_seconds_sum')} s, the time the request took`);
+  // At least a third of the 300 ms: the request may start some time after the timer is set on a loaded machine.
+  t.ok(sample('secrets_init_webhook_admission_duration_seconds_sum') >= 0.1, `observed ${sample('secrets_init_webhook_admission_duration_seconds_sum')} s, the time the request took`);
 });
 
 t.test('with a telemetry listener, /metrics moves off the webhook port', async (t) => {
