@@ -3,6 +3,7 @@ import { parseChallenges, type Challenge } from './challenge.js';
 import { RegistryFailure } from './errors.js';
 import type { HttpResponse, Transport } from './transport.js';
 import type { RegistryCredential } from './types.js';
+import { settleWithin } from './time-limit.js';
 
 /** Token responses are small; this caps them whatever the manifest limit. */
 const TOKEN_BODY_LIMIT = 1024 * 1024;
@@ -205,7 +206,9 @@ export class Authenticator {
       pending = this.fetchToken(call, challenge, candidate, key, verifier, Date.now() + this.options.timeoutMs).finally(() => this.pending.delete(pendingKey));
       this.pending.set(pendingKey, pending);
     }
-    return withinCallDeadline(pending, call, this.options.timeoutMs);
+    // Shared with other calls: this call waits for it until its own deadline, while the fetch goes on for the others.
+    const timeoutMs = this.options.timeoutMs;
+    return settleWithin(pending, call.deadline - Date.now(), () => new RegistryFailure('timeout', `timed out after ${timeoutMs} ms waiting for a token for ${call.host}`));
   }
 
   private async fetchToken(call: CallAuth, challenge: Challenge, candidate: Candidate, key: string, verifier: string, deadline: number): Promise<TokenOutcome> {
@@ -298,27 +301,6 @@ export class Authenticator {
   }
 }
 
-/**
- * `work` (a token fetch other calls may share), waited for until the call's own deadline:
- * past it the call fails as its own requests would, while the fetch goes on for the others.
- */
-function withinCallDeadline<T>(work: Promise<T>, call: CallAuth, timeoutMs: number): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    const timer = setTimeout(() => {
-      reject(new RegistryFailure('timeout', `timed out after ${timeoutMs} ms waiting for a token for ${call.host}`));
-    }, Math.max(0, call.deadline - Date.now()));
-    work.then(
-      (value) => {
-        clearTimeout(timer);
-        resolve(value);
-      },
-      (error: unknown) => {
-        clearTimeout(timer);
-        reject(error);
-      },
-    );
-  });
-}
 
 export function scopeFor(path: string): string {
   return `repository:${path}:pull`;

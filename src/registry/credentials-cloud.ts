@@ -17,6 +17,7 @@
 import { request as httpRequest } from 'node:http';
 import type { ECRClient, ECRClientConfig, GetAuthorizationTokenCommandOutput } from '@aws-sdk/client-ecr';
 import type { CloudCredentialProvider, RegistryCredential } from './types.js';
+import { settleWithin } from './time-limit.js';
 
 /** A cloud credential could not be obtained. The message names the provider and never holds a token. */
 export class CloudCredentialError extends Error {
@@ -113,26 +114,6 @@ class TokenCache {
   }
 }
 
-/** Rejects with `onTimeout()` if `promise` has not settled within `ms`; aborts `controller` then. */
-function withDeadline<T>(promise: Promise<T>, ms: number, controller: AbortController, onTimeout: () => Error): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    const timer = setTimeout(() => {
-      controller.abort();
-      reject(onTimeout());
-    }, ms);
-    timer.unref();
-    promise.then(
-      (value) => {
-        clearTimeout(timer);
-        resolve(value);
-      },
-      (error: unknown) => {
-        clearTimeout(timer);
-        reject(error);
-      },
-    );
-  });
-}
 
 // ---------------------------------------------------------------------------
 // ECR
@@ -272,7 +253,8 @@ export function ecrCredentialProvider(options: EcrCredentialProviderOptions = {}
         `GetAuthorizationToken for ${where} returned no usable authorization token`,
       );
     };
-    return withDeadline(call(), timeoutMs, controller, () => {
+    return settleWithin(call(), timeoutMs, () => {
+      controller.abort();
       return new CloudCredentialError(ECR_PROVIDER_NAME, `GetAuthorizationToken for ${where} timed out after ${timeoutMs}ms`);
     });
   };
@@ -377,7 +359,8 @@ export function googleCredentialProvider(options: GoogleCredentialProviderOption
     const controller = new AbortController();
     let response: MetadataResponse;
     try {
-      response = await withDeadline(getMetadata(url, controller.signal), timeoutMs, controller, () => {
+      response = await settleWithin(getMetadata(url, controller.signal), timeoutMs, () => {
+        controller.abort();
         return new CloudCredentialError(GOOGLE_PROVIDER_NAME, `${where} did not answer within ${timeoutMs}ms`);
       });
     } catch (error) {
