@@ -117,6 +117,7 @@ t.test('$(NAME) of earlier literal values is expanded, and the result tested as 
     ['aws-cn', [{ name: 'P', value: 'aws-cn' }, { name: 'DB', value: `arn:$(P)${DB_TAIL}` }], '--provider=aws'],
     ['google', [{ name: 'SM', value: 'secretmanager' }, { name: 'K', value: 'gcp:$(SM):projects/p/secrets/s' }], '--provider=google'],
     ['SSM, :parameter/ from a variable', [{ name: 'KIND', value: 'parameter' }, { name: 'T', value: 'arn:aws:ssm:us-east-1:1:$(KIND)/app/token' }], '--provider=aws'],
+    ['SSM in aws-cn, :parameter/ from a variable', [{ name: 'KIND', value: 'parameter' }, { name: 'T', value: 'arn:aws-cn:ssm:cn-north-1:1:$(KIND)/app/token' }], '--provider=aws'],
     ['SSM, :parameter/ across a join', [{ name: 'TAIL', value: 'eter/app' }, { name: 'T', value: 'arn:aws:ssm:us-east-1:1:param$(TAIL)' }], '--provider=aws'],
     ['SSM, no :parameter/', [{ name: 'KIND', value: 'document' }, { name: 'T', value: 'arn:aws:ssm:us-east-1:1:$(KIND)/x' }], undefined],
     ['nested: values expanded before they are used', [{ name: 'A', value: 'aws' }, { name: 'B', value: 'arn:$(A)' }, { name: 'DB', value: `$(B)${DB_TAIL}` }], '--provider=aws'],
@@ -133,6 +134,11 @@ t.test('$(NAME) of earlier literal values is expanded, and the result tested as 
     [
       ':parameter/ from a value that is no reference itself',
       [{ name: 'X', value: 'parameter/app' }, { name: 'V', value: ':$(X)' }, { name: 'T', value: 'arn:aws:ssm:us-east-1:1$(V)' }],
+      '--provider=aws',
+    ],
+    [
+      'values that start like no reference, expanded into one through each other',
+      [{ name: 'X', value: 'eter/app' }, { name: 'W', value: 'param$(X)' }, { name: 'V', value: ':$(W)' }, { name: 'T', value: 'arn:aws:ssm:us-east-1:1$(V)' }],
       '--provider=aws',
     ],
     ['a value that starts like no reference, expanded into one', [{ name: 'X', value: 'aws' }, { name: 'V', value: ':$(X)' }, { name: 'T', value: `arn$(V)${DB_TAIL}` }], '--provider=aws'],
@@ -297,6 +303,7 @@ t.test('a field reference to a pod annotation holding a reference holds it: the 
   for (const [label, input] of [
     ['plain annotation', pod({ containers: [container('app', { command: ['/app'], env: [fromAnnotation('db')] })] }, { db: 'postgres://db' })],
     ['no such annotation', pod({ containers: [container('app', { command: ['/app'], env: [fromAnnotation('db')] })] }, { other: AWS_REFS[0]! })],
+    ['no annotation of a name every object inherits', pod({ containers: [container('app', { command: ['/app'], env: ['toString', 'constructor', '__proto__'].map(fromAnnotation) })] }, { other: AWS_REFS[0]! })],
     ['a label is no annotation', pod({ containers: [container('app', { command: ['/app'], env: [{ name: 'DB', valueFrom: { fieldRef: { fieldPath: "metadata.labels['db']" } } }] })] }, { db: AWS_REFS[0]! })],
   ] as const) {
     t.same(computePodMutation(input, facts(), SETTINGS), { allowed: true, warnings: [] }, label);
