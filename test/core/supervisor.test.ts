@@ -18,6 +18,8 @@ t.test('supervisorOf: the longest supervisor the line starts with, word for word
   t.equal(supervisorOf(['/var/run/argo/argoexec', 'emissary', 'python'], WRAP.supervisors), undefined, 'no "--": no match');
   t.equal(supervisorOf(['argoexec', 'emissary', '--', 'x'], WRAP.supervisors), undefined, 'another path');
   t.equal(supervisorOf(['python', '/var/run/argo/argoexec', 'emissary', '--'], WRAP.supervisors), undefined, 'not at the start');
+  const nested = [['dumb-init', '--', 'tini', '--'], ['dumb-init', '--']];
+  t.strictSame(supervisorOf(['dumb-init', '--', 'tini', '--', 'app'], nested), ['dumb-init', '--', 'tini', '--'], 'the longest, whichever is listed first');
   t.equal(supervisorOf(['tini'], WRAP.supervisors), undefined, 'shorter than the supervisor');
 });
 
@@ -30,6 +32,7 @@ t.test("supervisorOf: Argo's executor with its options before --, as Argo 3.5 an
   t.equal(supervisorOf([...argo, ...options, 'python', 'x.py'], WRAP.supervisors), undefined, 'no "--": no match');
   t.equal(supervisorOf([...argo, 'python', '--', 'x'], WRAP.supervisors), undefined, 'a word that is no option before "--"');
   t.equal(supervisorOf([...argo, '--loglevel', 'info', 'python', '--', 'x'], WRAP.supervisors), undefined, 'two words after an option');
+  t.equal(supervisorOf([...argo, '--loglevel=info', 'python', '--', 'x'], WRAP.supervisors), undefined, 'a word after an option that holds its value');
   t.equal(supervisorOf(['tini', '-s', '--', 'app'], WRAP.supervisors), undefined, 'other supervisors match word for word');
   t.equal(isWrapped({ name: 'c', command: [...argo, ...options, '--', WRAPPER], args: ['--provider=aws', 'x'] }, WRAP), true, 'recognised when wrapped');
 });
@@ -53,5 +56,6 @@ t.test('isWrapped: the wrapper first, or right after a supervisor', async (t) =>
   t.equal(isWrapped(c([...ARGO_EMISSARY, 'python']), WRAP), false);
   t.equal(isWrapped(c(['/app', WRAPPER]), WRAP), false, 'the wrapper elsewhere');
   t.equal(isWrapped(c(undefined, [WRAPPER]), WRAP), false, 'no command: the image runs');
+  t.equal(isWrapped(c([], [WRAPPER, '--provider=aws', '/app']), WRAP), false, 'an empty command is none: the image runs, with the wrapper as its argument');
   t.equal(isWrapped(c(['tini', '--', WRAPPER]), { ...WRAP, supervisors: [ARGO_EMISSARY] }), false, 'an unknown supervisor');
 });
