@@ -477,6 +477,20 @@ t.test('our init container after only unwrapped init containers stays where it i
   t.strictSame(computePodMutation(reordered, resolved, SETTINGS), { allowed: true, warnings: [] });
 });
 
+t.test('an init container of our name that holds a reference itself is wrapped where it stands, and only once', async (t) => {
+  const input = pod({
+    initContainers: [container('wait', { command: ['/wait'] }), container('copy-secrets-init', { command: ['/copy'], env: [{ name: 'A', value: AWS_REFS[0] }], volumeMounts: [MOUNT] })],
+    containers: [container('app', { command: ['/app'] })],
+  });
+  const { result, ops } = mutateAndApply(input);
+  t.notOk(ops.some((op: Operation) => op.op === 'move'), 'not moved: no wrapped init container stands before it');
+  t.strictSame(names(result.spec.initContainers), ['wait', 'copy-secrets-init']);
+  t.strictSame(result.spec.initContainers![1]!.command, [WRAPPER]);
+  const front = deepClone(result) as Pod;
+  front.spec.initContainers!.reverse();
+  t.strictSame(computePodMutation(front, facts(), SETTINGS), { allowed: true, warnings: [] }, 'at the front, nothing more to do');
+});
+
 t.test('a new init container with references before ours: wrapped and ours moved, in one patch', async (t) => {
   const input = pod({
     initContainers: [
@@ -654,7 +668,7 @@ t.test('volume and mount conflicts', async (t) => {
     t.match(reason, /\/helper\/bin/);
   });
   t.test('the path written otherwise is the same directory to the container runtime: denied too', async (t) => {
-    for (const mountPath of ['/helper/bin/', '/helper//bin', '/helper/./bin/']) {
+    for (const mountPath of ['/helper/bin/', '/helper//bin', '/helper/./bin/', '/helper/./bin', '/helper/x/../bin']) {
       const input = pod({
         containers: [container('app', { command: ['/app'], env: refEnv, volumeMounts: [{ name: 'tools', mountPath }] })],
         volumes: [{ name: 'tools', emptyDir: {} }],
@@ -740,6 +754,7 @@ t.test('audit lists origins and never a Secret value', async (t) => {
   const outcome = computePodMutation(input, resolved, SETTINGS);
   if (!outcome.allowed || outcome.mutation === undefined) throw new Error('expected a mutation');
   t.same(new Set(outcome.mutation.audit['app']), new Set([AWS_REFS[2], 'Secret creds[ref]']));
+  t.equal(outcome.mutation.audit['app']!.length, 2, 'each origin once, though FROM_KEY and ALL_ref both come from creds[ref]');
   t.ok(outcome.mutation.audit['app']!.includes(AWS_REFS[2]), 'a reference written in the pod spec is its own origin');
   const everything = JSON.stringify({ outcome, ops: toJsonPatch(input, outcome.mutation) });
   t.notOk(everything.includes(SECRET_VALUE), 'a Secret value appears nowhere');

@@ -363,6 +363,13 @@ t.test('exec probes and lifecycle hooks', async (t) => {
     t.strictSame(outcome.warnings, []);
     t.strictSame(settled(result, settings), { allowed: true, warnings: [] }, 'idempotent');
   });
+  t.test('under wrap-exec, a probe that already runs under secrets-init is not wrapped again', async (t) => {
+    const already = { exec: { command: [WRAPPER, '--provider=aws', 'check'] } };
+    const input = pod({ containers: [container('app', { command: ['/app'], env: [DB], livenessProbe: already, readinessProbe: { exec: { command: ['ready'] } } })] }, { 'secrets-init/wrap-exec': 'true' });
+    const app = findContainer(mutateAndApply(input).result, 'app')!;
+    t.strictSame(app.livenessProbe, already);
+    t.strictSame(app.readinessProbe, { exec: { command: [WRAPPER, '--provider=aws', 'ready'] } });
+  });
   t.test('containers without references keep their probes; a malformed wrap-exec is denied', async (t) => {
     const input = probed({ 'secrets-init/wrap-exec': 'true' });
     input.spec.containers.push(container('other', { command: ['/o'], livenessProbe: { exec: { command: ['ok'] } } }));
@@ -390,6 +397,8 @@ t.test('$(NAME) of a variable holding a reference in the container\'s own comman
   const { outcome } = mutateAndApply(input);
   t.equal(outcome.warnings.length, 1);
   t.match(outcome.warnings[0], /^container "app": its command or args use \$\(DB_PASSWORD\), which the kubelet replaces with the secret reference itself before secrets-init starts/);
+  const argsOnly = mutateAndApply(pod({ containers: [container('app', { command: ['/app'], args: ['--password=$(DB_PASSWORD)'], env: [DB] })] }));
+  t.match(argsOnly.outcome.warnings, [/^container "app": its command or args use \$\(DB_PASSWORD\)/], 'in args alone too');
   const shell = mutateAndApply(pod({ containers: [container('app', { command: ['sh', '-c', 'exec /app --password="$DB_PASSWORD"'], env: [DB] })] }));
   t.strictSame(shell.outcome.warnings, [], 'the shell form reads the resolved variable');
   const image = mutateAndApply(pod({ containers: [container('app', { env: [DB] })] }), facts(undefined, { app: { entrypoint: ['/app', '$(DB_PASSWORD)'], cmd: [] } }));
@@ -454,6 +463,9 @@ t.test("an image's command shared by thousands of containers is copied into thei
   const fifty = pod({ containers: names.slice(0, 50).map((name) => container(name, { env: [DB] })) });
   const wrapped = mutateAndApply(fifty, facts(undefined, Object.fromEntries(names.slice(0, 50).map((name) => [name, config]))));
   t.strictSame(wrapped.result.spec.containers[49]!.args, ['--provider=aws', '/app', ...words]);
+  // Empty words weigh too: each takes a place in the args and the patch (1,000 containers × 300 "" pass the bound).
+  const empties = pod({ containers: Array.from({ length: 1_000 }, () => container('app', { env: [DB] })) }, { 'secrets-init/command.app': JSON.stringify(Array.from({ length: 300 }, () => '')) });
+  t.match(denied(computePodMutation(empties, facts(), SETTINGS)), /pass 1 MiB in all at container "app"/);
 });
 
 t.test('the patch is bounded: thousands of small containers with probes and hooks under wrap-exec are denied', async (t) => {
@@ -476,6 +488,7 @@ t.test('a pod whose names or mounts clash with the injection is denied before an
     ['a mount at our path', pod({ containers: [needsImage({ volumeMounts: [{ name: 'data', mountPath: '/helper/bin' }] })], volumes: [{ name: 'data', emptyDir: {} }] }), /already mounts volume "data" at \/helper\/bin/],
     ['our volume name taken', pod({ containers: [needsImage({})], volumes: [{ name: 'secrets-init-bin', configMap: { name: 'x' } }] }), /not an emptyDir/],
     ['our init container name taken', pod({ containers: [needsImage({}), container('copy-secrets-init', { command: ['/x'] })] }), /is reserved/],
+    ['our init container name taken by one that does not mount our volume', pod({ initContainers: [container('copy-secrets-init', { command: ['/x'] })], containers: [needsImage({})] }), /the container name "copy-secrets-init" is reserved/],
   ];
   for (const [label, input, reason] of cases) {
     const plan = planPod(input, facts(), SETTINGS);
