@@ -31,6 +31,7 @@ t.test("supervisorOf: Argo's executor with its options before --, as Argo 3.5 an
   t.strictSame(supervisorOf([...argo, ...options, '--', 'app', '--', 'y'], WRAP.supervisors), [...argo, ...options, '--'], 'the first -- ends it');
   t.equal(supervisorOf([...argo, ...options, 'python', 'x.py'], WRAP.supervisors), undefined, 'no "--": no match');
   t.equal(supervisorOf([...argo, 'python', '--', 'x'], WRAP.supervisors), undefined, 'a word that is no option before "--"');
+  t.equal(supervisorOf(['/var/run/argo/argoexec', 'wait', '--', 'x'], WRAP.supervisors), undefined, 'another subcommand of argoexec');
   t.equal(supervisorOf([...argo, '--loglevel', 'info', 'python', '--', 'x'], WRAP.supervisors), undefined, 'two words after an option');
   t.equal(supervisorOf([...argo, '--loglevel=info', 'python', '--', 'x'], WRAP.supervisors), undefined, 'a word after an option that holds its value');
   t.equal(supervisorOf(['tini', '-s', '--', 'app'], WRAP.supervisors), undefined, 'other supervisors match word for word');
