@@ -99,6 +99,7 @@ t.test('a Guaranteed pod stays Guaranteed: the init container then requests what
   const guaranteed: Array<[string, Pod]> = [
     ['requests equal to limits', pod({ containers: [container('app', { command: ['/app'], env: [DB], resources: exact('2', '1Gi') })] })],
     ['limits alone (requests default to them)', pod({ containers: [container('app', { command: ['/app'], env: [DB], resources: { limits: { cpu: '500m', memory: '512Mi' } } })] })],
+    ['a request for one resource alone (the other defaults to its limit)', pod({ containers: [container('app', { command: ['/app'], env: [DB], resources: { requests: { cpu: '500m' }, limits: { cpu: '500m', memory: '512Mi' } } })] })],
     // The API server writes quantities finer than 1m with n and u (0.0015 becomes "1500u").
     ['a CPU amount finer than a millicore', pod({ containers: [container('app', { command: ['/app'], env: [DB], resources: { requests: { cpu: '1500000n', memory: '1Gi' }, limits: { cpu: '1500u', memory: '1Gi' } } })] })],
     ['the same amounts spelled differently', pod({ containers: [container('app', { command: ['/app'], env: [DB], resources: { requests: { cpu: '0.5', memory: '1024Mi' }, limits: { cpu: '500m', memory: '1Gi' } } })] })],
