@@ -70,11 +70,19 @@ t.test('reads each referenced object once, keeps no value, wraps both containers
   t.match(decision.response.auditAnnotations?.['secret-references'] ?? '', 'Secret db[password]');
 });
 
+t.test('one injected container is named in the audit annotations too', async (t) => {
+  const single: Pod = { metadata: { name: 'one' }, spec: { containers: [{ name: 'app', image: 'app:1', command: ['/app'], env: [{ name: 'DB', value: ARN }] }] } };
+  const decision = await decideAdmission(podRequest(single), deps(memoryReader({}).reader));
+  t.equal(decision.result, 'injected');
+  t.strictSame(decision.response.auditAnnotations, { 'injected-containers': 'app', 'secret-references': JSON.stringify({ app: [ARN] }) });
+});
+
 t.test('non-pod kinds, other operations and subresources are allowed untouched without lookups', async (t) => {
   const { reader, reads } = memoryReader({});
   for (const extra of [
     { kind: { group: 'apps', version: 'v1', kind: 'Deployment' } },
     { kind: { group: '', version: 'v1', kind: 'ConfigMap' } },
+    { kind: { group: 'example.com', version: 'v1', kind: 'Pod' } },
     { operation: 'UPDATE' },
     { operation: 'DELETE', object: null },
     { subResource: 'ephemeralcontainers' },
@@ -84,6 +92,17 @@ t.test('non-pod kinds, other operations and subresources are allowed untouched w
     t.equal(decision.result, 'skipped');
   }
   t.same(reads, []);
+});
+
+t.test('without request.namespace, objects are read in the pod\'s own namespace, else in default', async (t) => {
+  const { reader, reads } = memoryReader({ 'Secret/team/db': { password: ARN }, 'Secret/default/db': { password: ARN } });
+  const own = await decideAdmission(podRequest({ ...podWithSecretRef, metadata: { name: 'api', namespace: 'team' } }, { namespace: '' }), deps(reader));
+  t.equal(own.result, 'injected');
+  t.equal(own.pod, 'team/api');
+  t.same(reads, ['Secret/team/db']);
+  const none = await decideAdmission(podRequest(podWithSecretRef, { namespace: '' }), deps(reader));
+  t.equal(none.pod, 'default/api');
+  t.same(reads, ['Secret/team/db', 'Secret/default/db']);
 });
 
 t.test('a pod of the wrong shape is denied with the reason, not a crash', async (t) => {
