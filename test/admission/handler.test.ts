@@ -145,6 +145,7 @@ t.test('a failed lookup denies with code 500, naming the object and the cause', 
   const decision = await decideAdmission(podRequest(podWithSecretRef), deps(reader));
   t.equal(decision.response.allowed, false);
   t.equal(decision.response.status?.code, 500);
+  t.equal(decision.response.status?.reason, 'InternalError', 'the reason that goes with 500, not Forbidden');
   t.equal(decision.response.status?.message, 'pod prod/api: cannot read Secret prod/db: forbidden (HTTP 403): nope');
 });
 
