@@ -182,14 +182,16 @@ t.test('image lookups are bounded: one for each image, however many containers n
   const needing = (images: string[]): Pod => ({ metadata: { name: 'p' }, spec: { containers: images.map((image, i) => ({ name: `c${i}`, image, env: [{ name: 'K', value: ARN }] })) } });
   const asking = () => {
     const asked: string[] = [];
-    const source = { configOf: async (lookup: { image: string }) => (asked.push(lookup.image), { entrypoint: [`/${lookup.image}`], cmd: [] }) };
-    return { asked, source };
+    const by: string[] = [];
+    const source = { configOf: async (lookup: { image: string; container: string }) => (asked.push(lookup.image), by.push(lookup.container), { entrypoint: [`/${lookup.image}`], cmd: [] }) };
+    return { asked, by, source };
   };
   // 2,000 containers of one image: one lookup, and each container wrapped with its config.
   const one = asking();
   const shared = needing(Array.from({ length: 2_000 }, (_, i) => (i % 2 === 0 ? 'reg.example/app:1' : 'reg.example/tool:1')));
   const decision = await decideAdmission(podRequest(shared), deps(memoryReader({}).reader, one.source));
   t.same(one.asked, ['reg.example/app:1', 'reg.example/tool:1']);
+  t.same(one.by, ['c0', 'c1'], 'asked for by the first container of each image, which a failure names');
   const result = applied(shared, decision.response.patch);
   t.same(result.spec.containers[1_998]?.args, ['--provider=aws', '/reg.example/app:1']);
   t.same(result.spec.containers[1_999]?.args, ['--provider=aws', '/reg.example/tool:1']);
