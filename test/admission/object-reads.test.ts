@@ -1,6 +1,6 @@
 import t from 'tap';
 import { AdmissionDeadline } from '../../src/admission/deadline.js';
-import { resolveObjectFacts } from '../../src/admission/object-reads.js';
+import { VariableBudgetExceeded, resolveObjectFacts } from '../../src/admission/object-reads.js';
 import { decidePod } from '../../src/admission/pod-outcome.js';
 import type { PodLookups } from '../../src/admission/pod-outcome.js';
 import type { EnvObject, ObjectUse } from '../../src/core/env-sources.js';
@@ -67,4 +67,11 @@ t.test('resolveObjectFacts: an already aborted signal reads nothing; without one
   const facts = await resolveObjectFacts(uses, 'prod', all.load, limits, open.signal);
   t.equal(facts.size, 5);
   t.equal(all.mostAtOnce(), 2);
+});
+
+t.test('one envFrom object with more keys than the pod may define is refused as soon as it is read', async (t) => {
+  const big: ObjectFacts = { exists: true, keys: new Map([['A', undefined], ['B', undefined], ['C', undefined]]) };
+  const uses: ObjectUse[] = [{ object: { kind: 'ConfigMap', name: 'big' }, keys: 'all' }];
+  await t.rejects(resolveObjectFacts(uses, 'ns', async () => big, { concurrency: 1, maxVariables: 2 }), { constructor: VariableBudgetExceeded });
+  t.equal((await resolveObjectFacts(uses, 'ns', async () => big, { concurrency: 1, maxVariables: 3 })).size, 1, 'at the bound it is kept');
 });

@@ -1,7 +1,7 @@
 /** The answer's JSON text: the same review JSON.stringify would give, the patch placed as it is. */
 import fc from 'fast-check';
 import t from 'tap';
-import { reviewResponse, reviewResponseJson } from '../../src/admission/review.js';
+import { reviewInconsistency, reviewResponse, reviewResponseJson } from '../../src/admission/review.js';
 import type { AdmissionResponse } from '../../src/admission/review.js';
 
 const text = fc.string({ unit: 'binary', maxLength: 40 });
@@ -47,4 +47,11 @@ t.test('every field, in the order decideAdmission builds them: the text JSON.str
 t.test('without a patch it is JSON.stringify of the review', async (t) => {
   const response: AdmissionResponse = { uid: 'u"1', allowed: false, status: { code: 403, reason: 'Forbidden', message: 'pod "x": \u2028 no' } };
   t.equal(reviewResponseJson('admission.k8s.io/v1', response), JSON.stringify(reviewResponse('admission.k8s.io/v1', response)));
+});
+
+t.test('a namespace that differs from the request\'s is quoted in at most 64 characters', async (t) => {
+  const long = `n${'x'.repeat(10_000)}`;
+  const problem = reviewInconsistency({ uid: 'u', namespace: 'prod', object: { metadata: { namespace: long } } }) ?? '';
+  t.equal(problem, `invalid AdmissionReview: request.namespace "prod" differs from the pod's metadata.namespace "${long.slice(0, 64)}"`);
+  t.equal(reviewInconsistency({ uid: 'u', namespace: 'prod', object: { metadata: { namespace: 'prod' } } }), undefined);
 });
