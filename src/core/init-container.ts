@@ -57,7 +57,10 @@ export function podUser(pod: Pod): PodUser {
   return typeof context === 'object' && context !== null && (context as { runAsUser?: unknown }).runAsUser === 0 ? 'root' : 'other';
 }
 
-const built = new Map<string, WeakMap<InitContainerSettings, Container>>();
+const built: Record<InitContainerResources, Record<PodUser, WeakMap<InitContainerSettings, Container>>> = {
+  default: { root: new WeakMap(), other: new WeakMap() },
+  guaranteed: { root: new WeakMap(), other: new WeakMap() },
+};
 
 /**
  * Our init container for these settings, built once per settings object (the server's
@@ -65,12 +68,7 @@ const built = new Map<string, WeakMap<InitContainerSettings, Container>>();
  * admission shares it.
  */
 export function buildInitContainer(settings: InitContainerSettings, resources: InitContainerResources = 'default', user: PodUser = 'other'): Container {
-  const kind = `${resources}/${user}`;
-  let byKind = built.get(kind);
-  if (byKind === undefined) {
-    byKind = new WeakMap();
-    built.set(kind, byKind);
-  }
+  const byKind = built[resources][user];
   let container = byKind.get(settings);
   if (container === undefined) {
     container = sharedValue(initContainerOf(settings, resources, user));
