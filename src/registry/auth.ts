@@ -301,7 +301,6 @@ export class Authenticator {
   }
 }
 
-
 export function scopeFor(path: string): string {
   return `repository:${path}:pull`;
 }
