@@ -5,7 +5,8 @@
  */
 import { AdmissionregistrationV1Api, ApiException, CoreV1Api } from '@kubernetes/client-node';
 import type { ConfigurationOptions, KubeConfig, V1MutatingWebhookConfiguration, V1Secret } from '@kubernetes/client-node';
-import { boundedCall, networkReason, oneLine, redacted } from '../kubernetes/bounded-call.js';
+import { boundedCall, networkReason, oneLine } from '../kubernetes/bounded-call.js';
+import { redacted } from '../redaction.js';
 import { configurationProblem, parseStatus } from '../kubernetes/errors.js';
 import { BootstrapError, describeObject, rbacFor } from './errors.js';
 import type { BootstrapObject } from './errors.js';

@@ -7,6 +7,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { ApiException, Observable, ResponseContext } from '@kubernetes/client-node';
 import type { ConfigurationOptions, ObservableMiddleware, RequestContext } from '@kubernetes/client-node';
 import type { AgentPool } from './agent-pool.js';
+import { MIN_REDACTED_CHARS } from '../redaction.js';
 
 export type BoundedCallResult<T> =
   | { ok: true; value: T; status: number | undefined; body?: string }
@@ -142,9 +143,6 @@ export async function boundedCall<T>(send: (callOptions: ConfigurationOptions) =
   }
 }
 
-/** Secrets shorter than this are not searched for in messages (too likely to hit ordinary words). */
-const MIN_SECRET_CHARS = 4;
-
 /**
  * What an Authorization header gives away: the header, its token or Basic value, and for
  * Basic the password (and `user:password`) it encodes.
@@ -161,16 +159,7 @@ function authorizationSecrets(value: string): string[] {
       secrets.push(decoded, colon < 0 ? decoded : decoded.slice(colon + 1));
     }
   }
-  return secrets.filter((secret) => secret.trim().length >= MIN_SECRET_CHARS);
-}
-
-/** `text` with every one of `secrets` (the longest first) replaced by `[redacted]`. */
-export function redacted(text: string, secrets: readonly string[]): string {
-  let result = text;
-  for (const secret of [...secrets].sort((a, b) => b.length - a.length)) {
-    if (secret.length >= MIN_SECRET_CHARS) result = result.split(secret).join('[redacted]');
-  }
-  return result;
+  return secrets.filter((secret) => secret.trim().length >= MIN_REDACTED_CHARS);
 }
 
 /** Control characters folded to spaces, and cut at `max` characters: server text made safe for a one-line message. */

@@ -17,7 +17,8 @@
 import { AbortError, ApiException, FetchError } from '@kubernetes/client-node';
 import { LookupError } from './lookup.js';
 import type { ObjectRef } from './lookup.js';
-import { networkReason, oneLine, redacted } from './bounded-call.js';
+import { networkReason, oneLine } from './bounded-call.js';
+import { redacted } from '../redaction.js';
 
 const MAX_DETAIL = 500;
 

@@ -7,6 +7,7 @@ import { RegistryError, RegistryFailure, statusFailure } from './errors.js';
 import { MANIFEST_ACCEPT, configPlatform, parseImageConfig, parseManifest, platformRank, selectPlatform, unlabelledEntries, type Descriptor } from './manifest.js';
 import { createTransport, type HttpResponse } from './transport.js';
 import type { ImageConfigResult, Platform, RegistryClientOptions, RegistryCredential } from './types.js';
+import { redacted } from '../redaction.js';
 
 export type { ImageConfigResult, Platform, RegistryClientOptions, RegistryCredential } from './types.js';
 export { RegistryError, type RegistryErrorKind } from './errors.js';
@@ -38,8 +39,6 @@ const DOCKER_HUB = 'docker.io';
 const DOCKER_HUB_API = 'registry-1.docker.io';
 const PATH = /^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$/;
 const TAG = /^\w[\w.-]{0,127}$/;
-/** Secrets shorter than this are not searched for in messages (too likely to hit ordinary words). */
-const MIN_REDACTED_LENGTH = 4;
 /** The cause of a failure as a message shows it, after redaction. */
 const MAX_CAUSE_CHARS = 600;
 
@@ -93,7 +92,7 @@ export function createRegistryClient(options: RegistryClientOptions): RegistryCl
       const failure =
         err instanceof RegistryFailure ? err : new RegistryFailure('http', `unexpected error: ${err instanceof Error ? err.message : String(err)}`);
       // Redacted before it is cut short, so that no part of a secret survives at the cut.
-      throw new RegistryError(label, registry, failure.kind, clipped(redact(failure.message, secretsOf(credentials, sent, false)), MAX_CAUSE_CHARS), failure.status);
+      throw new RegistryError(label, registry, failure.kind, clipped(redacted(failure.message, secretsOf(credentials, sent, false)), MAX_CAUSE_CHARS), failure.status);
     }
   }
 
@@ -239,7 +238,7 @@ function responseDetail(response: HttpResponse, secrets: readonly string[]): str
       const { message, code } = first as Record<string, unknown>;
       const text = typeof message === 'string' && message !== '' ? message : typeof code === 'string' ? code : undefined;
       // Redacted as the registry wrote it: made printable first, a secret with a non-ASCII character would no longer match.
-      if (text !== undefined) parts.push(printable(redact(text, secrets)));
+      if (text !== undefined) parts.push(printable(redacted(text, secrets)));
     }
   } catch {
     // Not a registry error document.
@@ -268,7 +267,7 @@ function safeLabel(image: ImageReference): string {
 }
 
 /**
- * What no message may show, the longest first (a token may contain a shorter secret):
+ * What no message may show (redacted() takes the longest first and skips short ones):
  * passwords, Basic values and every Authorization the call sent, with and without its
  * scheme; and user names, in text a server wrote (in our own text a credential's id may
  * rightly carry a name that is also a user name). Each also as printable() shows it (`?` for
@@ -286,11 +285,6 @@ function secretsOf(credentials: readonly RegistryCredential[], sent: ReadonlySet
     secrets.add(authorization.replace(/^(?:Bearer|Basic)\s+/i, ''));
   }
   for (const secret of [...secrets]) secrets.add(ascii(secret));
-  return [...secrets].filter((secret) => secret.length >= MIN_REDACTED_LENGTH).sort((a, b) => b.length - a.length);
+  return [...secrets];
 }
 
-function redact(message: string, secrets: readonly string[]): string {
-  let result = message;
-  for (const secret of secrets) result = result.split(secret).join('[redacted]');
-  return result;
-}

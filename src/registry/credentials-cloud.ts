@@ -18,6 +18,7 @@ import { request as httpRequest } from 'node:http';
 import type { ECRClient, ECRClientConfig, GetAuthorizationTokenCommandOutput } from '@aws-sdk/client-ecr';
 import type { CloudCredentialProvider, RegistryCredential } from './types.js';
 import { settleWithin } from './time-limit.js';
+import { redacted } from '../redaction.js';
 
 /** A cloud credential could not be obtained. The message names the provider and never holds a token. */
 export class CloudCredentialError extends Error {
@@ -173,9 +174,7 @@ async function awsSecrets(client: ECRClient): Promise<string[]> {
 
 /** `text` without `secrets` and without any SigV4 signature (a signed request can be sent again for minutes). */
 function withoutAwsSecrets(text: string, secrets: readonly string[]): string {
-  let result = text.replace(/\bSignature=[0-9a-fA-F]+/g, 'Signature=[redacted]');
-  for (const secret of secrets) result = result.split(secret).join('[redacted]');
-  return result;
+  return redacted(text.replace(/\bSignature=[0-9a-fA-F]+/g, 'Signature=[redacted]'), secrets);
 }
 
 function awsErrorDetail(error: unknown, secrets: readonly string[]): string {
