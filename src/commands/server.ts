@@ -7,14 +7,13 @@ import { createObjectFactsCache } from '../admission/object-facts-cache.js';
 import { buildApp, buildTelemetryApp } from '../http/app.js';
 import { readinessFlag } from '../http/health-routes.js';
 import { RequestMemory, bodyLimitBeyondCapacity, defaultRequestMemoryCapacity } from '../http/request-memory.js';
-import { readFile } from 'node:fs/promises';
 import type { Socket } from 'node:net';
 import { setTimeout as delay } from 'node:timers/promises';
 import type { ImageConfigSource } from '../images/image-config-source.js';
 import { RegistrySetupError, configuredImageSource } from '../images/configured-source.js';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { join } from 'node:path';
-import { KubeConfigError, SERVICE_ACCOUNT_DIR, findKubeConfigSource, shownServer } from '../kubernetes/config-source.js';
+import { KubeConfigError, SERVICE_ACCOUNT_DIR, findKubeConfigSource, serviceAccountNamespace, shownServer } from '../kubernetes/config-source.js';
 import type { KubeObjectReader } from '../kubernetes/lookup.js';
 import { unconfiguredReader } from '../kubernetes/unconfigured.js';
 import { createMetrics } from '../telemetry/metrics.js';
@@ -87,17 +86,12 @@ async function openTlsSource(options: ServerOptions, logger: Logger, kubeConfig:
   }
 }
 
-/** Loads TLS material and Kubernetes access, then listens. Rejects with StartupError on operator mistakes. */
 /** --self-bootstrap: the certificate comes from (and is renewed into) the shared Secret. */
 async function bootstrapTls(bootstrap: NonNullable<ServerOptions['selfBootstrap']>, logger: Logger, kubeConfig: KubeConfig | undefined): Promise<TlsSource> {
   if (kubeConfig === undefined) throw new StartupError('--self-bootstrap needs Kubernetes API access (run in a cluster, or set KUBECONFIG)');
-  let namespace = bootstrap.namespace;
+  const namespace = bootstrap.namespace ?? serviceAccountNamespace(SERVICE_ACCOUNT_DIR);
   if (namespace === undefined) {
-    try {
-      namespace = (await readFile(join(SERVICE_ACCOUNT_DIR, 'namespace'), 'utf8')).trim();
-    } catch {
-      throw new StartupError(`--self-bootstrap: cannot tell the webhook's namespace (no ${join(SERVICE_ACCOUNT_DIR, 'namespace')}); set --bootstrap-namespace`);
-    }
+    throw new StartupError(`--self-bootstrap: cannot tell the webhook's namespace (no ${join(SERVICE_ACCOUNT_DIR, 'namespace')}); set --bootstrap-namespace`);
   }
   // Loaded only here: certificate generation (selfsigned) is not needed otherwise.
   const { BootstrapError, bootstrapCertificates } = await import('../bootstrap/index.js');
@@ -134,6 +128,7 @@ async function kubernetesAccess(env: Readonly<Record<string, string | undefined>
   }
 }
 
+/** Loads TLS material and Kubernetes access, then listens. Rejects with StartupError on operator mistakes. */
 export async function startServer(options: ServerOptions, logger: Logger, env: Readonly<Record<string, string | undefined>>): Promise<RunningServer> {
   const kubeConfig = await kubernetesAccess(env);
   const tls = await openTlsSource(options, logger, kubeConfig);

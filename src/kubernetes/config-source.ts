@@ -3,7 +3,7 @@
  * decide it, without loading the Kubernetes client (which costs ~70 MiB and ~0.3 s): a server
  * with no API access configured never loads it.
  */
-import { statSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
 
 export const SERVICE_ACCOUNT_DIR = '/var/run/secrets/kubernetes.io/serviceaccount';
@@ -33,6 +33,16 @@ export type KubeConfigSource =
 export function shownServer(server: string | undefined): string {
   if (server === undefined || server === '') return '(unknown server)';
   return server.replace(/^([a-z][a-z0-9+.-]*:\/\/)[^/?#]*@/i, '$1');
+}
+
+/** The `namespace` file of a mounted service account, if it names one. */
+export function serviceAccountNamespace(dir: string): string | undefined {
+  try {
+    const namespace = readFileSync(join(dir, 'namespace'), 'utf8').trim();
+    return namespace === '' ? undefined : namespace;
+  } catch {
+    return undefined;
+  }
 }
 
 export function nonEmpty(value: string | undefined): string | undefined {

@@ -10,7 +10,7 @@ import { dirname, isAbsolute, join, resolve, sep } from 'node:path';
 import { KubeConfig } from '@kubernetes/client-node';
 import type { Cluster, Context, User } from '@kubernetes/client-node';
 import { parse as parseYaml } from 'yaml';
-import { KubeConfigError, findKubeConfigSource, isFile, nonEmpty } from './config-source.js';
+import { KubeConfigError, findKubeConfigSource, isFile, nonEmpty, serviceAccountNamespace } from './config-source.js';
 import type { KubeConfigSource, LoadKubeConfigOptions } from './config-source.js';
 
 export { KubeConfigError, SERVICE_ACCOUNT_DIR, findKubeConfigSource } from './config-source.js';
@@ -207,16 +207,6 @@ function checkCertificateAuthority(cluster: Cluster, where: string): void {
     }
   };
   if (blocks.length === 0 || !blocks.every(parses)) throw new KubeConfigError(`${where}: ${what} holds no valid PEM certificate`);
-}
-
-/** The `namespace` file of a mounted service account, if it names one. */
-function serviceAccountNamespace(dir: string): string | undefined {
-  try {
-    const namespace = readFileSync(join(dir, 'namespace'), 'utf8').trim();
-    return namespace === '' ? undefined : namespace;
-  } catch {
-    return undefined;
-  }
 }
 
 /** client-go's rest.InClusterConfig: the service's env vars plus the mounted service account token. */
